@@ -1,0 +1,223 @@
+/**
+ * The local stand-in for Supabase's functions gateway (its own `functions serve` needs Docker).
+ * Serves http://127.0.0.1:<port>/functions/v1/<slug>/... like hosted Supabase does:
+ * - finds supabase/functions/<slug>/index.ts on each request, so a new function needs no restart;
+ * - honours `[functions.<slug>] verify_jwt` from supabase/config.toml (default true) with an
+ *   HS256 check against the stack's JWT secret;
+ * - runs each function in its own Deno process (function_worker.ts) with the env vars hosted
+ *   Supabase injects plus supabase/functions/.env, and only net/env/read permissions;
+ * - passes the request through with the path the function sees when hosted (/<slug>/...), and
+ *   the caller's address appended to X-Forwarded-For, as a proxy does.
+ *
+ * Usage: FUNCTIONS_GATEWAY_CONFIG='<json GatewayConfig>' deno run -A functions_server.ts
+ */
+import { jwtVerify } from "jose";
+import { parse as parseToml } from "smol-toml";
+import { parse as parseDotenv } from "dotenv";
+import { join } from "node:path";
+import { errorResponse } from "../../supabase/functions/_shared/errors.ts";
+import { onParentGone, type Service, spawnService } from "./process.ts";
+import { READY_PREFIX } from "./function_worker.ts";
+
+export interface GatewayConfig {
+  port: number;
+  functionsDir: string;
+  configToml: string;
+  jwtSecret: string;
+  /** Env vars every function gets (hosted's SUPABASE_* and the stack's defaults). */
+  env: Record<string, string>;
+  logDir: string;
+}
+
+interface Worker {
+  service: Service;
+  port: number;
+}
+
+const SLUG = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
+const HOP_BY_HOP = ["connection", "keep-alive", "transfer-encoding", "upgrade", "host"];
+const WORKER_BOOT_MS = 30_000;
+
+function fileExists(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/** verify_jwt for a slug, from config.toml; Supabase's default is true. */
+export function verifyJwtSetting(configToml: string, slug: string): boolean {
+  let config: Record<string, unknown> = {};
+  try {
+    config = parseToml(Deno.readTextFileSync(configToml));
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  const functions = (config.functions ?? {}) as Record<string, { verify_jwt?: boolean }>;
+  return functions[slug]?.verify_jwt ?? true;
+}
+
+/** Hosted injects SUPABASE_* last, so .env can't override them. */
+function functionEnv(config: GatewayConfig): Record<string, string> {
+  let fromFile: Record<string, string> = {};
+  try {
+    fromFile = parseDotenv(Deno.readTextFileSync(join(config.functionsDir, ".env")));
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  const reserved = Object.fromEntries(
+    Object.entries(config.env).filter(([key]) => key.startsWith("SUPABASE_")),
+  );
+  const runtime: Record<string, string> = {};
+  for (const key of ["HOME", "PATH", "DENO_DIR"]) {
+    const value = Deno.env.get(key);
+    if (value) runtime[key] = value;
+  }
+  return { ...runtime, ...config.env, ...fromFile, ...reserved };
+}
+
+export interface Gateway {
+  handle(req: Request, remoteAddr: string): Promise<Response>;
+  close(): Promise<void>;
+}
+
+export function createGateway(config: GatewayConfig): Gateway {
+  const workers = new Map<string, Promise<Worker>>();
+  const secret = new TextEncoder().encode(config.jwtSecret);
+
+  function startWorker(slug: string, entry: string): Promise<Worker> {
+    return new Promise<Worker>((resolve, reject) => {
+      let ready = false;
+      const service = spawnService(`function-${slug}`, Deno.execPath(), {
+        args: [
+          "run",
+          "--allow-net",
+          "--allow-env",
+          "--allow-read",
+          "--no-prompt",
+          join(import.meta.dirname!, "function_worker.ts"),
+          entry,
+        ],
+        env: functionEnv(config),
+        clearEnv: true,
+        logDir: config.logDir,
+        onLine: (line) => {
+          if (!ready && line.startsWith(READY_PREFIX)) {
+            ready = true;
+            resolve({ service, port: Number(line.slice(READY_PREFIX.length + 1)) });
+          } else {
+            console.log(`[${slug}] ${line}`);
+          }
+        },
+      });
+      const timer = setTimeout(() => {
+        if (!ready) {
+          reject(new Error(`did not call Deno.serve() within ${WORKER_BOOT_MS} ms`));
+          void service.stop("SIGKILL");
+        }
+      }, WORKER_BOOT_MS);
+      service.exited.then((code) => {
+        clearTimeout(timer);
+        workers.delete(slug);
+        if (!ready) reject(new Error(`exited with code ${code} before serving`));
+        else console.log(`[${slug}] worker exited with code ${code}`);
+      });
+      void timer;
+    });
+  }
+
+  function worker(slug: string, entry: string): Promise<Worker> {
+    let pending = workers.get(slug);
+    if (!pending) {
+      pending = startWorker(slug, entry);
+      pending.catch(() => workers.delete(slug));
+      workers.set(slug, pending);
+    }
+    return pending;
+  }
+
+  async function authorized(req: Request): Promise<boolean> {
+    const match = /^Bearer\s+(\S+)$/i.exec(req.headers.get("authorization") ?? "");
+    if (!match?.[1]) return false;
+    try {
+      await jwtVerify(match[1], secret, { algorithms: ["HS256"] });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async function handle(req: Request, remoteAddr: string): Promise<Response> {
+    const url = new URL(req.url);
+    const match = /^\/functions\/v1\/([^/]+)(\/.*)?$/.exec(url.pathname);
+    const slug = match?.[1];
+    if (!slug || !SLUG.test(slug)) {
+      return errorResponse(404, "not_found", "Use /functions/v1/<function-name>.");
+    }
+    const entry = join(config.functionsDir, slug, "index.ts");
+    if (!fileExists(entry)) {
+      return errorResponse(404, "function_not_found", `Function '${slug}' does not exist.`);
+    }
+    if (verifyJwtSetting(config.configToml, slug) && !(await authorized(req))) {
+      return errorResponse(
+        401,
+        "invalid_jwt",
+        "Missing or invalid JWT in the Authorization header.",
+      );
+    }
+    let target: Worker;
+    try {
+      target = await worker(slug, entry);
+    } catch (error) {
+      console.error(`[${slug}] boot failed: ${error instanceof Error ? error.message : error}`);
+      return errorResponse(503, "function_boot_error", `Function '${slug}' failed to start.`);
+    }
+    const headers = new Headers(req.headers);
+    for (const name of HOP_BY_HOP) headers.delete(name);
+    const forwarded = req.headers.get("x-forwarded-for");
+    headers.set("x-forwarded-for", forwarded ? `${forwarded}, ${remoteAddr}` : remoteAddr);
+    try {
+      return await fetch(`http://127.0.0.1:${target.port}/${slug}${match[2] ?? ""}${url.search}`, {
+        method: req.method,
+        headers,
+        body: req.body,
+        redirect: "manual",
+      });
+    } catch (error) {
+      console.error(`[${slug}] request failed: ${error instanceof Error ? error.message : error}`);
+      return errorResponse(502, "function_unavailable", `Function '${slug}' did not answer.`);
+    }
+  }
+
+  async function close(): Promise<void> {
+    const running = await Promise.allSettled([...workers.values()]);
+    await Promise.all(
+      running.flatMap((r) => r.status === "fulfilled" ? [r.value.service.stop()] : []),
+    );
+  }
+
+  return { handle, close };
+}
+
+if (import.meta.main) {
+  const raw = Deno.env.get("FUNCTIONS_GATEWAY_CONFIG");
+  if (!raw) throw new Error("Cannot start functions gateway: FUNCTIONS_GATEWAY_CONFIG is not set");
+  const config = JSON.parse(raw) as GatewayConfig;
+  const gateway = createGateway(config);
+  const server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: config.port,
+    onListen: () => console.log(`functions gateway on ${config.port}`),
+  }, async (req, info) => {
+    const started = performance.now();
+    const res = await gateway.handle(req, info.remoteAddr.hostname);
+    const ms = (performance.now() - started).toFixed(1);
+    console.log(`${req.method} ${new URL(req.url).pathname} ${res.status} ${ms}ms`);
+    return res;
+  });
+  onParentGone(async () => {
+    await gateway.close();
+    await server.shutdown();
+  });
+}

@@ -1,0 +1,39 @@
+/**
+ * `deno task start`: the whole system on this machine, offline, no Docker. Stays in the
+ * foreground; Ctrl-C (or `deno task stop` from another shell) ends every process it started.
+ */
+import { profile } from "./stack/profile.ts";
+import { formatEnv, startStack } from "./stack/stack.ts";
+
+const p = profile("dev");
+const log = (line: string) => console.log(`• ${line}`);
+let stack;
+try {
+  stack = await startStack(p, { log });
+} catch (error) {
+  console.error(error instanceof Error ? error.message : error);
+  Deno.exit(1);
+}
+console.log(`\nLocal stack is up (state in ${p.stateDir}).\n`);
+console.log(formatEnv(stack.env));
+console.log(`Functions: ${stack.env.API_URL}/functions/v1/<name>   Logs: ${p.stateDir}/*.log`);
+console.log("Press Ctrl-C to stop.");
+
+let stopping = false;
+const shutdown = async () => {
+  if (stopping) return;
+  stopping = true;
+  console.log("\nStopping the local stack...");
+  await stack.stop();
+  console.log("Stopped.");
+  Deno.exit(0);
+};
+Deno.addSignalListener("SIGINT", shutdown);
+Deno.addSignalListener("SIGTERM", shutdown);
+
+// A service that dies on its own is reported; the rest keep running.
+for (const service of stack.services) {
+  service.exited.then((code) => {
+    if (!stopping) console.error(`! ${service.name} exited with code ${code}`);
+  });
+}
