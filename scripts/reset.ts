@@ -1,9 +1,9 @@
 /** `deno task reset`: stops the dev stack if it runs and deletes its local state. */
-import { profile } from "./stack/profile.ts";
+import { profileFromArgs } from "./stack/profile.ts";
 import { stopProfile } from "./stop.ts";
 
-const p = profile("dev");
-await stopProfile("dev");
+const p = profileFromArgs(Deno.args);
+await stopProfile(p);
 await Deno.remove(p.stateDir, { recursive: true }).catch((error) => {
   if (!(error instanceof Deno.errors.NotFound)) throw error;
 });

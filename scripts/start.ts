@@ -2,10 +2,10 @@
  * `deno task start`: the whole system on this machine, offline, no Docker. Stays in the
  * foreground; Ctrl-C (or `deno task stop` from another shell) ends every process it started.
  */
-import { profile } from "./stack/profile.ts";
+import { profileFromArgs } from "./stack/profile.ts";
 import { formatEnv, startStack } from "./stack/stack.ts";
 
-const p = profile("dev");
+const p = profileFromArgs(Deno.args);
 const log = (line: string) => console.log(`• ${line}`);
 let stack;
 try {

@@ -1,9 +1,9 @@
-/** `deno task status`: the running dev stack's endpoints and keys, as KEY=value lines. */
-import { profile } from "./stack/profile.ts";
+/** `deno task status`: the running stack's endpoints and keys, as KEY=value lines. */
+import { profileFromArgs } from "./stack/profile.ts";
 import { alive } from "./stack/process.ts";
 import { envFile, readPids } from "./stack/stack.ts";
 
-const p = profile("dev");
+const p = profileFromArgs(Deno.args);
 const pids = readPids(p);
 if (!pids || !alive(pids.supervisor)) {
   console.error("No local stack is running. Start one with: deno task start");

@@ -1,13 +1,12 @@
 /**
- * `deno task stop`: ends a running dev stack. Asks the supervisor to stop (it stops its
+ * `deno task stop`: ends a running stack (`--profile test|e2e` for the others). Asks the supervisor to stop (it stops its
  * services in order); if the supervisor is gone, ends the recorded services by pid.
  */
-import { profile } from "./stack/profile.ts";
+import { type Profile, profileFromArgs } from "./stack/profile.ts";
 import { alive, waitUntil } from "./stack/process.ts";
 import { pidFile, readPids } from "./stack/stack.ts";
 
-export async function stopProfile(name: "dev" | "test"): Promise<boolean> {
-  const p = profile(name);
+export async function stopProfile(p: Profile): Promise<boolean> {
   const pids = readPids(p);
   if (!pids) return false;
   if (alive(pids.supervisor)) {
@@ -29,6 +28,6 @@ export async function stopProfile(name: "dev" | "test"): Promise<boolean> {
 }
 
 if (import.meta.main) {
-  const stopped = await stopProfile("dev");
+  const stopped = await stopProfile(profileFromArgs(Deno.args));
   console.log(stopped ? "Local stack stopped." : "No local stack is running.");
 }

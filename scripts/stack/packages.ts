@@ -7,6 +7,7 @@ const EXTENSIONS = "/usr/share/postgresql/15/extension";
 
 const REQUIRED: { pkg: string; file: string }[] = [
   { pkg: "postgresql-15", file: `${PG_BIN}/postgres` },
+  { pkg: "postgresql-client-15", file: "/usr/bin/psql" },
   { pkg: "postgresql-15-cron", file: `${EXTENSIONS}/pg_cron.control` },
   { pkg: "postgresql-15-pgtap", file: `${EXTENSIONS}/pgtap.control` },
   { pkg: "postgresql-15-plpgsql-check", file: `${EXTENSIONS}/plpgsql_check.control` },

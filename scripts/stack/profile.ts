@@ -1,7 +1,7 @@
 /**
- * Where a local stack lives: its ports and its state folder. The dev stack uses Supabase's
- * well-known local ports; the test stack uses its own, so `deno task test` runs while a dev
- * stack is up.
+ * Where a local stack lives: its ports and its state folder. `dev` (deno task start) uses
+ * Supabase's well-known local ports; `test` (deno task test) and `e2e` (the test that drives
+ * `deno task start` itself) have their own, so tests run while a dev stack is up.
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -13,8 +13,11 @@ export interface Ports {
   slack: number;
 }
 
+export const PROFILE_NAMES = ["dev", "test", "e2e"] as const;
+export type ProfileName = typeof PROFILE_NAMES[number];
+
 export interface Profile {
-  name: "dev" | "test";
+  name: ProfileName;
   root: string;
   stateDir: string;
   ports: Ports;
@@ -25,11 +28,22 @@ export const projectRoot: string = fileURLToPath(new URL("../../", import.meta.u
   "",
 );
 
-const PORTS: Record<Profile["name"], Ports> = {
+const PORTS: Record<ProfileName, Ports> = {
   dev: { api: 54321, db: 54322, sqs: 4566, slack: 54331 },
   test: { api: 55321, db: 55322, sqs: 55566, slack: 55331 },
+  e2e: { api: 56321, db: 56322, sqs: 56566, slack: 56331 },
 };
 
-export function profile(name: Profile["name"], root: string = projectRoot): Profile {
+export function profile(name: ProfileName, root: string = projectRoot): Profile {
   return { name, root, stateDir: join(root, ".local", name), ports: PORTS[name] };
+}
+
+/** The profile named by `--profile <name>` in args (default dev), for the stack commands. */
+export function profileFromArgs(args: string[]): Profile {
+  const index = args.indexOf("--profile");
+  const name = index >= 0 ? args[index + 1] : "dev";
+  if (!PROFILE_NAMES.includes(name as ProfileName)) {
+    throw new Error(`Unknown profile '${name}': use one of ${PROFILE_NAMES.join(", ")}`);
+  }
+  return profile(name as ProfileName);
 }

@@ -88,7 +88,7 @@ async function installStandIns(p: Profile, log: (line: string) => void): Promise
 
 async function migrate(p: Profile, log: (line: string) => void): Promise<void> {
   const { code, stdout, stderr } = await supabase(
-    ["db", "push", "--db-url", dbUrl(p), "--include-seed", "--yes"],
+    ["db", "push", `--remote=${dbUrl(p)}`, "--include-seed", "--yes"],
     p.root,
   );
   if (code !== 0) {

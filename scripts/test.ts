@@ -1,0 +1,129 @@
+/**
+ * `deno task test`: every test, against a stack of its own. Starts the `test` profile from a
+ * clean folder (own ports, so a dev stack may keep running), runs the pgTAP files with pg_prove
+ * and the Deno tests (unit, integration, end-to-end), stops everything it started, and ends
+ * with one line `N passed, N failed` counting both kinds. Any failure exits non-zero.
+ *
+ * Extra arguments go to `deno test` (e.g. `deno task test --filter gateway`).
+ */
+import { join } from "node:path";
+import { profile } from "./stack/profile.ts";
+import { type Stack, startStack } from "./stack/stack.ts";
+import { stopProfile } from "./stop.ts";
+
+interface Tally {
+  passed: number;
+  failed: number;
+}
+
+/** Runs a command, echoing its output as it comes, and returns all of it. */
+async function run(
+  command: string,
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number; output: string }> {
+  const child = new Deno.Command(command, { args, env, stdout: "piped", stderr: "piped" })
+    .spawn();
+  let output = "";
+  const pump = async (stream: ReadableStream<Uint8Array>, sink: typeof Deno.stdout) => {
+    for await (const chunk of stream) {
+      output += new TextDecoder().decode(chunk);
+      await sink.write(chunk);
+    }
+  };
+  const [status] = await Promise.all([
+    child.status,
+    pump(child.stdout, Deno.stdout),
+    pump(child.stderr, Deno.stderr),
+  ]);
+  return { code: status.code, output };
+}
+
+/** pg_prove --verbose echoes every TAP line; a file that dies mid-plan counts as one failure. */
+export function tallyTap(output: string, exitCode: number): Tally {
+  // deno-lint-ignore no-control-regex
+  const plain = output.replace(/\x1b\[[0-9;]*m/g, "");
+  const passed = (plain.match(/^\s*ok \d+/gm) ?? []).length;
+  const failed = (plain.match(/^\s*not ok \d+/gm) ?? []).length;
+  return { passed, failed: failed === 0 && exitCode !== 0 ? 1 : failed };
+}
+
+/** Deno's summary: `ok | 12 passed (3 steps) | 0 failed (1s)`. */
+export function tallyDeno(output: string, exitCode: number): Tally {
+  // deno-lint-ignore no-control-regex
+  const plain = output.replace(/\x1b\[[0-9;]*m/g, "");
+  const match = /(\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/.exec(plain);
+  if (!match) return { passed: 0, failed: 1 };
+  const failed = Number(match[2]);
+  return { passed: Number(match[1]), failed: failed === 0 && exitCode !== 0 ? 1 : failed };
+}
+
+async function pgTap(stack: Stack): Promise<Tally> {
+  const dir = join(stack.profile.root, "supabase", "tests", "database");
+  const files = [...Deno.readDirSync(dir)].filter((e) => e.name.endsWith(".sql"))
+    .map((e) => join(dir, e.name)).sort();
+  console.log(`\n== pgTAP: ${files.length} files ==`);
+  const { code, output } = await run("pg_prove", [
+    "--verbose",
+    "--ext",
+    ".sql",
+    "-h",
+    "127.0.0.1",
+    "-p",
+    String(stack.profile.ports.db),
+    "-U",
+    "postgres",
+    "-d",
+    "postgres",
+    ...files,
+  ], { PGPASSWORD: "postgres" });
+  return tallyTap(output, code);
+}
+
+async function denoTests(stack: Stack, extra: string[]): Promise<Tally> {
+  console.log("\n== Deno tests ==");
+  const { code, output } = await run(Deno.execPath(), [
+    "test",
+    "-A",
+    "--no-prompt",
+    "--parallel",
+    ...extra,
+    "tests/",
+  ], { ...stack.env, STACK_STATE_DIR: stack.profile.stateDir });
+  return tallyDeno(output, code);
+}
+
+if (import.meta.main) {
+  const p = profile("test");
+  // A previous run that was killed may have left its stack: end it and start clean.
+  await stopProfile(p);
+  await Deno.remove(p.stateDir, { recursive: true }).catch(() => {});
+  const started = performance.now();
+  let stack: Stack | undefined;
+  const tally: Tally = { passed: 0, failed: 0 };
+  const add = (t: Tally) => {
+    tally.passed += t.passed;
+    tally.failed += t.failed;
+  };
+  const interrupted = async () => {
+    await stack?.stop();
+    Deno.exit(130);
+  };
+  Deno.addSignalListener("SIGINT", interrupted);
+  Deno.addSignalListener("SIGTERM", interrupted);
+  try {
+    console.log(`Starting the test stack in ${p.stateDir}...`);
+    stack = await startStack(p, { log: (line) => console.log(`• ${line}`) });
+    add(await pgTap(stack));
+    add(await denoTests(stack, Deno.args));
+  } catch (error) {
+    console.error(`Test run aborted: ${error instanceof Error ? error.message : error}`);
+    tally.failed += 1;
+  } finally {
+    await stack?.stop();
+  }
+  const seconds = ((performance.now() - started) / 1000).toFixed(0);
+  console.log(`\n(${seconds}s, logs in ${p.stateDir})`);
+  console.log(`${tally.passed} passed, ${tally.failed} failed`);
+  Deno.exit(tally.failed === 0 ? 0 : 1);
+}

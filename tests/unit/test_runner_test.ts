@@ -1,0 +1,18 @@
+import assert from "node:assert/strict";
+import { tallyDeno, tallyTap } from "../../scripts/test.ts";
+
+Deno.test("tallyTap() counts ok and not ok lines, and a crashed file as a failure", () => {
+  const tap = "ok 1 - a\nnot ok 2 - b\n# Failed test 2\n    ok 3 - c\n";
+  assert.deepEqual(tallyTap(tap, 1), { passed: 2, failed: 1 });
+  assert.deepEqual(tallyTap("ok 1 - a\n", 1), { passed: 1, failed: 1 });
+  assert.deepEqual(tallyTap("ok 1 - a\n", 0), { passed: 1, failed: 0 });
+});
+
+Deno.test("tallyDeno() reads Deno's summary line, with or without steps", () => {
+  assert.deepEqual(tallyDeno("ok | 12 passed (3 steps) | 0 failed (2s)", 0), {
+    passed: 12,
+    failed: 0,
+  });
+  assert.deepEqual(tallyDeno("FAILED | 4 passed | 2 failed (1s)", 1), { passed: 4, failed: 2 });
+  assert.deepEqual(tallyDeno("error: Module not found", 1), { passed: 0, failed: 1 });
+});
