@@ -8,6 +8,7 @@
  */
 import { join } from "node:path";
 import { profile } from "./stack/profile.ts";
+import { controlHandler } from "./stack/control.ts";
 import { type Stack, startStack } from "./stack/stack.ts";
 import { stopProfile } from "./stop.ts";
 
@@ -89,7 +90,11 @@ async function denoTests(stack: Stack, extra: string[]): Promise<Tally> {
     "--parallel",
     ...extra,
     "tests/",
-  ], { ...stack.env, STACK_STATE_DIR: stack.profile.stateDir });
+  ], {
+    ...stack.env,
+    STACK_STATE_DIR: stack.profile.stateDir,
+    STACK_CONTROL_URL: `http://127.0.0.1:${stack.profile.ports.control}`,
+  });
   return tallyDeno(output, code);
 }
 
@@ -115,7 +120,15 @@ if (import.meta.main) {
     console.log(`Starting the test stack in ${p.stateDir}...`);
     stack = await startStack(p, { log: (line) => console.log(`• ${line}`) });
     add(await pgTap(stack));
-    add(await denoTests(stack, Deno.args));
+    const control = Deno.serve(
+      { hostname: "127.0.0.1", port: p.ports.control, onListen: () => {} },
+      controlHandler(stack),
+    );
+    try {
+      add(await denoTests(stack, Deno.args));
+    } finally {
+      await control.shutdown();
+    }
   } catch (error) {
     console.error(`Test run aborted: ${error instanceof Error ? error.message : error}`);
     tally.failed += 1;

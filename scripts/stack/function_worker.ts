@@ -3,7 +3,7 @@
  * unchanged index.ts, whose Deno.serve() call we bind to 127.0.0.1 on a free port. The port is
  * reported on stdout for the gateway (functions_server.ts), which routes requests here.
  *
- * Usage: deno run --allow-net --allow-env --allow-read function_worker.ts <path/to/index.ts>
+ * Usage: deno run --allow-net --allow-env --allow-read --allow-sys function_worker.ts <path/to/index.ts>
  */
 import { pathToFileURL } from "node:url";
 import { onParentGone } from "./process.ts";

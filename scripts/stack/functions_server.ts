@@ -5,7 +5,7 @@
  * - honours `[functions.<slug>] verify_jwt` from supabase/config.toml (default true) with an
  *   HS256 check against the stack's JWT secret;
  * - runs each function in its own Deno process (function_worker.ts) with the env vars hosted
- *   Supabase injects plus supabase/functions/.env, and only net/env/read permissions;
+ *   Supabase injects plus supabase/functions/.env, and only net/env/read/sys permissions (no writes, no subprocesses);
  * - passes the request through with the path the function sees when hosted (/<slug>/...), and
  *   the caller's address appended to X-Forwarded-For, as a proxy does.
  *
@@ -95,6 +95,7 @@ export function createGateway(config: GatewayConfig): Gateway {
           "--allow-net",
           "--allow-env",
           "--allow-read",
+          "--allow-sys",
           "--no-prompt",
           join(import.meta.dirname!, "function_worker.ts"),
           entry,

@@ -11,6 +11,8 @@ export interface Ports {
   db: number;
   sqs: number;
   slack: number;
+  /** The test runner's control endpoint (stop/start one service for fault tests). */
+  control: number;
 }
 
 export const PROFILE_NAMES = ["dev", "test", "e2e"] as const;
@@ -21,6 +23,8 @@ export interface Profile {
   root: string;
   stateDir: string;
   ports: Ports;
+  /** Reference workers the stack starts (tests start their own). */
+  workers: number;
 }
 
 export const projectRoot: string = fileURLToPath(new URL("../../", import.meta.url)).replace(
@@ -29,13 +33,21 @@ export const projectRoot: string = fileURLToPath(new URL("../../", import.meta.u
 );
 
 const PORTS: Record<ProfileName, Ports> = {
-  dev: { api: 54321, db: 54322, sqs: 4566, slack: 54331 },
-  test: { api: 55321, db: 55322, sqs: 55566, slack: 55331 },
-  e2e: { api: 56321, db: 56322, sqs: 56566, slack: 56331 },
+  dev: { api: 54321, db: 54322, sqs: 4566, slack: 54331, control: 54399 },
+  test: { api: 55321, db: 55322, sqs: 55566, slack: 55331, control: 55399 },
+  e2e: { api: 56321, db: 56322, sqs: 56566, slack: 56331, control: 56399 },
 };
 
+const WORKERS: Record<ProfileName, number> = { dev: 2, test: 0, e2e: 2 };
+
 export function profile(name: ProfileName, root: string = projectRoot): Profile {
-  return { name, root, stateDir: join(root, ".local", name), ports: PORTS[name] };
+  return {
+    name,
+    root,
+    stateDir: join(root, ".local", name),
+    ports: PORTS[name],
+    workers: WORKERS[name],
+  };
 }
 
 /** The profile named by `--profile <name>` in args (default dev), for the stack commands. */

@@ -1,13 +1,15 @@
 /**
  * Brings the whole local stack up, in dependency order, and down again:
- * PostgreSQL (+ Supabase roles, pg_net / Vault stand-ins, migrations via the Supabase CLI, seed)
- * → SQS emulator (+ queues) → Slack sink → pg_net runner → functions gateway.
- * Every process is recorded in <state>/pids.json so `deno task stop` can end them by pid.
+ * PostgreSQL (+ Supabase roles, pg_net / Vault stand-ins, migrations via the Supabase CLI, seed,
+ * the Vault secrets the cron jobs read) → SQS emulator (+ queues) → Slack sink → pg_net runner
+ * → functions gateway → reference workers.
+ * Every process is recorded in <state>/pids.json so `deno task stop` can end them by pid, and
+ * each can be stopped and started again on its own (fault tests, via control.ts).
  */
 import { join } from "node:path";
 import postgres from "postgres";
 import { ensurePackages } from "./packages.ts";
-import { loadOrCreateKeys } from "./keys.ts";
+import { type Keys, loadOrCreateKeys } from "./keys.ts";
 import { dbUrl, initCluster, psqlFile, startPostgres } from "./postgres.ts";
 import { alive, portOpen, type Service, spawnService, waitUntil } from "./process.ts";
 import type { Profile } from "./profile.ts";
@@ -30,6 +32,10 @@ export interface Stack {
   profile: Profile;
   env: StackEnv;
   services: Service[];
+  /** Stops one service (by name) and leaves the rest running. */
+  stopService(name: string): Promise<void>;
+  /** Starts a stopped service again, as it was. */
+  startService(name: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -46,6 +52,7 @@ export interface PidFile {
 
 const STACK_DIR = import.meta.dirname!;
 const SQL_DIR = join(STACK_DIR, "sql");
+const ROOT_DIR = join(STACK_DIR, "..", "..");
 
 export function pidFile(p: Profile): string {
   return join(p.stateDir, "pids.json");
@@ -67,23 +74,28 @@ export function formatEnv(env: StackEnv): string {
   return Object.entries(env).map(([key, value]) => `${key}=${value}`).join("\n") + "\n";
 }
 
-async function installStandIns(p: Profile, log: (line: string) => void): Promise<boolean> {
+async function withSql<T>(p: Profile, fn: (sql: postgres.Sql) => Promise<T>): Promise<T> {
   const sql = postgres(dbUrl(p), { max: 1, onnotice: () => {} });
   try {
-    const available = await sql<{ name: string }[]>`
-      select name from pg_available_extensions where name in ('pg_net', 'supabase_vault')`;
-    const has = new Set(available.map((r) => r.name));
-    let standIn = false;
-    if (!has.has("pg_net")) {
-      await psqlFile(p, join(SQL_DIR, "pg_net_standin.sql"));
-      standIn = true;
-    }
-    if (!has.has("supabase_vault")) await psqlFile(p, join(SQL_DIR, "vault_standin.sql"));
-    if (standIn) log("pg_net and Vault are missing here: using the dev-only stand-ins");
-    return standIn;
+    return await fn(sql);
   } finally {
     await sql.end();
   }
+}
+
+/** Installs the pg_net / Vault stand-ins where the real extensions are missing. */
+function installStandIns(p: Profile, log: (line: string) => void): Promise<boolean> {
+  return withSql(p, async (sql) => {
+    const available = await sql<{ name: string }[]>`
+      select name from pg_available_extensions where name in ('pg_net', 'supabase_vault')`;
+    const has = new Set(available.map((r) => r.name));
+    if (!has.has("pg_net")) await psqlFile(p, join(SQL_DIR, "pg_net_standin.sql"));
+    if (!has.has("supabase_vault")) await psqlFile(p, join(SQL_DIR, "vault_standin.sql"));
+    if (!has.has("pg_net") || !has.has("supabase_vault")) {
+      log("pg_net and Vault are missing here: using the dev-only stand-ins");
+    }
+    return !has.has("pg_net");
+  });
 }
 
 async function migrate(p: Profile, log: (line: string) => void): Promise<void> {
@@ -99,10 +111,69 @@ async function migrate(p: Profile, log: (line: string) => void): Promise<void> {
   }
 }
 
-function waitForLine(service: Service, pattern: RegExp, lines: string[]): Promise<void> {
-  return waitUntil(`${service.name} to be ready`, () => {
-    return Promise.resolve(lines.some((l) => pattern.test(l)));
+/** The Vault secrets pg_cron jobs read to call Edge Functions (as `deno task deploy` sets hosted). */
+function storeVaultSecrets(p: Profile, secrets: Record<string, string>): Promise<void> {
+  return withSql(p, async (sql) => {
+    for (const [name, value] of Object.entries(secrets)) {
+      const [row] = await sql`select id from vault.decrypted_secrets where name = ${name}`;
+      if (row) await sql`select vault.update_secret(${row.id}, ${value})`;
+      else await sql`select vault.create_secret(${value}, ${name})`;
+    }
   });
+}
+
+function waitForLine(name: string, pattern: RegExp, lines: string[]): Promise<void> {
+  return waitUntil(
+    `${name} to be ready`,
+    () => Promise.resolve(lines.some((l) => pattern.test(l))),
+  );
+}
+
+function stackEnv(p: Profile, keys: Keys): StackEnv {
+  return {
+    API_URL: `http://127.0.0.1:${p.ports.api}`,
+    DB_URL: dbUrl(p),
+    ANON_KEY: keys.anonKey,
+    SERVICE_ROLE_KEY: keys.serviceRoleKey,
+    JWT_SECRET: keys.jwtSecret,
+    SQS_ENDPOINT: `http://127.0.0.1:${p.ports.sqs}`,
+    SQS_QUEUE_URL: "",
+    SQS_DLQ_URL: "",
+    SLACK_WEBHOOK_URL: `http://127.0.0.1:${p.ports.slack}/services/local-sink`,
+  };
+}
+
+/** What every Edge Function sees: hosted's SUPABASE_* plus the stack's defaults. */
+function functionEnv(env: StackEnv): Record<string, string> {
+  return {
+    SUPABASE_URL: env.API_URL,
+    SUPABASE_DB_URL: env.DB_URL,
+    SUPABASE_ANON_KEY: env.ANON_KEY,
+    SUPABASE_SERVICE_ROLE_KEY: env.SERVICE_ROLE_KEY,
+    JWT_SECRET: env.JWT_SECRET,
+    SQS_ENDPOINT: env.SQS_ENDPOINT,
+    SQS_QUEUE_URL: env.SQS_QUEUE_URL,
+    SQS_DLQ_URL: env.SQS_DLQ_URL,
+    AWS_REGION: "us-east-1",
+    AWS_ACCESS_KEY_ID: "local",
+    AWS_SECRET_ACCESS_KEY: "local",
+    SLACK_WEBHOOK_URL: env.SLACK_WEBHOOK_URL,
+  };
+}
+
+/** What a reference worker needs; it calls the worker SQL functions as service_role. */
+export function workerEnv(env: StackEnv, workerId: string): Record<string, string> {
+  return {
+    WORKER_ID: workerId,
+    // The stack holds our stdin open; when it goes away, so do we (gracefully).
+    EXIT_WHEN_STDIN_CLOSES: "1",
+    WORKER_DB_URL: `${env.DB_URL}?options=-c%20role%3Dservice_role`,
+    SQS_ENDPOINT: env.SQS_ENDPOINT,
+    SQS_QUEUE_URL: env.SQS_QUEUE_URL,
+    AWS_REGION: "us-east-1",
+    AWS_ACCESS_KEY_ID: "local",
+    AWS_SECRET_ACCESS_KEY: "local",
+  };
 }
 
 export async function startStack(p: Profile, opts: StartOptions = {}): Promise<Stack> {
@@ -114,122 +185,151 @@ export async function startStack(p: Profile, opts: StartOptions = {}): Promise<S
       `Cannot start the ${p.name} stack: it is already running (pid ${previous.supervisor}); run: deno task stop`,
     );
   }
-  const services: Service[] = [];
+  // Services in start order; a stopped one stays in the list with its launcher.
+  const order: string[] = [];
+  const launchers = new Map<string, () => Promise<Service>>();
+  const running = new Map<string, Service>();
   const record = () => {
     const pids: PidFile = {
       supervisor: Deno.pid,
-      services: Object.fromEntries(services.map((s) => [s.name, s.pid])),
+      services: Object.fromEntries([...running].map(([name, s]) => [name, s.pid])),
     };
     Deno.writeTextFileSync(pidFile(p), JSON.stringify(pids, null, 2));
   };
+  const startService = async (name: string) => {
+    const launch = launchers.get(name);
+    if (!launch) throw new Error(`Unknown service '${name}'`);
+    if (running.has(name)) return;
+    running.set(name, await launch());
+    record();
+  };
+  const add = async (name: string, launch: () => Promise<Service>) => {
+    order.push(name);
+    launchers.set(name, launch);
+    await startService(name);
+  };
+  const stopService = async (name: string) => {
+    const service = running.get(name);
+    if (!service) return;
+    await service.stop();
+    running.delete(name);
+    record();
+  };
   const stop = async () => {
-    for (const service of [...services].reverse()) await service.stop();
+    for (const name of [...order].reverse()) await stopService(name);
     try {
       Deno.removeSync(pidFile(p));
     } catch {
       // Already gone.
     }
   };
+  const stack = (env: StackEnv): Stack => ({
+    profile: p,
+    env,
+    get services() {
+      return [...running.values()];
+    },
+    stopService,
+    startService,
+    stop,
+  });
 
   try {
     await ensurePackages(log);
     const keys = await loadOrCreateKeys(p.stateDir);
+    const env = stackEnv(p, keys);
     await initCluster(p, log);
     log(`starting PostgreSQL on 127.0.0.1:${p.ports.db}`);
-    services.push(await startPostgres(p));
-    record();
+    await add("postgres", () => startPostgres(p));
     await psqlFile(p, join(SQL_DIR, "supabase_roles.sql"));
     const netStandIn = await installStandIns(p, log);
     log("applying migrations with the Supabase CLI");
     await migrate(p, log);
+    await storeVaultSecrets(p, { project_url: env.API_URL, service_role_key: keys.serviceRoleKey });
+    if (opts.only === "database") return stack(env);
 
-    const apiUrl = `http://127.0.0.1:${p.ports.api}`;
-    const sqsEndpoint = `http://127.0.0.1:${p.ports.sqs}`;
-    const env: StackEnv = {
-      API_URL: apiUrl,
-      DB_URL: dbUrl(p),
-      ANON_KEY: keys.anonKey,
-      SERVICE_ROLE_KEY: keys.serviceRoleKey,
-      JWT_SECRET: keys.jwtSecret,
-      SQS_ENDPOINT: sqsEndpoint,
-      SQS_QUEUE_URL: "",
-      SQS_DLQ_URL: "",
-      SLACK_WEBHOOK_URL: `http://127.0.0.1:${p.ports.slack}/services/local-sink`,
-    };
-    if (opts.only === "database") return { profile: p, env, services, stop };
-
+    for (const port of [p.ports.sqs, p.ports.slack, p.ports.api]) {
+      if (await portOpen(port)) throw new Error(`Cannot start the stack: port ${port} is taken`);
+    }
     const deno = Deno.execPath();
-    const denoService = (name: string, script: string, args: string[], extra = {}) =>
+    const denoService = (
+      name: string,
+      script: string,
+      args: string[],
+      extra: { env?: Record<string, string>; onLine?: (line: string) => void } = {},
+    ) =>
       spawnService(name, deno, {
-        args: ["run", "-A", "--no-prompt", join(STACK_DIR, script), ...args],
+        args: ["run", "-A", "--no-prompt", join(ROOT_DIR, script), ...args],
         logDir: p.stateDir,
         ...extra,
       });
 
     log(`starting SQS emulator on 127.0.0.1:${p.ports.sqs}`);
-    for (const port of [p.ports.sqs, p.ports.slack, p.ports.api]) {
-      if (await portOpen(port)) throw new Error(`Cannot start the stack: port ${port} is taken`);
-    }
-    services.push(
-      denoService("sqs", "sqs_server.ts", [String(p.ports.sqs), join(p.stateDir, "sqs")]),
-    );
-    record();
-    await waitUntil("the SQS emulator", () => portOpen(p.ports.sqs));
-    const queues = await createQueues(sqsEndpoint);
+    await add("sqs", async () => {
+      const service = denoService("sqs", "scripts/stack/sqs_server.ts", [
+        String(p.ports.sqs),
+        join(p.stateDir, "sqs"),
+      ]);
+      await waitUntil("the SQS emulator", () => portOpen(p.ports.sqs));
+      return service;
+    });
+    const queues = await createQueues(env.SQS_ENDPOINT);
     env.SQS_QUEUE_URL = queues.queueUrl;
     env.SQS_DLQ_URL = queues.dlqUrl;
 
-    services.push(
-      denoService("slack-sink", "slack_sink.ts", [
-        String(p.ports.slack),
-        join(p.stateDir, "slack.jsonl"),
-      ], {
-        onLine: (line: string) => line.startsWith("[slack") && log(line),
-      }),
-    );
-    record();
-    await waitUntil("the Slack sink", () => portOpen(p.ports.slack));
+    await add("slack-sink", async () => {
+      const service = denoService(
+        "slack-sink",
+        "scripts/stack/slack_sink.ts",
+        [String(p.ports.slack), join(p.stateDir, "slack.jsonl")],
+        { onLine: (line: string) => line.startsWith("[slack") && log(line) },
+      );
+      await waitUntil("the Slack sink", () => portOpen(p.ports.slack));
+      return service;
+    });
 
     if (netStandIn) {
-      const lines: string[] = [];
-      const runner = denoService("pg-net-runner", "pg_net_runner.ts", [dbUrl(p)], {
-        onLine: (line: string) => lines.push(line),
+      await add("pg-net-runner", async () => {
+        const lines: string[] = [];
+        const service = denoService("pg-net-runner", "scripts/stack/pg_net_runner.ts", [
+          env.DB_URL,
+        ], { onLine: (line: string) => lines.push(line) });
+        await waitForLine("pg-net-runner", /ready/, lines);
+        return service;
       });
-      services.push(runner);
-      record();
-      await waitForLine(runner, /ready/, lines);
     }
 
-    const functionEnv = {
-      SUPABASE_URL: apiUrl,
-      SUPABASE_DB_URL: dbUrl(p),
-      SUPABASE_ANON_KEY: keys.anonKey,
-      SUPABASE_SERVICE_ROLE_KEY: keys.serviceRoleKey,
-      SQS_ENDPOINT: sqsEndpoint,
-      SQS_QUEUE_URL: env.SQS_QUEUE_URL,
-      SQS_DLQ_URL: env.SQS_DLQ_URL,
-      AWS_REGION: "us-east-1",
-      AWS_ACCESS_KEY_ID: "local",
-      AWS_SECRET_ACCESS_KEY: "local",
-      SLACK_WEBHOOK_URL: env.SLACK_WEBHOOK_URL,
-    };
-    log(`starting Edge Functions on ${apiUrl}/functions/v1/<name>`);
-    services.push(denoService("functions", "functions_server.ts", [], {
-      env: {
-        FUNCTIONS_GATEWAY_CONFIG: JSON.stringify({
-          port: p.ports.api,
-          functionsDir: join(p.root, "supabase", "functions"),
-          configToml: join(p.root, "supabase", "config.toml"),
-          jwtSecret: keys.jwtSecret,
-          env: functionEnv,
-          logDir: p.stateDir,
-        }),
-      },
-    }));
-    record();
-    await waitUntil("the functions gateway", () => portOpen(p.ports.api));
+    log(`starting Edge Functions on ${env.API_URL}/functions/v1/<name>`);
+    const gatewayConfig = JSON.stringify({
+      port: p.ports.api,
+      functionsDir: join(p.root, "supabase", "functions"),
+      configToml: join(p.root, "supabase", "config.toml"),
+      jwtSecret: keys.jwtSecret,
+      env: functionEnv(env),
+      logDir: p.stateDir,
+    });
+    await add("functions", async () => {
+      const service = denoService("functions", "scripts/stack/functions_server.ts", [], {
+        env: { FUNCTIONS_GATEWAY_CONFIG: gatewayConfig },
+      });
+      await waitUntil("the functions gateway", () => portOpen(p.ports.api));
+      return service;
+    });
+
+    for (let i = 1; i <= p.workers; i++) {
+      const name = `worker-${i}`;
+      if (i === 1) log(`starting ${p.workers} reference worker(s)`);
+      await add(name, () => {
+        const lines: string[] = [];
+        const service = denoService(name, "worker/main.ts", [], {
+          env: workerEnv(env, `${p.name}-${name}`),
+          onLine: (line: string) => lines.push(line),
+        });
+        return waitForLine(name, /worker .* ready/, lines).then(() => service);
+      });
+    }
     Deno.writeTextFileSync(envFile(p), formatEnv(env), { mode: 0o600 });
-    return { profile: p, env, services, stop };
+    return stack(env);
   } catch (error) {
     await stop();
     throw error;

@@ -1,0 +1,110 @@
+/**
+ * Who is calling: the service role (server to server), a customer (a user JWT whose
+ * app_metadata.customer_id names it, or an API key issued to it), someone authenticated but tied
+ * to no customer, or nobody. Functions decide what each may do; this module only identifies.
+ */
+import { timingSafeEqual } from "node:crypto";
+import { createRemoteJWKSet, type JWTPayload, jwtVerify } from "jose";
+import type { Env } from "./config.ts";
+
+export type Caller =
+  | { kind: "service" }
+  | { kind: "customer"; customerId: string; via: "jwt" | "api_key" }
+  | { kind: "user" }
+  | { kind: "none" }
+  | { kind: "invalid"; reason: string };
+
+export interface AuthDeps {
+  /** The project's secret keys (legacy service_role JWT and/or new sb_secret_ keys). */
+  serviceKeys: string[];
+  /** Verifies a JWT's signature and expiry; throws when it is not valid. */
+  verifyJwt(token: string): Promise<JWTPayload>;
+  /** The customer an API key (given as its SHA-256 hex) belongs to, if active. */
+  customerForApiKey(keyHashHex: string): Promise<string | undefined>;
+}
+
+/** Legacy SUPABASE_SERVICE_ROLE_KEY, and the values of SUPABASE_SECRET_KEYS (JSON). */
+export function serviceKeysFromEnv(env: Env, fn: string): string[] {
+  const keys: string[] = [];
+  const secretKeys = env.SUPABASE_SECRET_KEYS?.trim();
+  if (secretKeys) {
+    try {
+      keys.push(...Object.values(JSON.parse(secretKeys) as Record<string, string>));
+    } catch {
+      throw new Error(`Cannot start ${fn}: SUPABASE_SECRET_KEYS is not a JSON object`);
+    }
+  }
+  const legacy = env.SUPABASE_SERVICE_ROLE_KEY?.trim();
+  if (legacy) keys.push(legacy);
+  if (keys.length === 0) {
+    throw new Error(`Cannot start ${fn}: SUPABASE_SERVICE_ROLE_KEY is not set`);
+  }
+  return keys;
+}
+
+/**
+ * HS256 with JWT_SECRET where it is set (the local stack; legacy hosted projects), otherwise the
+ * project's published signing keys (JWKS) under SUPABASE_URL.
+ */
+export function jwtVerifierFromEnv(env: Env, fn: string): (token: string) => Promise<JWTPayload> {
+  const secret = env.JWT_SECRET?.trim();
+  if (secret) {
+    const key = new TextEncoder().encode(secret);
+    return async (token) => (await jwtVerify(token, key, { algorithms: ["HS256"] })).payload;
+  }
+  const base = env.SUPABASE_URL?.trim();
+  if (!base) throw new Error(`Cannot start ${fn}: set JWT_SECRET or SUPABASE_URL`);
+  const jwks = createRemoteJWKSet(new URL("/auth/v1/.well-known/jwks.json", base));
+  return async (token) =>
+    (await jwtVerify(token, jwks, { algorithms: ["ES256", "RS256", "EdDSA"] })).payload;
+}
+
+export async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function sameSecret(a: string, b: string): Promise<boolean> {
+  // Hash first so both sides have the same length; compare in constant time.
+  const [x, y] = await Promise.all([sha256Hex(a), sha256Hex(b)]);
+  return timingSafeEqual(new TextEncoder().encode(x), new TextEncoder().encode(y));
+}
+
+export function bearerToken(req: Request): string | undefined {
+  return /^Bearer\s+(\S+)\s*$/i.exec(req.headers.get("authorization") ?? "")?.[1];
+}
+
+export async function isServiceKey(token: string | undefined, keys: string[]): Promise<boolean> {
+  if (!token) return false;
+  let match = false;
+  for (const key of keys) match = (await sameSecret(token, key)) || match;
+  return match;
+}
+
+export async function identify(req: Request, deps: AuthDeps): Promise<Caller> {
+  const token = bearerToken(req);
+  if (await isServiceKey(token, deps.serviceKeys)) return { kind: "service" };
+
+  const apiKey = req.headers.get("x-api-key")?.trim();
+  if (apiKey) {
+    const customerId = await deps.customerForApiKey(await sha256Hex(apiKey));
+    return customerId
+      ? { kind: "customer", customerId, via: "api_key" }
+      : { kind: "invalid", reason: "unknown or revoked API key" };
+  }
+
+  if (!token) return { kind: "none" };
+  let claims: JWTPayload;
+  try {
+    claims = await deps.verifyJwt(token);
+  } catch {
+    return { kind: "invalid", reason: "invalid or expired token" };
+  }
+  if (claims.role === "service_role") return { kind: "service" };
+  const appMetadata = claims.app_metadata as Record<string, unknown> | undefined;
+  const customerId = appMetadata?.customer_id;
+  if (typeof customerId === "string" && customerId) {
+    return { kind: "customer", customerId, via: "jwt" };
+  }
+  return { kind: "user" };
+}

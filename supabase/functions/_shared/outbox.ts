@@ -1,0 +1,93 @@
+/**
+ * Drains the transactional outbox to SQS. Due rows are locked (skip locked) for the length of
+ * one transaction, sent with SendMessageBatch (10 per call, SQS's limit), then marked delivered,
+ * or scheduled for a later try with backoff when SQS refused them. Two drains running at once
+ * never take the same row. A crash after SQS accepted a batch but before the commit sends those
+ * rows again later: delivery is at least once, and claim_job's lease makes a duplicate harmless.
+ */
+import { SendMessageBatchCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import type { Sql } from "./db.ts";
+
+export interface OutboxRow {
+  outbox_id: string;
+  job_id: string;
+  customer_id: string;
+  tries: number;
+}
+
+export interface BatchResult {
+  delivered: { id: string; messageId: string }[];
+  failed: { id: string; error: string }[];
+}
+
+/** Sends up to 10 rows; never throws (a failed call fails every row in it). */
+export type SendBatch = (rows: OutboxRow[]) => Promise<BatchResult>;
+
+export const SQS_BATCH_SIZE = 10;
+
+/** The message workers receive: "work on job X". */
+export function messageBody(row: OutboxRow): string {
+  return JSON.stringify({ job_id: row.job_id, customer_id: row.customer_id });
+}
+
+export function sqsBatchSender(client: SQSClient, queueUrl: string): SendBatch {
+  return async (rows) => {
+    try {
+      const out = await client.send(
+        new SendMessageBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: rows.map((row) => ({ Id: row.outbox_id, MessageBody: messageBody(row) })),
+        }),
+      );
+      return {
+        delivered: (out.Successful ?? []).map((s) => ({ id: s.Id!, messageId: s.MessageId! })),
+        failed: (out.Failed ?? []).map((f) => ({
+          id: f.Id!,
+          error: `${f.Code ?? "Error"}: ${f.Message ?? "rejected"}`,
+        })),
+      };
+    } catch (error) {
+      const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      return { delivered: [], failed: rows.map((row) => ({ id: row.outbox_id, error: reason })) };
+    }
+  };
+}
+
+export interface DrainResult {
+  taken: number;
+  sent: number;
+  failed: number;
+}
+
+export async function drainOutbox(
+  sql: Sql,
+  send: SendBatch,
+  options: { limit: number; onlyIds?: string[] },
+): Promise<DrainResult> {
+  return await sql.begin(async (tx) => {
+    const rows = await tx<OutboxRow[]>`
+      select outbox_id::text, job_id::text, customer_id, tries
+        from private.take_outbox(${options.limit}, ${options.onlyIds ?? null}::bigint[])`;
+    const delivered: BatchResult["delivered"] = [];
+    const failed: BatchResult["failed"] = [];
+    for (let i = 0; i < rows.length; i += SQS_BATCH_SIZE) {
+      const result = await send(rows.slice(i, i + SQS_BATCH_SIZE));
+      delivered.push(...result.delivered);
+      failed.push(...result.failed);
+    }
+    if (rows.length > 0) {
+      await tx`
+        select private.settle_outbox(
+          ${delivered.map((d) => d.id)}::bigint[],
+          ${delivered.map((d) => d.messageId)}::text[],
+          ${failed.map((f) => f.id)}::bigint[],
+          ${failed[0]?.error ?? null})`;
+    }
+    if (failed.length > 0) {
+      console.error(
+        `outbox: ${failed.length} message(s) not sent, will retry: ${failed[0]!.error}`,
+      );
+    }
+    return { taken: rows.length, sent: delivered.length, failed: failed.length };
+  });
+}

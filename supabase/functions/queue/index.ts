@@ -1,0 +1,37 @@
+// Wiring only: config and clients are built once per instance; see handler.ts.
+import { identify, jwtVerifierFromEnv } from "../_shared/auth.ts";
+import { createSql } from "../_shared/db.ts";
+import { drainOutbox, sqsBatchSender } from "../_shared/outbox.ts";
+import { createSqsClient } from "../_shared/sqs.ts";
+import { loadConfig } from "./config.ts";
+import { handle } from "./handler.ts";
+import { sqlQueueStore } from "./store.ts";
+
+const config = loadConfig();
+const sql = createSql(config.dbUrl);
+const store = sqlQueueStore(sql);
+const verifyJwt = jwtVerifierFromEnv(config.env, "queue");
+const send = sqsBatchSender(
+  createSqsClient(config.sqs, config.dispatchTimeoutMs),
+  config.sqs.queueUrl,
+);
+
+Deno.serve((req) =>
+  handle(req, {
+    identify: (r) =>
+      identify(r, {
+        serviceKeys: config.serviceKeys,
+        verifyJwt,
+        customerForApiKey: store.customerForApiKey,
+      }),
+    store,
+    dispatchNow: async (outboxId) => {
+      try {
+        await drainOutbox(sql, send, { limit: 1, onlyIds: [outboxId] });
+      } catch (error) {
+        console.error(`queue: dispatch of outbox row ${outboxId} deferred: ${error}`);
+      }
+    },
+    maxBodyBytes: config.maxBodyBytes,
+  })
+);
