@@ -87,7 +87,6 @@ async function denoTests(stack: Stack, extra: string[]): Promise<Tally> {
     "test",
     "-A",
     "--no-prompt",
-    "--parallel",
     ...extra,
     "tests/",
   ], {

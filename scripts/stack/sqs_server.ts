@@ -5,6 +5,7 @@
  * Usage: deno run -A scripts/stack/sqs_server.ts <port> <data-dir>
  */
 import net from "node:net";
+import { DatabaseSync } from "node:sqlite";
 import { onParentGone } from "./process.ts";
 
 // fauxqs's startFauxqs() (the only entry that offers persistence) listens on 0.0.0.0, hard-coded.
@@ -17,6 +18,21 @@ net.Server.prototype.listen = function (this: net.Server, ...args: unknown[]) {
   }
   return listen.apply(this, args as Parameters<typeof listen>);
 } as typeof listen;
+
+// fauxqs 2.4.1 persistence bug: making a message visible again (ChangeMessageVisibility 0)
+// writes NULL into the NOT NULL approximate_receive_count column; the write throws after the
+// message left the in-flight list, so the message vanishes. Keeping the stored count (as SQS
+// does) fixes it. Checked by tests/integration/sqs_test.ts.
+const prepare = DatabaseSync.prototype.prepare;
+DatabaseSync.prototype.prepare = function (this: DatabaseSync, sql: string) {
+  return prepare.call(
+    this,
+    sql.replace(
+      "approximate_receive_count = ?,",
+      "approximate_receive_count = coalesce(?, approximate_receive_count),",
+    ),
+  );
+} as typeof prepare;
 
 const { startFauxqs } = await import("fauxqs");
 

@@ -529,3 +529,7 @@ revoke all on function private.take_outbox(integer, bigint[]),
   private.issue_api_key(text, text), private.revoke_api_key(uuid) from public;
 
 select cron.schedule('dispatch-outbox', '* * * * *', 'select private.request_dispatch()');
+
+-- Functions get EXECUTE for PUBLIC by default; the private schema's helpers are for the owner
+-- (and pg_cron) only.
+revoke all on function private.prune_cron_history(interval), private.touch_updated_at() from public;

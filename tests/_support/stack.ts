@@ -67,3 +67,12 @@ export function first<T>(rows: readonly T[], what = "a row"): T {
   if (row === undefined) throw new Error(`Expected ${what}, got none`);
   return row;
 }
+
+/** Stops or starts one service of the test stack (postgres, sqs, functions, ...). */
+export async function control(service: string, action: "stop" | "start"): Promise<void> {
+  const base = Deno.env.get("STACK_CONTROL_URL");
+  if (!base) throw new Error("STACK_CONTROL_URL is not set: run through `deno task test`");
+  const res = await fetch(`${base}/services/${service}/${action}`, { method: "POST" });
+  const body = await res.text();
+  if (!res.ok) throw new Error(`Cannot ${action} ${service}: ${body}`);
+}

@@ -1,6 +1,7 @@
 /** The SQS emulator as the stack sets it up: jobs → jobs-dlq after three receives. */
 import assert from "node:assert/strict";
 import {
+  ChangeMessageVisibilityCommand,
   DeleteMessageCommand,
   GetQueueAttributesCommand,
   ReceiveMessageCommand,
@@ -104,6 +105,46 @@ Deno.test("a message received three times without deletion moves to jobs-dlq", a
       new DeleteMessageCommand({
         QueueUrl: stack.sqsDlqUrl,
         ReceiptHandle: message.ReceiptHandle,
+      }),
+    );
+  } finally {
+    sqs.destroy();
+  }
+});
+
+Deno.test("a message made visible again (visibility 0) is received again, not lost", async () => {
+  const stack = testStack();
+  const sqs = sqsClient(stack.sqsEndpoint);
+  try {
+    const marker = `release-${crypto.randomUUID()}`;
+    await sqs.send(new SendMessageCommand({ QueueUrl: stack.sqsQueueUrl, MessageBody: marker }));
+    const receive = async () =>
+      (await sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: stack.sqsQueueUrl,
+          MaxNumberOfMessages: 10,
+          VisibilityTimeout: 60,
+          WaitTimeSeconds: 1,
+        }),
+      )).Messages?.find((m) => m.Body === marker);
+    const first = await receive();
+    assert.ok(first);
+    for (const seconds of [60, 0]) {
+      await sqs.send(
+        new ChangeMessageVisibilityCommand({
+          QueueUrl: stack.sqsQueueUrl,
+          ReceiptHandle: first.ReceiptHandle,
+          VisibilityTimeout: seconds,
+        }),
+      );
+    }
+    const again = await receive();
+    assert.ok(again, "the message came back");
+    assert.equal(again.Attributes?.ApproximateReceiveCount, "2", "its receive count is kept");
+    await sqs.send(
+      new DeleteMessageCommand({
+        QueueUrl: stack.sqsQueueUrl,
+        ReceiptHandle: again.ReceiptHandle,
       }),
     );
   } finally {

@@ -2,7 +2,7 @@
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
-select plan(16);
+select plan(18);
 
 select has_table('public', 'jobs', 'jobs exists');
 select has_table('public', 'worker_heartbeats', 'worker_heartbeats exists');
@@ -10,7 +10,8 @@ select has_table('public', 'queue_history', 'queue_history exists');
 
 select columns_are('public', 'jobs', array[
   'id', 'customer_id', 'package_size', 'priority_level', 'status', 'attempts', 'error_message',
-  'created_at', 'updated_at', 'completed_at'
+  'created_at', 'updated_at', 'completed_at', 'payload', 'idempotency_key', 'result', 'run_after',
+  'lease_token', 'leased_by', 'leased_at', 'heartbeat_at'
 ], 'jobs has exactly the documented columns');
 select columns_are('public', 'worker_heartbeats',
   array['worker_id', 'current_job_id', 'last_heartbeat'],
@@ -50,6 +51,12 @@ select throws_ok(
 select throws_ok(
   $$update public.jobs set status = 'completed' where id = '10000000-0000-4000-8000-000000000001'$$,
   '23514', null, 'a job cannot be completed without a completion time');
+select throws_ok(
+  $$update public.jobs set status = 'in_progress' where id = '10000000-0000-4000-8000-000000000001'$$,
+  '23514', null, 'a job cannot be in progress without a lease');
+select throws_ok(
+  $$insert into public.jobs (customer_id, package_size, payload) values ('c', 1, '[1]')$$,
+  '23514', null, 'a payload must be a JSON object');
 select throws_ok(
   $$insert into public.queue_history (job_id, event) values ('10000000-0000-4000-8000-000000000001', 'Bad Event')$$,
   '23514', null, 'history events are snake_case names');

@@ -3,7 +3,7 @@
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
-select plan(20);
+select plan(32);
 
 -- Fixture: one row in each table, written as the owner.
 insert into public.jobs (id, customer_id, package_size)
@@ -66,7 +66,52 @@ select is(
 set local role anon;
 select throws_ok('select private.prune_cron_history()', '42501', null,
   'anon cannot call private helpers');
+select throws_ok('select * from private.outbox', '42501', null, 'anon cannot read the outbox');
 reset role;
+
+-- The worker contract: service_role only.
+select is(
+  (select array_agg(p.proname::text order by p.proname)
+     from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+    where n.nspname = 'public'
+      and p.proname in ('enqueue_job', 'claim_job', 'heartbeat', 'complete_job', 'fail_job',
+                        'release_job')
+      and has_function_privilege('service_role', p.oid, 'execute')
+      and not has_function_privilege('anon', p.oid, 'execute')
+      and not has_function_privilege('authenticated', p.oid, 'execute')
+      and not has_function_privilege('public', p.oid, 'execute')),
+  array['claim_job', 'complete_job', 'enqueue_job', 'fail_job', 'heartbeat', 'release_job'],
+  'every worker function is executable by service_role and nobody else');
+
+set local role anon;
+select throws_ok($$select public.enqueue_job('c', 1)$$, '42501', null, 'anon cannot enqueue');
+select throws_ok($$select public.claim_job(gen_random_uuid(), 'w')$$, '42501', null,
+  'anon cannot claim');
+select throws_ok($$select public.heartbeat('w')$$, '42501', null, 'anon cannot heartbeat');
+reset role;
+set local role authenticated;
+select throws_ok($$select public.complete_job(gen_random_uuid(), gen_random_uuid())$$, '42501',
+  null, 'authenticated cannot complete jobs');
+select throws_ok($$select public.fail_job(gen_random_uuid(), gen_random_uuid(), 'x')$$, '42501',
+  null, 'authenticated cannot fail jobs');
+select throws_ok($$select public.release_job(gen_random_uuid(), gen_random_uuid())$$, '42501',
+  null, 'authenticated cannot release jobs');
+reset role;
+
+set local role service_role;
+select is((public.enqueue_job('customer_fixture', 1)).outcome, 'created',
+  'service_role enqueues');
+select is((public.claim_job(gen_random_uuid(), 'worker_fixture')).outcome, 'unknown_job',
+  'service_role claims');
+select throws_ok('select * from private.settings', '42501', null,
+  'service_role cannot reach private tables directly');
+reset role;
+
+select is(
+  (select count(*)::int from information_schema.routine_privileges
+    where routine_schema = 'private' and grantee in ('anon', 'authenticated', 'service_role',
+                                                      'PUBLIC')),
+  0, 'no API role may execute a private function');
 
 select * from finish();
 rollback;

@@ -1,0 +1,108 @@
+import assert from "node:assert/strict";
+import { SignJWT, UnsecuredJWT } from "jose";
+import {
+  type AuthDeps,
+  identify,
+  jwtVerifierFromEnv,
+  serviceKeysFromEnv,
+  sha256Hex,
+} from "../../supabase/functions/_shared/auth.ts";
+
+const SECRET = "unit-test-secret-with-at-least-32-characters";
+const SERVICE_KEY = "service-key-value";
+const verifyJwt = jwtVerifierFromEnv({ JWT_SECRET: SECRET }, "test");
+
+async function jwt(claims: Record<string, unknown>, secret = SECRET) {
+  return await new SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setExpirationTime("1h")
+    .sign(new TextEncoder().encode(secret));
+}
+
+function deps(keys: Record<string, string> = {}): AuthDeps {
+  return {
+    serviceKeys: [SERVICE_KEY],
+    verifyJwt,
+    customerForApiKey: (hash) => Promise.resolve(keys[hash]),
+  };
+}
+
+const req = (headers: Record<string, string>) => new Request("http://x/queue/c", { headers });
+
+Deno.test("identify() knows the service key", async () => {
+  assert.deepEqual(await identify(req({ authorization: `Bearer ${SERVICE_KEY}` }), deps()), {
+    kind: "service",
+  });
+});
+
+Deno.test("identify() reads the customer from a user JWT's app_metadata", async () => {
+  const token = await jwt({ role: "authenticated", app_metadata: { customer_id: "acme" } });
+  assert.deepEqual(await identify(req({ authorization: `Bearer ${token}` }), deps()), {
+    kind: "customer",
+    customerId: "acme",
+    via: "jwt",
+  });
+  const anon = await jwt({ role: "anon" });
+  assert.deepEqual(await identify(req({ authorization: `Bearer ${anon}` }), deps()), {
+    kind: "user",
+  });
+});
+
+Deno.test("identify() ignores customer_id outside app_metadata (users can edit user_metadata)", async () => {
+  const token = await jwt({ role: "authenticated", user_metadata: { customer_id: "acme" } });
+  assert.deepEqual(await identify(req({ authorization: `Bearer ${token}` }), deps()), {
+    kind: "user",
+  });
+});
+
+Deno.test("identify() rejects forged, unsigned and garbage tokens", async () => {
+  for (
+    const token of [
+      await jwt({ role: "service_role" }, "another-secret-with-at-least-32-chars!"),
+      new UnsecuredJWT({ role: "service_role" }).encode(),
+      "not-a-jwt",
+    ]
+  ) {
+    const caller = await identify(req({ authorization: `Bearer ${token}` }), deps());
+    assert.equal(caller.kind, "invalid", token);
+  }
+});
+
+Deno.test("identify() maps an API key through its hash, never the key itself", async () => {
+  const key = "jq_example_key";
+  const seen: string[] = [];
+  const d: AuthDeps = {
+    ...deps(),
+    customerForApiKey: (hash) => {
+      seen.push(hash);
+      return Promise.resolve(hash === seen[0] ? "acme" : undefined);
+    },
+  };
+  assert.deepEqual(await identify(req({ "x-api-key": key }), d), {
+    kind: "customer",
+    customerId: "acme",
+    via: "api_key",
+  });
+  assert.equal(seen[0], await sha256Hex(key));
+  assert.equal(seen[0]?.length, 64);
+  const unknown = await identify(req({ "x-api-key": "jq_other" }), deps());
+  assert.equal(unknown.kind, "invalid");
+});
+
+Deno.test("identify() without credentials is nobody", async () => {
+  assert.deepEqual(await identify(req({}), deps()), { kind: "none" });
+  assert.deepEqual(await identify(req({ authorization: "Basic abc" }), deps()), { kind: "none" });
+});
+
+Deno.test("serviceKeysFromEnv() takes new secret keys and the legacy key, and needs one", () => {
+  assert.deepEqual(
+    serviceKeysFromEnv({
+      SUPABASE_SECRET_KEYS: '{"default":"sb_secret_a"}',
+      SUPABASE_SERVICE_ROLE_KEY: "legacy",
+    }, "fn"),
+    ["sb_secret_a", "legacy"],
+  );
+  assert.throws(() => serviceKeysFromEnv({}, "fn"), /Cannot start fn: SUPABASE_SERVICE_ROLE_KEY/);
+  assert.throws(
+    () => serviceKeysFromEnv({ SUPABASE_SECRET_KEYS: "nope" }, "fn"),
+    /SUPABASE_SECRET_KEYS is not a JSON object/,
+  );
+});
