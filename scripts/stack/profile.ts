@@ -1,7 +1,8 @@
 /**
  * Where a local stack lives: its ports and its state folder. `dev` (deno task start) uses
- * Supabase's well-known local ports; `test` (deno task test) and `e2e` (the test that drives
- * `deno task start` itself) have their own, so tests run while a dev stack is up.
+ * Supabase's well-known local ports; `test` (deno task test), `e2e` (the test that drives
+ * `deno task start` itself) and `bench` (deno task bench) have their own, so they run while a
+ * dev stack is up.
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -15,7 +16,7 @@ export interface Ports {
   control: number;
 }
 
-export const PROFILE_NAMES = ["dev", "test", "e2e"] as const;
+export const PROFILE_NAMES = ["dev", "test", "e2e", "bench"] as const;
 export type ProfileName = typeof PROFILE_NAMES[number];
 
 export interface Profile {
@@ -36,9 +37,10 @@ const PORTS: Record<ProfileName, Ports> = {
   dev: { api: 54321, db: 54322, sqs: 4566, slack: 54331, control: 54399 },
   test: { api: 55321, db: 55322, sqs: 55566, slack: 55331, control: 55399 },
   e2e: { api: 56321, db: 56322, sqs: 56566, slack: 56331, control: 56399 },
+  bench: { api: 57321, db: 57322, sqs: 57566, slack: 57331, control: 57399 },
 };
 
-const WORKERS: Record<ProfileName, number> = { dev: 2, test: 0, e2e: 2 };
+const WORKERS: Record<ProfileName, number> = { dev: 2, test: 0, e2e: 2, bench: 0 };
 
 export function profile(name: ProfileName, root: string = projectRoot): Profile {
   return {

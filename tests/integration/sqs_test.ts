@@ -125,6 +125,7 @@ Deno.test("a message made visible again (visibility 0) is received again, not lo
           MaxNumberOfMessages: 10,
           VisibilityTimeout: 60,
           WaitTimeSeconds: 1,
+          MessageSystemAttributeNames: ["ApproximateReceiveCount"],
         }),
       )).Messages?.find((m) => m.Body === marker);
     const first = await receive();

@@ -1,0 +1,38 @@
+/** Percentiles and a fixed-width report line, shared by the benchmarks. */
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const index = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
+  return sorted[Math.max(0, index)]!;
+}
+
+export interface Figure {
+  name: string;
+  value: string;
+  target?: string;
+  /** Whether the figure meets its target; undefined when there is none. */
+  met?: boolean;
+}
+
+export function summarize(values: number[]): { p50: number; p99: number; max: number } {
+  const sorted = [...values].sort((a, b) => a - b);
+  return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? NaN };
+}
+
+export function report(figures: Figure[]): string {
+  const rows = figures.map((f) => [
+    f.name,
+    f.value,
+    f.target ?? "-",
+    f.met === undefined ? "" : f.met ? "met" : "MISSED",
+  ]);
+  const widths = [0, 1, 2].map((i) =>
+    Math.max(...rows.map((r) => r[i]!.length), ["benchmark", "figure", "target"][i]!.length)
+  );
+  const line = (r: string[]) =>
+    `${r[0]!.padEnd(widths[0]!)}  ${r[1]!.padEnd(widths[1]!)}  ${r[2]!.padEnd(widths[2]!)}  ${
+      r[3] ?? ""
+    }`
+      .trimEnd();
+  return [line(["benchmark", "figure", "target", ""]), ...rows.map(line)].join("\n");
+}
