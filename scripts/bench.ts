@@ -5,6 +5,7 @@
  */
 import { join } from "node:path";
 import { pipelineFigures } from "../bench/enqueue.ts";
+import { crashToRequeue, sweepFigures } from "../bench/stale.ts";
 import { type Figure, report } from "../bench/stats.ts";
 import { profile } from "./stack/profile.ts";
 import { spawnService, waitUntil } from "./stack/process.ts";
@@ -40,6 +41,25 @@ const figures: Figure[] = [];
 try {
   console.log("\njob pipeline...");
   figures.push(...await pipelineFigures(stack.env, startWorkers));
+  console.log("stale-job sweep at 10k and 1M jobs...");
+  figures.push(...await sweepFigures(stack.env));
+  console.log("crash-to-requeue (takes up to 150 s)...");
+  figures.push(
+    ...await crashToRequeue(stack.env, async (env) => {
+      const id = "bench-doomed";
+      let ready = false;
+      const worker = spawnService(id, Deno.execPath(), {
+        args: ["run", "-A", join(p.root, "worker", "main.ts")],
+        env: { ...workerEnv(stack.env, id), ...env },
+        logDir: p.stateDir,
+        onLine: (line) => {
+          if (line.includes("ready")) ready = true;
+        },
+      });
+      await waitUntil("the doomed worker", () => Promise.resolve(ready));
+      return { id, kill: () => worker.stop("SIGKILL"), stop: () => worker.stop() };
+    }),
+  );
 } finally {
   await stack.stop();
 }

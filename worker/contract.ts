@@ -40,11 +40,8 @@ export interface QueueMessage {
 }
 
 export interface MessageQueue {
-  receive(
-    waitSeconds: number,
-    visibilitySeconds: number,
-    signal: AbortSignal,
-  ): Promise<QueueMessage[]>;
+  /** Long-polls up to waitSeconds for one message, hidden for visibilitySeconds once received. */
+  receive(waitSeconds: number, visibilitySeconds: number): Promise<QueueMessage[]>;
   delete(message: QueueMessage): Promise<void>;
   /** Hides the message for `seconds` more (0: visible again at once). */
   setVisibility(message: QueueMessage, seconds: number): Promise<void>;

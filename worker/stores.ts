@@ -46,7 +46,7 @@ export function sqlJobStore(sql: postgres.Sql): JobStore {
 
 export function sqsMessageQueue(client: SQSClient, queueUrl: string): MessageQueue {
   return {
-    async receive(waitSeconds, visibilitySeconds, signal) {
+    async receive(waitSeconds, visibilitySeconds) {
       const out = await client.send(
         new ReceiveMessageCommand({
           QueueUrl: queueUrl,
@@ -55,7 +55,6 @@ export function sqsMessageQueue(client: SQSClient, queueUrl: string): MessageQue
           VisibilityTimeout: visibilitySeconds,
           MessageSystemAttributeNames: ["ApproximateReceiveCount"],
         }),
-        { abortSignal: signal },
       );
       return (out.Messages ?? []).map((m): QueueMessage => ({
         body: m.Body ?? "",

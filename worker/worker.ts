@@ -6,7 +6,8 @@
  * - a retry keeps the message, hidden until the retry is due (SQS counts the receive, so a job
  *   that keeps failing ends up in jobs-dlq after maxReceiveCount);
  * - a lost lease (the job was recovered) stops the handler at once and the worker lets go.
- * On shutdown the running job gets `shutdownGraceMs` to finish, then is released.
+ * On shutdown the running job gets `shutdownGraceMs` to finish, then is released; a long poll
+ * under way is let finish (at most `waitSeconds`) and whatever it received is handed back.
  */
 import type {
   Claim,
@@ -187,7 +188,9 @@ export function createWorker(deps: WorkerDeps): Worker {
       }
       let messages: QueueMessage[];
       try {
-        messages = await queue.receive(deps.waitSeconds, deps.visibilitySeconds, stopping.signal);
+        // Not aborted on shutdown: a long poll cut off mid-way can still take a message on the
+        // server, hiding it for the visibility timeout. We let it finish and hand back what it got.
+        messages = await queue.receive(deps.waitSeconds, deps.visibilitySeconds);
       } catch (error) {
         if (stopping.signal.aborted) break;
         log(`receive failed: ${describe(error)}`);

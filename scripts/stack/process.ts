@@ -67,7 +67,7 @@ export function spawnService(name: string, command: string, opts: SpawnOptions):
           } catch {
             // Already gone.
           }
-        }, 15_000);
+        }, 30_000);
         await exited;
         clearTimeout(timer);
         try {

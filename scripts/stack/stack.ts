@@ -167,6 +167,8 @@ export function workerEnv(env: StackEnv, workerId: string): Record<string, strin
     WORKER_ID: workerId,
     // The stack holds our stdin open; when it goes away, so do we (gracefully).
     EXIT_WHEN_STDIN_CLOSES: "1",
+    // Shorter long polls than production's 20 s, so stopping the stack is quick.
+    RECEIVE_WAIT_SECONDS: "5",
     WORKER_DB_URL: `${env.DB_URL}?options=-c%20role%3Dservice_role`,
     SQS_ENDPOINT: env.SQS_ENDPOINT,
     SQS_QUEUE_URL: env.SQS_QUEUE_URL,

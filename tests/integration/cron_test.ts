@@ -5,17 +5,17 @@
 import assert from "node:assert/strict";
 import { connect, eventually, testStack } from "../_support/stack.ts";
 
-Deno.test("the migration's prune-cron-history job runs under pg_cron", async () => {
+Deno.test("the migration's prune-history job runs under pg_cron", async () => {
   const sql = connect(testStack().dbUrl);
   try {
     const [job] = await sql`
-      select jobid, schedule from cron.job where jobname = 'prune-cron-history'`;
-    assert.ok(job, "the migration scheduled prune-cron-history");
+      select jobid, schedule from cron.job where jobname = 'prune-history'`;
+    assert.ok(job, "the migration scheduled prune-history");
     // This stack is throwaway: move the daily job to every minute to watch it run.
     await sql`select cron.alter_job(${job.jobid}, schedule := '* * * * *')`;
     try {
       const run = await eventually(
-        "a run of prune-cron-history",
+        "a run of prune-history",
         async () => {
           const rows = await sql`
           select status, return_message from cron.job_run_details

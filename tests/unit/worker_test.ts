@@ -30,10 +30,10 @@ interface Events {
 
 function fakeQueue(messages: QueueMessage[], events: Events): MessageQueue {
   return {
-    async receive(_wait, _visibility, signal) {
+    async receive() {
       const next = messages.shift();
       if (next) return [next];
-      await abortableSleep(5, signal).catch(() => {});
+      await new Promise((r) => setTimeout(r, 5));
       return [];
     },
     delete(m) {
