@@ -34,22 +34,33 @@ Deno.test("identify() knows the service key", async () => {
 });
 
 Deno.test("identify() reads the customer from a user JWT's app_metadata", async () => {
-  const token = await jwt({ role: "authenticated", app_metadata: { customer_id: "acme" } });
+  const token = await jwt({
+    role: "authenticated",
+    sub: "u-1",
+    app_metadata: { customer_id: "acme" },
+  });
   assert.deepEqual(await identify(req({ authorization: `Bearer ${token}` }), deps()), {
     kind: "customer",
     customerId: "acme",
     via: "jwt",
+    subject: "user:u-1",
   });
   const anon = await jwt({ role: "anon" });
   assert.deepEqual(await identify(req({ authorization: `Bearer ${anon}` }), deps()), {
     kind: "user",
+    subject: "user:role:anon",
   });
 });
 
 Deno.test("identify() ignores customer_id outside app_metadata (users can edit user_metadata)", async () => {
-  const token = await jwt({ role: "authenticated", user_metadata: { customer_id: "acme" } });
+  const token = await jwt({
+    role: "authenticated",
+    sub: "u-2",
+    user_metadata: { customer_id: "acme" },
+  });
   assert.deepEqual(await identify(req({ authorization: `Bearer ${token}` }), deps()), {
     kind: "user",
+    subject: "user:u-2",
   });
 });
 
@@ -80,6 +91,7 @@ Deno.test("identify() maps an API key through its hash, never the key itself", a
     kind: "customer",
     customerId: "acme",
     via: "api_key",
+    subject: `key:${await sha256Hex(key)}`,
   });
   assert.equal(seen[0], await sha256Hex(key));
   assert.equal(seen[0]?.length, 64);

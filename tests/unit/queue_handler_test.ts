@@ -39,7 +39,7 @@ function fake(caller: Caller, outcome: Enqueued["outcome"] = "created"): Fake {
 }
 
 const service: Caller = { kind: "service" };
-const acme: Caller = { kind: "customer", customerId: "acme", via: "api_key" };
+const acme: Caller = { kind: "customer", customerId: "acme", via: "api_key", subject: "key:ab" };
 
 function post(path: string, body: string, headers: Record<string, string> = {}) {
   return new Request(`http://x${path}`, {
@@ -100,10 +100,20 @@ Deno.test("who may call: the auth matrix", async () => {
   const cases: [Caller, string, number, string | undefined][] = [
     [service, "acme", 200, undefined],
     [acme, "acme", 200, undefined],
-    [{ kind: "customer", customerId: "acme", via: "jwt" }, "acme", 200, undefined],
+    [
+      { kind: "customer", customerId: "acme", via: "jwt", subject: "user:u1" },
+      "acme",
+      200,
+      undefined,
+    ],
     [acme, "globex", 403, "forbidden"],
-    [{ kind: "customer", customerId: "acme", via: "jwt" }, "globex", 403, "forbidden"],
-    [{ kind: "user" }, "acme", 403, "forbidden"],
+    [
+      { kind: "customer", customerId: "acme", via: "jwt", subject: "user:u1" },
+      "globex",
+      403,
+      "forbidden",
+    ],
+    [{ kind: "user", subject: "user:u2" }, "acme", 403, "forbidden"],
     [{ kind: "none" }, "acme", 401, "unauthorized"],
     [{ kind: "invalid", reason: "bad" }, "acme", 401, "invalid_credentials"],
     [{ kind: "none" }, "bad id", 401, "unauthorized"],

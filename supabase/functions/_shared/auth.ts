@@ -7,10 +7,11 @@ import { timingSafeEqual } from "node:crypto";
 import { createRemoteJWKSet, type JWTPayload, jwtVerify } from "jose";
 import type { Env } from "./config.ts";
 
+/** `subject` names the verified caller for rate limiting: user:<sub> or key:<sha256>. */
 export type Caller =
   | { kind: "service" }
-  | { kind: "customer"; customerId: string; via: "jwt" | "api_key" }
-  | { kind: "user" }
+  | { kind: "customer"; customerId: string; via: "jwt" | "api_key"; subject: string }
+  | { kind: "user"; subject: string }
   | { kind: "none" }
   | { kind: "invalid"; reason: string };
 
@@ -87,9 +88,10 @@ export async function identify(req: Request, deps: AuthDeps): Promise<Caller> {
 
   const apiKey = req.headers.get("x-api-key")?.trim();
   if (apiKey) {
-    const customerId = await deps.customerForApiKey(await sha256Hex(apiKey));
+    const hash = await sha256Hex(apiKey);
+    const customerId = await deps.customerForApiKey(hash);
     return customerId
-      ? { kind: "customer", customerId, via: "api_key" }
+      ? { kind: "customer", customerId, via: "api_key", subject: `key:${hash}` }
       : { kind: "invalid", reason: "unknown or revoked API key" };
   }
 
@@ -103,8 +105,25 @@ export async function identify(req: Request, deps: AuthDeps): Promise<Caller> {
   if (claims.role === "service_role") return { kind: "service" };
   const appMetadata = claims.app_metadata as Record<string, unknown> | undefined;
   const customerId = appMetadata?.customer_id;
+  // The anon key and other subject-less tokens share one bucket per role.
+  const subject = `user:${claims.sub ?? `role:${claims.role ?? "unknown"}`}`;
   if (typeof customerId === "string" && customerId) {
-    return { kind: "customer", customerId, via: "jwt" };
+    return { kind: "customer", customerId, via: "jwt", subject };
   }
-  return { kind: "user" };
+  return { kind: "user", subject };
+}
+
+/** Memoizes identify() per request, so the rate limiter and the handler share one lookup. */
+export function identifyOnce(
+  identifyFn: (req: Request) => Promise<Caller>,
+): (req: Request) => Promise<Caller> {
+  const seen = new WeakMap<Request, Promise<Caller>>();
+  return (req) => {
+    let caller = seen.get(req);
+    if (!caller) {
+      caller = identifyFn(req);
+      seen.set(req, caller);
+    }
+    return caller;
+  };
 }

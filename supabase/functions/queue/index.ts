@@ -1,7 +1,9 @@
 // Wiring only: config and clients are built once per instance; see handler.ts.
-import { identify, jwtVerifierFromEnv } from "../_shared/auth.ts";
+import { identify, identifyOnce, jwtVerifierFromEnv } from "../_shared/auth.ts";
 import { createSql } from "../_shared/db.ts";
 import { drainOutbox, sqsBatchSender } from "../_shared/outbox.ts";
+import { withRateLimit } from "../_shared/ratelimit/middleware.ts";
+import { rateLimitFromEnv } from "../_shared/ratelimit/setup.ts";
 import { createSqsClient } from "../_shared/sqs.ts";
 import { loadConfig } from "./config.ts";
 import { handle } from "./handler.ts";
@@ -15,23 +17,27 @@ const send = sqsBatchSender(
   createSqsClient(config.sqs, config.dispatchTimeoutMs),
   config.sqs.queueUrl,
 );
-
-Deno.serve((req) =>
-  handle(req, {
-    identify: (r) =>
-      identify(r, {
-        serviceKeys: config.serviceKeys,
-        verifyJwt,
-        customerForApiKey: store.customerForApiKey,
-      }),
-    store,
-    dispatchNow: async (outboxId) => {
-      try {
-        await drainOutbox(sql, send, { limit: 1, onlyIds: [outboxId] });
-      } catch (error) {
-        console.error(`queue: dispatch of outbox row ${outboxId} deferred: ${error}`);
-      }
-    },
-    maxBodyBytes: config.maxBodyBytes,
+const caller = identifyOnce((req) =>
+  identify(req, {
+    serviceKeys: config.serviceKeys,
+    verifyJwt,
+    customerForApiKey: store.customerForApiKey,
   })
 );
+
+Deno.serve(withRateLimit(
+  (req) =>
+    handle(req, {
+      identify: caller,
+      store,
+      dispatchNow: async (outboxId) => {
+        try {
+          await drainOutbox(sql, send, { limit: 1, onlyIds: [outboxId] });
+        } catch (error) {
+          console.error(`queue: dispatch of outbox row ${outboxId} deferred: ${error}`);
+        }
+      },
+      maxBodyBytes: config.maxBodyBytes,
+    }),
+  rateLimitFromEnv(config.env, "queue", sql, caller),
+));

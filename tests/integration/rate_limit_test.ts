@@ -1,0 +1,189 @@
+/**
+ * The rate limiter on real HTTP and the real database: exact under concurrent bursts, headers
+ * and rollover, spoofed X-Forwarded-For, and the database being slow or down.
+ */
+import assert from "node:assert/strict";
+import postgres from "postgres";
+import { withRateLimit } from "../../supabase/functions/_shared/ratelimit/middleware.ts";
+import {
+  memoryLimiter,
+  resilientLimiter,
+  sqlLimiter,
+} from "../../supabase/functions/_shared/ratelimit/limiter.ts";
+import { policiesFromEnv } from "../../supabase/functions/_shared/ratelimit/policy.ts";
+import { connect, testStack } from "../_support/stack.ts";
+import { userJwt } from "../_support/pipeline.ts";
+
+const stack = testStack();
+
+/** A real HTTP server: the rate-limit middleware in front of a trivial handler. */
+async function withServer(
+  options: { spec: string; sql: postgres.Sql; timeoutMs?: number },
+  fn: (url: string) => Promise<void>,
+): Promise<void> {
+  const fnName = `rl-${crypto.randomUUID().slice(0, 8)}`;
+  const handler = withRateLimit(() => Promise.resolve(new Response("ok")), {
+    fn: fnName,
+    config: policiesFromEnv({ RATE_LIMIT_PRESET_STANDARD: options.spec }, fnName),
+    clientIp: { kind: "xff", hops: 1 },
+    limiter: resilientLimiter({
+      primary: sqlLimiter(options.sql),
+      fallback: memoryLimiter(),
+      timeoutMs: options.timeoutMs ?? 2_000,
+      log: () => {},
+    }),
+  });
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
+  try {
+    await fn(`http://127.0.0.1:${server.addr.port}/`);
+  } finally {
+    await server.shutdown();
+  }
+}
+
+async function burst(url: string, n: number, init: RequestInit = {}): Promise<number[]> {
+  return await Promise.all(Array.from({ length: n }, async () => {
+    const res = await fetch(url, init);
+    await res.body?.cancel();
+    return res.status;
+  }));
+}
+
+const count = (statuses: number[], status: number) => statuses.filter((s) => s === status).length;
+
+Deno.test("a concurrent burst admits exactly the limit (1, 3, 10, 100)", async () => {
+  const sql = postgres(stack.dbUrl, { max: 10, onnotice: () => {} });
+  try {
+    for (const [limit, requests] of [[1, 50], [3, 50], [10, 100], [100, 500]]) {
+      await withServer({ spec: `${limit}/60`, sql }, async (url) => {
+        const statuses = await burst(url, requests!);
+        assert.equal(count(statuses, 200), limit, `limit ${limit}`);
+        assert.equal(count(statuses, 429), requests! - limit!, `limit ${limit}`);
+      });
+    }
+  } finally {
+    await sql.end();
+  }
+});
+
+Deno.test("after the limit, capacity comes back one request per period/limit", async () => {
+  const sql = postgres(stack.dbUrl, { max: 2, onnotice: () => {} });
+  try {
+    await withServer({ spec: "3/2", sql }, async (url) => {
+      assert.deepEqual(await burst(url, 3), [200, 200, 200]);
+      const refused = await fetch(url);
+      assert.equal(refused.status, 429);
+      const retryAfter = Number(refused.headers.get("retry-after"));
+      assert.equal(retryAfter, 1, "2 s / 3 requests: about 0.7 s, rounded up to 1 s");
+      await refused.body?.cancel();
+      await new Promise((r) => setTimeout(r, 700));
+      const again = await fetch(url);
+      assert.equal(again.status, 200, "one request has refilled");
+      await again.body?.cancel();
+      const more = await fetch(url);
+      assert.equal(more.status, 429, "but only one");
+      await more.body?.cancel();
+    });
+  } finally {
+    await sql.end();
+  }
+});
+
+Deno.test("through the gateway: 500 concurrent calls from one user admit exactly 100", async () => {
+  const token = await userJwt(stack, `rl-${crypto.randomUUID().slice(0, 8)}`);
+  const customer = JSON.parse(atob(token.split(".")[1]!)).app_metadata.customer_id;
+  const url = `${stack.apiUrl}/functions/v1/queue/${customer}`;
+  const statuses = await burst(url, 500, { headers: { authorization: `Bearer ${token}` } });
+  assert.equal(count(statuses, 200), 100);
+  assert.equal(count(statuses, 429), 400);
+
+  const refused = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+  assert.equal(refused.status, 429);
+  assert.equal(refused.headers.get("ratelimit-policy"), '"standard";q=100;w=60');
+  assert.match(refused.headers.get("ratelimit")!, /^"standard";r=0;t=\d+$/);
+  const retryAfter = Number(refused.headers.get("retry-after"));
+  assert.ok(retryAfter >= 1 && retryAfter <= 60);
+  assert.deepEqual(await refused.json(), {
+    error: "Too many requests",
+    code: "rate_limited",
+    message: "Rate limit exceeded. Max 100 requests per 60s",
+    retryAfter,
+  });
+});
+
+Deno.test("a spoofed X-Forwarded-For on every request buys no extra requests", async () => {
+  const sql = connect(stack.dbUrl);
+  // Earlier tests spent some of the loopback address's budget: start from a full bucket.
+  await sql`delete from private.rate_limits`;
+  try {
+    // Unauthenticated calls are keyed by the client address the gateway saw.
+    const url = `${stack.apiUrl}/functions/v1/queue/spoof-target`;
+    const statuses: number[] = [];
+    for (let i = 0; i < 130; i++) {
+      const res = await fetch(url, { headers: { "x-forwarded-for": `10.${i}.0.1` } });
+      statuses.push(res.status);
+      const limitHeader = res.headers.get("ratelimit");
+      assert.ok(limitHeader, "every answer carries RateLimit");
+      await res.body?.cancel();
+    }
+    assert.equal(
+      count(statuses, 401),
+      100,
+      "100 reach the function (and are refused as unauthenticated)",
+    );
+    assert.equal(count(statuses, 429), 30, "the rest are rate limited despite new addresses");
+  } finally {
+    // Leave the shared loopback bucket full for the tests that follow.
+    await sql`delete from private.rate_limits`;
+    await sql.end();
+  }
+});
+
+Deno.test("a refused request writes nothing", async () => {
+  const sql = postgres(stack.dbUrl, { max: 2, onnotice: () => {} });
+  try {
+    await withServer({ spec: "2/60", sql }, async (url) => {
+      await burst(url, 2);
+      const before = await sql`select key, tat from private.rate_limits order by key`;
+      const statuses = await burst(url, 20);
+      assert.equal(count(statuses, 429), 20);
+      const after = await sql`select key, tat from private.rate_limits order by key`;
+      assert.deepEqual(after, before);
+    });
+  } finally {
+    await sql.end();
+  }
+});
+
+Deno.test("database slow or down: fail-open answers within the timeout and still limits", async () => {
+  // A "database" that accepts connections and never answers.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of listener) held.push(conn);
+  })();
+  const silent = postgres(`postgresql://postgres:x@127.0.0.1:${listener.addr.port}/postgres`, {
+    max: 2,
+    connect_timeout: 10,
+    onnotice: () => {},
+  });
+  try {
+    await withServer({ spec: "3/60", sql: silent, timeoutMs: 200 }, async (url) => {
+      const started = performance.now();
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const res = await fetch(url);
+        statuses.push(res.status);
+        await res.body?.cancel();
+      }
+      const perRequest = (performance.now() - started) / 5;
+      assert.deepEqual(statuses, [200, 200, 200, 429, 429], "the fallback limits");
+      assert.ok(perRequest < 1_000, `answered in ${perRequest.toFixed(0)} ms per request`);
+    });
+  } finally {
+    silent.end({ timeout: 0 }).catch(() => {});
+    for (const conn of held) conn.close();
+    listener.close();
+    await accepting.catch(() => {});
+  }
+});

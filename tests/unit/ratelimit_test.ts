@@ -1,0 +1,185 @@
+import assert from "node:assert/strict";
+import { gcra } from "../../supabase/functions/_shared/ratelimit/gcra.ts";
+import {
+  clientAddress,
+  clientIpSourceFromEnv,
+  groupAddress,
+} from "../../supabase/functions/_shared/ratelimit/client.ts";
+import {
+  type Limiter,
+  memoryLimiter,
+  resilientLimiter,
+} from "../../supabase/functions/_shared/ratelimit/limiter.ts";
+import {
+  type RateLimitDeps,
+  withRateLimit,
+} from "../../supabase/functions/_shared/ratelimit/middleware.ts";
+import { policiesFromEnv, PRESETS } from "../../supabase/functions/_shared/ratelimit/policy.ts";
+
+Deno.test("gcra() admits the limit at once, then one per period/limit", () => {
+  let tat: number | undefined;
+  const allowed: boolean[] = [];
+  for (let i = 0; i < 4; i++) {
+    const r = gcra(tat, 0, 3, 3000);
+    tat = r.tat;
+    allowed.push(r.decision.allowed);
+  }
+  assert.deepEqual(allowed, [true, true, true, false]);
+  const refused = gcra(tat, 0, 3, 3000).decision;
+  assert.equal(refused.retryAfterMs, 1000);
+  assert.equal(gcra(tat, 999, 3, 3000).decision.allowed, false);
+  assert.equal(gcra(tat, 1000, 3, 3000).decision.allowed, true);
+  assert.equal(gcra(undefined, 0, 3, 3000).decision.remaining, 2);
+});
+
+Deno.test("memoryLimiter() charges all policies or none, and keeps at most maxKeys", async () => {
+  const limiter = memoryLimiter(2, () => 0);
+  const a = { key: "a", limit: 1, periodMs: 1000, failMode: "open" as const };
+  const b = { key: "b", limit: 5, periodMs: 1000, failMode: "open" as const };
+  assert.deepEqual((await limiter.check([a, b])).map((d) => d.allowed), [true, true]);
+  assert.deepEqual((await limiter.check([a, b])).map((d) => d.allowed), [false, false]);
+  assert.equal((await limiter.check([b]))[0]!.remaining, 3, "b was charged once, not twice");
+  await limiter.check([{ ...a, key: "c" }]);
+  // "a" was least recently used and is gone: it starts full again.
+  assert.equal((await limiter.check([a]))[0]!.allowed, true);
+});
+
+Deno.test("clientAddress() ignores what the client writes on the left of X-Forwarded-For", () => {
+  const req = new Request("http://x", {
+    headers: { "x-forwarded-for": "6.6.6.6, 203.0.113.7", "cf-connecting-ip": "198.51.100.1" },
+  });
+  assert.equal(clientAddress(req, { kind: "xff", hops: 1 }), "203.0.113.7");
+  assert.equal(clientAddress(req, { kind: "xff", hops: 2 }), "6.6.6.6");
+  assert.equal(clientAddress(req, { kind: "xff", hops: 3 }), undefined);
+  assert.equal(clientAddress(req, { kind: "header", name: "cf-connecting-ip" }), "198.51.100.1");
+  assert.deepEqual(clientIpSourceFromEnv({}, "fn"), { kind: "xff", hops: 1 });
+  assert.throws(
+    () => clientIpSourceFromEnv({ RATE_LIMIT_CLIENT_IP: "leftmost" }, "fn"),
+    /xff:<hops>/,
+  );
+});
+
+Deno.test("groupAddress() groups IPv6 by /64 and leaves IPv4 alone", () => {
+  assert.equal(groupAddress("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+  assert.equal(groupAddress("2001:db8:1:2:ffff:ffff:ffff:ffff"), "2001:db8:1:2::/64");
+  assert.equal(groupAddress("[2001:db8::1]"), "2001:db8:0:0::/64");
+  assert.equal(groupAddress("::ffff:192.0.2.1"), "192.0.2.1");
+  assert.equal(groupAddress("192.0.2.1"), "192.0.2.1");
+});
+
+Deno.test("policiesFromEnv() takes presets per function and overrides from env", () => {
+  assert.deepEqual(policiesFromEnv({}, "health").policies, [PRESETS.standard]);
+  const config = policiesFromEnv({
+    RATE_LIMIT_QUEUE: "strict,apiKey",
+    RATE_LIMIT_PRESET_STRICT: "5/10:closed",
+    RATE_LIMIT_SERVICE: "50/60",
+  }, "queue");
+  assert.deepEqual(config.policies.map((p) => [p.name, p.limit, p.periodSeconds, p.failMode]), [
+    ["strict", 5, 10, "closed"],
+    ["apiKey", 10_000, 3600, "open"],
+  ]);
+  assert.equal(config.service.limit, 50);
+  assert.throws(
+    () => policiesFromEnv({ RATE_LIMIT_QUEUE: "lenient" }, "queue"),
+    /unknown policy 'lenient'/,
+  );
+  assert.throws(
+    () => policiesFromEnv({ RATE_LIMIT_PRESET_STANDARD: "lots" }, "queue"),
+    /RATE_LIMIT_PRESET_STANDARD must look like 100\/60/,
+  );
+});
+
+function deps(limiter: Limiter, overrides: Partial<RateLimitDeps> = {}): RateLimitDeps {
+  return {
+    fn: "test",
+    config: policiesFromEnv({ RATE_LIMIT_PRESET_STANDARD: "2/60" }, "test"),
+    clientIp: { kind: "xff", hops: 1 },
+    limiter: resilientLimiter({
+      primary: limiter,
+      fallback: memoryLimiter(),
+      timeoutMs: 100,
+      log: () => {},
+    }),
+    ...overrides,
+  };
+}
+
+const ok = () => Promise.resolve(new Response("fine"));
+const from = (ip: string) => new Request("http://x/test", { headers: { "x-forwarded-for": ip } });
+
+Deno.test("withRateLimit() answers 429 with Retry-After and the body clients parse", async () => {
+  const handler = withRateLimit(ok, deps(memoryLimiter()));
+  const first = await handler(from("192.0.2.1"));
+  assert.equal(first.status, 200);
+  assert.equal(first.headers.get("ratelimit-policy"), '"standard";q=2;w=60');
+  assert.equal(first.headers.get("ratelimit"), '"standard";r=1;t=30');
+  await first.body?.cancel();
+  await (await handler(from("192.0.2.1"))).body?.cancel();
+  const refused = await handler(from("192.0.2.1"));
+  assert.equal(refused.status, 429);
+  assert.equal(refused.headers.get("retry-after"), "30");
+  assert.equal(refused.headers.get("ratelimit"), '"standard";r=0;t=60');
+  assert.deepEqual(await refused.json(), {
+    error: "Too many requests",
+    code: "rate_limited",
+    message: "Rate limit exceeded. Max 2 requests per 60s",
+    retryAfter: 30,
+  });
+  const other = await handler(from("192.0.2.2"));
+  assert.equal(other.status, 200, "another client has its own bucket");
+  await other.body?.cancel();
+});
+
+Deno.test("withRateLimit() gives the service role its own policy", async () => {
+  const handler = withRateLimit(
+    ok,
+    deps(memoryLimiter(), {
+      identify: () => Promise.resolve({ kind: "service" }),
+    }),
+  );
+  for (let i = 0; i < 5; i++) {
+    const res = await handler(from("192.0.2.1"));
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get("ratelimit-policy")!, /^"service";q=10000;w=60$/);
+    await res.body?.cancel();
+  }
+});
+
+Deno.test("a database that does not answer: fail-open still limits, fail-closed answers 503", async () => {
+  const hanging: Limiter = { check: () => new Promise(() => {}) };
+  const logged: string[] = [];
+  const open = withRateLimit(
+    ok,
+    deps(hanging, {
+      limiter: resilientLimiter({
+        primary: hanging,
+        fallback: memoryLimiter(),
+        timeoutMs: 50,
+        log: (l) => logged.push(l),
+      }),
+    }),
+  );
+  const statuses = [];
+  for (let i = 0; i < 3; i++) {
+    const res = await open(from("192.0.2.9"));
+    statuses.push(res.status);
+    await res.body?.cancel();
+  }
+  assert.deepEqual(statuses, [200, 200, 429], "the in-memory fallback still limits");
+  assert.equal(logged.length, 3, "every fallback is logged");
+  const closed = withRateLimit(
+    ok,
+    deps(hanging, {
+      config: policiesFromEnv({ RATE_LIMIT_PRESET_STANDARD: "2/60:closed" }, "test"),
+      limiter: resilientLimiter({
+        primary: hanging,
+        fallback: memoryLimiter(),
+        timeoutMs: 50,
+        log: () => {},
+      }),
+    }),
+  );
+  const res = await closed(from("192.0.2.9"));
+  assert.equal(res.status, 503);
+  assert.equal((await res.json()).code, "rate_limiter_unavailable");
+});
