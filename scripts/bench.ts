@@ -5,6 +5,7 @@
  */
 import { join } from "node:path";
 import { pipelineFigures } from "../bench/enqueue.ts";
+import { rateLimitFigures } from "../bench/ratelimit.ts";
 import { crashToRequeue, sweepFigures } from "../bench/stale.ts";
 import { type Figure, report } from "../bench/stats.ts";
 import { profile } from "./stack/profile.ts";
@@ -13,6 +14,9 @@ import { type Stack, startStack, workerEnv } from "./stack/stack.ts";
 import { stopProfile } from "./stop.ts";
 
 const p = profile("bench");
+// `deno task bench -- ratelimit` runs one group only.
+const only = Deno.args[0];
+const wanted = (group: string) => !only || only === group;
 await stopProfile(p);
 await Deno.remove(p.stateDir, { recursive: true }).catch(() => {});
 console.log(`Starting the bench stack in ${p.stateDir}...`);
@@ -39,27 +43,37 @@ async function startWorkers(count: number): Promise<() => Promise<void>> {
 
 const figures: Figure[] = [];
 try {
-  console.log("\njob pipeline...");
-  figures.push(...await pipelineFigures(stack.env, startWorkers));
-  console.log("stale-job sweep at 10k and 1M jobs...");
-  figures.push(...await sweepFigures(stack.env));
-  console.log("crash-to-requeue (takes up to 150 s)...");
-  figures.push(
-    ...await crashToRequeue(stack.env, async (env) => {
-      const id = "bench-doomed";
-      let ready = false;
-      const worker = spawnService(id, Deno.execPath(), {
-        args: ["run", "-A", join(p.root, "worker", "main.ts")],
-        env: { ...workerEnv(stack.env, id), ...env },
-        logDir: p.stateDir,
-        onLine: (line) => {
-          if (line.includes("ready")) ready = true;
-        },
-      });
-      await waitUntil("the doomed worker", () => Promise.resolve(ready));
-      return { id, kill: () => worker.stop("SIGKILL"), stop: () => worker.stop() };
-    }),
-  );
+  if (wanted("pipeline")) {
+    console.log("\njob pipeline...");
+    figures.push(...await pipelineFigures(stack.env, startWorkers));
+  }
+  if (wanted("stale")) {
+    console.log("stale-job sweep at 10k and 1M jobs...");
+    figures.push(...await sweepFigures(stack.env));
+  }
+  if (wanted("ratelimit")) {
+    console.log("rate limiters side by side...");
+    figures.push(...await rateLimitFigures(stack.env.DB_URL));
+  }
+  if (wanted("stale")) {
+    console.log("crash-to-requeue (takes up to 150 s)...");
+    figures.push(
+      ...await crashToRequeue(stack.env, async (env) => {
+        const id = "bench-doomed";
+        let ready = false;
+        const worker = spawnService(id, Deno.execPath(), {
+          args: ["run", "-A", join(p.root, "worker", "main.ts")],
+          env: { ...workerEnv(stack.env, id), ...env },
+          logDir: p.stateDir,
+          onLine: (line) => {
+            if (line.includes("ready")) ready = true;
+          },
+        });
+        await waitUntil("the doomed worker", () => Promise.resolve(ready));
+        return { id, kill: () => worker.stop("SIGKILL"), stop: () => worker.stop() };
+      }),
+    );
+  }
 } finally {
   await stack.stop();
 }

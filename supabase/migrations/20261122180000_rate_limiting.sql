@@ -92,6 +92,50 @@ comment on function private.rate_limit(bytea[], integer[], integer[]) is
   'Admits a request under every policy given (key, limit per period) or under none; one row per policy.';
 revoke all on function private.rate_limit(bytea[], integer[], integer[]) from public;
 
+-- The common case, one policy, without the multi-policy bookkeeping: a refusal is decided on
+-- a plain read (no lock, no write); an admission is one upsert whose guard re-checks under the
+-- row lock, so concurrent requests are counted exactly. PL/pgSQL so the plans are cached.
+create function private.rate_limit_one(key bytea, lim integer, period_ms integer)
+returns table (allowed boolean, remaining integer, reset_ms integer, retry_after_ms integer)
+language plpgsql
+set search_path = ''
+as $$
+declare
+  now_ts timestamptz := clock_timestamp();
+  emission double precision := period_ms::double precision / lim;
+  current_tat timestamptz;
+  new_tat timestamptz;
+  ahead double precision;
+begin
+  select r.tat into current_tat from private.rate_limits r where r.key = rate_limit_one.key;
+  ahead := greatest(0, extract(epoch from (current_tat - now_ts)) * 1000);
+  if ahead + emission <= period_ms + 0.001 then
+    insert into private.rate_limits as r (key, tat)
+    values (rate_limit_one.key, now_ts + make_interval(secs => emission / 1000))
+    on conflict on constraint rate_limits_pkey do update
+      set tat = greatest(r.tat, now_ts) + make_interval(secs => emission / 1000)
+      where extract(epoch from (greatest(r.tat, now_ts) - now_ts)) * 1000 + emission
+            <= period_ms + 0.001
+    returning r.tat into new_tat;
+    if new_tat is null then
+      -- Refused by the guard: a concurrent request took the last slot; report its state.
+      select r.tat into current_tat from private.rate_limits r where r.key = rate_limit_one.key;
+      ahead := greatest(0, extract(epoch from (current_tat - now_ts)) * 1000);
+    else
+      ahead := extract(epoch from (new_tat - now_ts)) * 1000;
+    end if;
+  end if;
+  return query select new_tat is not null,
+                      greatest(0, floor((period_ms - ahead + 0.001) / emission))::integer,
+                      ceil(ahead)::integer,
+                      case when new_tat is not null then 0
+                           else greatest(0, ceil(ahead + emission - period_ms))::integer end;
+end;
+$$;
+comment on function private.rate_limit_one(bytea, integer, integer) is
+  'private.rate_limit() for a single policy, on the fast path.';
+revoke all on function private.rate_limit_one(bytea, integer, integer) from public;
+
 create function private.prune_rate_limits()
 returns bigint
 language plpgsql

@@ -9,6 +9,7 @@ import {
   type Limiter,
   memoryLimiter,
   resilientLimiter,
+  withRefusalCache,
 } from "../../supabase/functions/_shared/ratelimit/limiter.ts";
 import {
   type RateLimitDeps,
@@ -182,4 +183,28 @@ Deno.test("a database that does not answer: fail-open still limits, fail-closed 
   const res = await closed(from("192.0.2.9"));
   assert.equal(res.status, 503);
   assert.equal((await res.json()).code, "rate_limiter_unavailable");
+});
+
+Deno.test("withRefusalCache() spares the database a refused key until it may retry", async () => {
+  let clock = 0;
+  let calls = 0;
+  const inner = memoryLimiter(100, () => clock);
+  const counted: Limiter = {
+    check: (r) => {
+      calls++;
+      return inner.check(r);
+    },
+  };
+  const limiter = withRefusalCache(counted, 100, () => clock);
+  const req = { key: "k", limit: 2, periodMs: 2000, failMode: "open" as const };
+  const seen = [];
+  for (let i = 0; i < 10; i++) seen.push((await limiter.check([req]))[0]!.allowed);
+  assert.deepEqual(seen, [true, true, false, false, false, false, false, false, false, false]);
+  assert.equal(calls, 3, "after the first refusal the database is not asked again");
+  clock = 999;
+  assert.equal((await limiter.check([req]))[0]!.allowed, false);
+  assert.equal(calls, 3);
+  clock = 1000;
+  assert.equal((await limiter.check([req]))[0]!.allowed, true, "asked again once it may pass");
+  assert.equal(calls, 4);
 });

@@ -3,7 +3,7 @@
  * app_metadata.customer_id names it, or an API key issued to it), someone authenticated but tied
  * to no customer, or nobody. Functions decide what each may do; this module only identifies.
  */
-import { timingSafeEqual } from "node:crypto";
+import { createHash, timingSafeEqual } from "node:crypto";
 import { createRemoteJWKSet, type JWTPayload, jwtVerify } from "jose";
 import type { Env } from "./config.ts";
 
@@ -60,35 +60,37 @@ export function jwtVerifierFromEnv(env: Env, fn: string): (token: string) => Pro
     (await jwtVerify(token, jwks, { algorithms: ["ES256", "RS256", "EdDSA"] })).payload;
 }
 
-export async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+/** Synchronous on purpose: it runs on every rate-limited request, and WebCrypto's is async. */
+export function sha256Hex(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
 }
 
-async function sameSecret(a: string, b: string): Promise<boolean> {
+function sameSecret(a: string, b: string): boolean {
   // Hash first so both sides have the same length; compare in constant time.
-  const [x, y] = await Promise.all([sha256Hex(a), sha256Hex(b)]);
-  return timingSafeEqual(new TextEncoder().encode(x), new TextEncoder().encode(y));
+  return timingSafeEqual(
+    new TextEncoder().encode(sha256Hex(a)),
+    new TextEncoder().encode(sha256Hex(b)),
+  );
 }
 
 export function bearerToken(req: Request): string | undefined {
   return /^Bearer\s+(\S+)\s*$/i.exec(req.headers.get("authorization") ?? "")?.[1];
 }
 
-export async function isServiceKey(token: string | undefined, keys: string[]): Promise<boolean> {
+export function isServiceKey(token: string | undefined, keys: string[]): boolean {
   if (!token) return false;
   let match = false;
-  for (const key of keys) match = (await sameSecret(token, key)) || match;
+  for (const key of keys) match = sameSecret(token, key) || match;
   return match;
 }
 
 export async function identify(req: Request, deps: AuthDeps): Promise<Caller> {
   const token = bearerToken(req);
-  if (await isServiceKey(token, deps.serviceKeys)) return { kind: "service" };
+  if (isServiceKey(token, deps.serviceKeys)) return { kind: "service" };
 
   const apiKey = req.headers.get("x-api-key")?.trim();
   if (apiKey) {
-    const hash = await sha256Hex(apiKey);
+    const hash = sha256Hex(apiKey);
     const customerId = await deps.customerForApiKey(hash);
     return customerId
       ? { kind: "customer", customerId, via: "api_key", subject: `key:${hash}` }

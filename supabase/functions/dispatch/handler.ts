@@ -24,7 +24,7 @@ export async function handle(req: Request, deps: DispatchDeps): Promise<Response
   }
   const token = bearerToken(req);
   if (!token) return errorResponse(401, "unauthorized", "A service role key is required.");
-  if (!(await isServiceKey(token, deps.serviceKeys))) {
+  if (!isServiceKey(token, deps.serviceKeys)) {
     return errorResponse(403, "forbidden", "Only the service role may dispatch.");
   }
   await req.body?.cancel();

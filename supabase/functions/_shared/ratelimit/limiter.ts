@@ -20,24 +20,74 @@ export interface Limiter {
   check(requests: LimitRequest[]): Promise<Decision[]>;
 }
 
+type Row = { allowed: boolean; remaining: number; reset_ms: number; retry_after_ms: number };
+
 export function sqlLimiter(sql: Sql): Limiter {
   return {
     async check(requests) {
-      const rows = await sql<
-        { allowed: boolean; remaining: number; reset_ms: number; retry_after_ms: number }[]
-      >`
+      if (requests.length === 1) {
+        const [r] = requests as [LimitRequest];
+        const rows = await sql<Row[]>`
+          select allowed, remaining, reset_ms, retry_after_ms
+            from private.rate_limit_one(decode(${r.key}, 'hex'), ${r.limit}, ${r.periodMs})`;
+        return rows.map(decision);
+      }
+      const rows = await sql<Row[]>`
         select allowed, remaining, reset_ms, retry_after_ms
           from private.rate_limit(
             array(select decode(k, 'hex') from unnest(${requests.map((r) => r.key)}::text[])
                   with ordinality as t(k, o) order by o),
             ${requests.map((r) => r.limit)}::int[],
             ${requests.map((r) => r.periodMs)}::int[])`;
-      return rows.map((r) => ({
-        allowed: r.allowed,
-        remaining: r.remaining,
-        resetMs: r.reset_ms,
-        retryAfterMs: r.retry_after_ms,
-      }));
+      return rows.map(decision);
+    },
+  };
+}
+
+function decision(r: Row): Decision {
+  return {
+    allowed: r.allowed,
+    remaining: r.remaining,
+    resetMs: r.reset_ms,
+    retryAfterMs: r.retry_after_ms,
+  };
+}
+
+/**
+ * Remembers, in this instance, the keys the database refused and until when: GCRA only moves a
+ * bucket's refill time forward, so a key refused with "retry after R" is refused by the
+ * database for all of R, and asking again would only cost a round trip. Abusive clients are
+ * then turned away without touching Postgres; the decisions are the same.
+ */
+export function withRefusalCache(
+  inner: Limiter,
+  maxKeys = 10_000,
+  now: () => number = Date.now,
+): Limiter {
+  const blocked = new Map<string, { until: number; resetAt: number }>();
+  return {
+    async check(requests) {
+      const t = now();
+      const cached = requests.map((r) => blocked.get(r.key));
+      if (cached.every((b) => b && b.until > t)) {
+        return cached.map((b) => ({
+          allowed: false,
+          remaining: 0,
+          resetMs: Math.max(0, b!.resetAt - t),
+          retryAfterMs: b!.until - t,
+        }));
+      }
+      const decisions = await inner.check(requests);
+      requests.forEach((r, i) => {
+        const d = decisions[i]!;
+        blocked.delete(r.key);
+        // Only a key that is itself out of room (not one refused because another policy was).
+        if (!d.allowed && d.retryAfterMs > 0) {
+          blocked.set(r.key, { until: t + d.retryAfterMs, resetAt: t + d.resetMs });
+        }
+      });
+      while (blocked.size > maxKeys) blocked.delete(blocked.keys().next().value!);
+      return decisions;
     },
   };
 }

@@ -55,12 +55,12 @@ export function withRateLimit(handler: Handler, deps: RateLimitDeps): Handler {
       client: client || `ip:${address}`,
     }));
     if (rules.length === 0) return handler(req);
-    const requests: LimitRequest[] = await Promise.all(rules.map(async ({ policy, client }) => ({
-      key: await sha256Hex(`${deps.fn}\u0000${policy.name}\u0000${client}`),
+    const requests: LimitRequest[] = rules.map(({ policy, client }) => ({
+      key: sha256Hex(`${deps.fn}\u0000${policy.name}\u0000${client}`),
       limit: policy.limit,
       periodMs: policy.periodSeconds * 1000,
       failMode: policy.failMode,
-    })));
+    }));
     const outcome = await deps.limiter.check(requests);
     if (outcome.source === "unavailable") {
       await req.body?.cancel();

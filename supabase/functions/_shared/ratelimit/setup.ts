@@ -3,7 +3,7 @@ import type { Caller } from "../auth.ts";
 import { type Env, intEnv } from "../config.ts";
 import type { Sql } from "../db.ts";
 import { clientIpSourceFromEnv } from "./client.ts";
-import { memoryLimiter, resilientLimiter, sqlLimiter } from "./limiter.ts";
+import { memoryLimiter, resilientLimiter, sqlLimiter, withRefusalCache } from "./limiter.ts";
 import type { Identity, RateLimitDeps } from "./middleware.ts";
 import { policiesFromEnv } from "./policy.ts";
 
@@ -35,7 +35,7 @@ export function rateLimitFromEnv(
     config: policiesFromEnv(env, fn),
     clientIp: clientIpSourceFromEnv(env, fn),
     limiter: resilientLimiter({
-      primary: sqlLimiter(sql),
+      primary: withRefusalCache(sqlLimiter(sql)),
       fallback: memoryLimiter(intEnv(env, fn, "RATE_LIMIT_MEMORY_KEYS", 10_000)),
       timeoutMs: intEnv(env, fn, "RATE_LIMIT_TIMEOUT_MS", 300),
     }),
