@@ -1,15 +1,22 @@
 /** The health function's settings, read once from its env vars. */
 import { type Env, intEnv, requireEnv } from "../_shared/config.ts";
+import { type SqsConfig, sqsConfigFromEnv } from "../_shared/sqs.ts";
 
 export interface HealthConfig {
   dbUrl: string;
-  /** How long the database check may take before it counts as down. */
+  sqs: SqsConfig;
+  /** How long each dependency may take before it counts as down. */
   dbTimeoutMs: number;
+  sqsTimeoutMs: number;
+  env: Env;
 }
 
 export function loadConfig(env: Env = Deno.env.toObject()): HealthConfig {
   return {
     dbUrl: requireEnv(env, "health", "SUPABASE_DB_URL"),
+    sqs: sqsConfigFromEnv(env, "health"),
     dbTimeoutMs: intEnv(env, "health", "HEALTH_DB_TIMEOUT_MS", 1_500),
+    sqsTimeoutMs: intEnv(env, "health", "HEALTH_SQS_TIMEOUT_MS", 1_000),
+    env,
   };
 }

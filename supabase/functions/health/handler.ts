@@ -1,32 +1,161 @@
 /**
- * GET /health: is the system working? This first version checks the database; the health issue
- * adds workers, queue, scheduler and job metrics. GET /health/live answers from the process
- * alone, touching nothing, for liveness probes.
+ * GET /health: whether the system works, from one database snapshot and the SQS queue
+ * attributes, each behind its own short timeout so the answer never hangs. 200 when healthy or
+ * degraded, 503 when unhealthy; `Accept: application/health+json` gets the IETF health-check
+ * format. GET /health/live answers from the process alone, touching nothing.
  */
 import { errorResponse } from "../_shared/errors.ts";
+import {
+  assess,
+  type Assessment,
+  isLate,
+  type Probe,
+  type QueueDepths,
+  type Snapshot,
+} from "./status.ts";
 
 export interface HealthDeps {
-  /** Resolves when the database answers; rejects when it does not. */
-  pingDatabase(): Promise<void>;
+  snapshot(): Promise<Snapshot>;
+  queueDepths(): Promise<QueueDepths>;
   dbTimeoutMs: number;
+  sqsTimeoutMs: number;
   now(): number;
   startedAt: number;
 }
 
-const HEADERS = { "content-type": "application/json", "cache-control": "no-store" };
-
-async function timed(check: () => Promise<void>, timeoutMs: number): Promise<number> {
+async function probe<T>(
+  what: string,
+  check: () => Promise<T>,
+  timeoutMs: number,
+): Promise<Probe<T>> {
   const started = performance.now();
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
-  });
   try {
-    await Promise.race([check(), timeout]);
-    return Math.round(performance.now() - started);
+    const value = await Promise.race([
+      check(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+    return { ok: true, value, latencyMs: Math.round(performance.now() - started) };
+  } catch (error) {
+    console.error(
+      `health: ${what} check failed: ${error instanceof Error ? error.message : error}`,
+    );
+    return { ok: false };
   } finally {
     clearTimeout(timer);
   }
+}
+
+const HEADERS = { "cache-control": "no-store" };
+
+function legacyBody(
+  db: Probe<Snapshot>,
+  queue: Probe<QueueDepths>,
+  verdict: Assessment,
+  now: number,
+  uptime: number,
+) {
+  const s = db.ok ? db.value : undefined;
+  return {
+    status: verdict.status,
+    timestamp: new Date(now).toISOString(),
+    uptime,
+    services: {
+      database: { status: db.ok ? "up" : "down", latency: db.ok ? db.latencyMs : null },
+      workers: {
+        status: !s ? "unknown" : s.workers_active > 0 ? "up" : "down",
+        active_count: s?.workers_active ?? null,
+        stale_count: s?.jobs_stale ?? null,
+      },
+      queue: {
+        status: queue.ok ? "up" : "down",
+        depth: queue.ok ? queue.value.depth : null,
+        dlq_depth: queue.ok ? queue.value.dlqDepth : null,
+      },
+      scheduler: {
+        status: !s
+          ? "unknown"
+          : s.cron_jobs.some((j) => isLate(j, now) || (j.active && j.last_status === "failed"))
+          ? "down"
+          : "up",
+        jobs: (s?.cron_jobs ?? []).map((j) => ({
+          name: j.name,
+          schedule: j.schedule,
+          last_run: j.last_run,
+          last_status: j.last_status,
+          late: isLate(j, now),
+        })),
+      },
+    },
+    metrics: {
+      jobs_pending: s?.jobs_pending ?? null,
+      jobs_in_progress: s?.jobs_in_progress ?? null,
+      jobs_completed_today: s?.jobs_completed_today ?? null,
+      jobs_failed_today: s?.jobs_failed_today ?? null,
+    },
+    reasons: verdict.reasons,
+  };
+}
+
+const IETF_STATUS = { healthy: "pass", degraded: "warn", unhealthy: "fail" } as const;
+
+/** draft-inadarei-api-health-check: checks keyed "component:measurement". */
+function ietfBody(
+  db: Probe<Snapshot>,
+  queue: Probe<QueueDepths>,
+  verdict: Assessment,
+  now: number,
+) {
+  const time = new Date(now).toISOString();
+  const s = db.ok ? db.value : undefined;
+  const check = (componentType: string, observedValue: unknown, status: string, unit?: string) => [{
+    componentType,
+    observedValue,
+    ...(unit ? { observedUnit: unit } : {}),
+    status,
+    time,
+  }];
+  const checks: Record<string, unknown> = {
+    "database:responseTime": check(
+      "datastore",
+      db.ok ? db.latencyMs : null,
+      db.ok ? "pass" : "fail",
+      "ms",
+    ),
+    "queue:depth": check(
+      "component",
+      queue.ok ? queue.value.depth : null,
+      queue.ok ? "pass" : "warn",
+    ),
+    "queue:dlqDepth": check(
+      "component",
+      queue.ok ? queue.value.dlqDepth : null,
+      queue.ok && !queue.value.dlqDepth ? "pass" : "warn",
+    ),
+  };
+  if (s) {
+    checks["workers:active"] = check(
+      "component",
+      s.workers_active,
+      s.workers_active > 0 || s.jobs_pending === 0 ? "pass" : "warn",
+    );
+    checks["jobs:stale"] = check("component", s.jobs_stale, s.jobs_stale > 0 ? "warn" : "pass");
+    for (const job of s.cron_jobs) {
+      checks[`scheduler:${job.name}`] = check(
+        "component",
+        job.last_run,
+        isLate(job, now) || (job.active && job.last_status === "failed") ? "warn" : "pass",
+      );
+    }
+  }
+  return {
+    status: IETF_STATUS[verdict.status],
+    description: "job reliability backbone",
+    ...(verdict.reasons.length ? { output: verdict.reasons.join("; ") } : {}),
+    checks,
+  };
 }
 
 export async function handle(req: Request, deps: HealthDeps): Promise<Response> {
@@ -38,26 +167,24 @@ export async function handle(req: Request, deps: HealthDeps): Promise<Response> 
   if (req.method !== "GET" && req.method !== "HEAD") {
     return errorResponse(405, "method_not_allowed", "Use GET.", { headers: { allow: "GET" } });
   }
-  const uptime = Math.round((deps.now() - deps.startedAt) / 100) / 10;
-  const timestamp = new Date(deps.now()).toISOString();
+  const now = deps.now();
+  const uptime = Math.round((now - deps.startedAt) / 100) / 10;
   if (route === "/live") {
-    return new Response(JSON.stringify({ status: "ok", timestamp, uptime }), { headers: HEADERS });
+    return Response.json({ status: "ok", timestamp: new Date(now).toISOString(), uptime }, {
+      headers: HEADERS,
+    });
   }
-  let database: { status: "up" | "down"; latency: number | null };
-  try {
-    database = { status: "up", latency: await timed(deps.pingDatabase, deps.dbTimeoutMs) };
-  } catch (error) {
-    console.error(
-      `health: database check failed: ${error instanceof Error ? error.message : error}`,
-    );
-    database = { status: "down", latency: null };
+  const [db, queue] = await Promise.all([
+    probe("database", deps.snapshot, deps.dbTimeoutMs),
+    probe("queue", deps.queueDepths, deps.sqsTimeoutMs),
+  ]);
+  const verdict = assess(db, queue, now);
+  const status = verdict.status === "unhealthy" ? 503 : 200;
+  if (/application\/health\+json/i.test(req.headers.get("accept") ?? "")) {
+    return new Response(JSON.stringify(ietfBody(db, queue, verdict, now)), {
+      status,
+      headers: { ...HEADERS, "content-type": "application/health+json" },
+    });
   }
-  const healthy = database.status === "up";
-  const body = {
-    status: healthy ? "healthy" : "unhealthy",
-    timestamp,
-    uptime,
-    services: { database },
-  };
-  return new Response(JSON.stringify(body), { status: healthy ? 200 : 503, headers: HEADERS });
+  return Response.json(legacyBody(db, queue, verdict, now, uptime), { status, headers: HEADERS });
 }
