@@ -5,6 +5,7 @@
  */
 import { join } from "node:path";
 import { pipelineFigures } from "../bench/enqueue.ts";
+import { healthFigures } from "../bench/health.ts";
 import { rateLimitFigures } from "../bench/ratelimit.ts";
 import { crashToRequeue, sweepFigures } from "../bench/stale.ts";
 import { type Figure, report } from "../bench/stats.ts";
@@ -14,7 +15,7 @@ import { type Stack, startStack, workerEnv } from "./stack/stack.ts";
 import { stopProfile } from "./stop.ts";
 
 const p = profile("bench");
-// `deno task bench -- ratelimit` runs one group only.
+// `deno task bench ratelimit` runs one group only (pipeline, stale, health, ratelimit).
 const only = Deno.args[0];
 const wanted = (group: string) => !only || only === group;
 await stopProfile(p);
@@ -50,6 +51,10 @@ try {
   if (wanted("stale")) {
     console.log("stale-job sweep at 10k and 1M jobs...");
     figures.push(...await sweepFigures(stack.env));
+  }
+  if (wanted("health")) {
+    console.log("health endpoint at 10k and 1M jobs...");
+    figures.push(...await healthFigures(stack.env));
   }
   if (wanted("ratelimit")) {
     console.log("rate limiters side by side...");

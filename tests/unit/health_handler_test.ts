@@ -17,6 +17,7 @@ function healthySnapshot(): Snapshot {
     workers_active: 2,
     jobs_stale: 0,
     outbox_waiting: 0,
+    misconfigured: [],
     cron_jobs: [
       {
         name: "recover-stale-jobs",
@@ -111,6 +112,12 @@ Deno.test("each degrading condition, on its own, makes the status degraded (200)
     ],
     ["cron job late", {}, { cron_jobs: late }, /recover-stale-jobs is late/],
     ["cron job failed", {}, { cron_jobs: failed }, /failed its last run/],
+    [
+      "Slack webhook misconfigured",
+      {},
+      { misconfigured: [{ name: "slack", detail: "webhook answered 404" }] },
+      /slack is misconfigured: webhook answered 404/,
+    ],
   ];
   for (const [what, over, snap, reason] of cases) {
     const res = await quietly(() => handle(get(), deps(over, snap)));

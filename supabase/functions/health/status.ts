@@ -3,6 +3,7 @@
  * - unhealthy (503): the database does not answer;
  * - degraded (200): stale jobs; pending work and no live worker; SQS unreachable; dead letters
  *   waiting; outbox rows not leaving for 2 minutes; a cron job late or whose last run failed;
+ *   an integration reported misconfigured (the Slack webhook, by the DLQ monitor);
  * - healthy (200): none of the above.
  */
 
@@ -22,6 +23,8 @@ export interface Snapshot {
   workers_active: number;
   jobs_stale: number;
   outbox_waiting: number;
+  /** Integrations a function found misconfigured (e.g. the Slack webhook, by dlq-monitor). */
+  misconfigured: { name: string; detail: string }[];
   cron_jobs: CronJobState[];
 }
 
@@ -82,6 +85,9 @@ export function assess(
   if (!queue.ok) reasons.push("SQS is not answering");
   else if ((queue.value.dlqDepth ?? 0) > 0) {
     reasons.push(`${queue.value.dlqDepth} message(s) in the dead-letter queue`);
+  }
+  for (const { name, detail } of s.misconfigured) {
+    reasons.push(`${name} is misconfigured${detail ? `: ${detail}` : ""}`);
   }
   for (const job of s.cron_jobs) {
     if (isLate(job, now)) reasons.push(`cron job ${job.name} is late`);

@@ -2,7 +2,7 @@
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
-select plan(8);
+select plan(10);
 
 -- A clean slate inside the transaction, then one fixture per figure.
 delete from public.worker_heartbeats;
@@ -24,6 +24,9 @@ values ('c_health', 1, 'completed', now()),
 insert into public.worker_heartbeats (worker_id, last_heartbeat)
 values ('w_live', now()), ('w_gone', now() - interval '10 minutes');
 
+insert into private.integration_status (name, ok, detail)
+values ('slack', false, 'webhook answered 404'), ('other', true, '');
+
 create temporary table snap as select private.health_snapshot() as s;
 
 select is((select (s->>'jobs_pending')::int from snap), 2, 'pending jobs');
@@ -42,6 +45,13 @@ select ok(
   (select bool_and(j ? 'last_run' and j ? 'last_status' and j ? 'schedule')
      from snap, jsonb_array_elements(s->'cron_jobs') j),
   'with its schedule, last run and last status');
+
+select is((select s->'misconfigured' from snap),
+  '[{"name": "slack", "detail": "webhook answered 404"}]'::jsonb,
+  'misconfigured integrations are listed, working ones are not');
+update private.integration_status set ok = true where name = 'slack';
+select is((select private.health_snapshot()->'misconfigured'), '[]'::jsonb,
+  'and leave the list once they work again');
 
 select * from finish();
 rollback;
