@@ -332,6 +332,9 @@ export async function startStack(p: Profile, opts: StartOptions = {}): Promise<S
         return waitForLine(name, /worker .* ready/, lines).then(() => service);
       });
     }
+    // Send what waited in the outbox (the seed, or jobs enqueued while the stack was down) now
+    // rather than at pg_cron's next minute.
+    await withSql(p, (sql) => sql`select private.request_dispatch()`);
     Deno.writeTextFileSync(envFile(p), formatEnv(env), { mode: 0o600 });
     return stack(env);
   } catch (error) {
