@@ -45,22 +45,29 @@ async function start(): Promise<Running> {
     for await (const chunk of stream.pipeThrough(new TextDecoderStream())) output.push(chunk);
   };
   const pumps = Promise.all([collect(child.stdout), collect(child.stderr)]);
+  let exited: Deno.CommandStatus | undefined;
   const done = (async () => {
     const status = await child.status;
     await pumps;
+    exited = status;
     return status;
   })();
-  await eventually(
-    "the stack to report it is up",
-    () => {
-      const text = output.join("");
-      if (text.includes("Press Ctrl-C to stop.")) return Promise.resolve(true);
-      if (/Cannot|error/i.test(text)) throw new Error(`start failed:\n${text}`);
-      return Promise.resolve(undefined);
-    },
-    180_000,
-    200,
-  );
+  try {
+    await eventually(
+      "the stack to report it is up",
+      () => {
+        if (output.join("").includes("Press Ctrl-C to stop.")) return Promise.resolve(true);
+        if (exited) throw new Error(`start exited with ${exited.code}`);
+        return Promise.resolve(undefined);
+      },
+      180_000,
+      200,
+    );
+  } catch (error) {
+    child.kill("SIGINT");
+    await done.catch(() => {});
+    throw new Error(`${(error as Error).message}; its output:\n${output.join("")}`);
+  }
   return { child, output, done };
 }
 
