@@ -11,7 +11,10 @@ let stack;
 try {
   stack = await startStack(p, { log });
 } catch (error) {
-  console.error(error instanceof Error ? error.message : error);
+  const message = error instanceof Error ? error.message : String(error);
+  console.error(
+    message.startsWith("Cannot") ? message : `Cannot start the local stack: ${message}`,
+  );
   Deno.exit(1);
 }
 console.log(`\nLocal stack is up (state in ${p.stateDir}).\n`);
