@@ -46,16 +46,32 @@ function fileExists(path: string): boolean {
   }
 }
 
-/** verify_jwt for a slug, from config.toml; Supabase's default is true. */
+const parsed = new Map<
+  string,
+  { mtime: number; functions: Record<string, { verify_jwt?: boolean }> }
+>();
+
+/**
+ * verify_jwt for a slug, from config.toml; Supabase's default is true. The file is parsed again
+ * only when it changes, not on every request.
+ */
 export function verifyJwtSetting(configToml: string, slug: string): boolean {
-  let config: Record<string, unknown> = {};
+  let mtime = -1;
   try {
-    config = parseToml(Deno.readTextFileSync(configToml));
+    mtime = Deno.statSync(configToml).mtime?.getTime() ?? 0;
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
-  const functions = (config.functions ?? {}) as Record<string, { verify_jwt?: boolean }>;
-  return functions[slug]?.verify_jwt ?? true;
+  let cached = parsed.get(configToml);
+  if (!cached || cached.mtime !== mtime) {
+    const config = mtime < 0 ? {} : parseToml(Deno.readTextFileSync(configToml));
+    cached = {
+      mtime,
+      functions: (config.functions ?? {}) as Record<string, { verify_jwt?: boolean }>,
+    };
+    parsed.set(configToml, cached);
+  }
+  return cached.functions[slug]?.verify_jwt ?? true;
 }
 
 /** Hosted injects SUPABASE_* last, so .env can't override them. */

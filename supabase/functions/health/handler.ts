@@ -5,6 +5,7 @@
  * format. GET /health/live answers from the process alone, touching nothing.
  */
 import { errorResponse } from "../_shared/errors.ts";
+import { withTimeout } from "../_shared/timeout.ts";
 import {
   assess,
   type Assessment,
@@ -29,22 +30,14 @@ async function probe<T>(
   timeoutMs: number,
 ): Promise<Probe<T>> {
   const started = performance.now();
-  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    const value = await Promise.race([
-      check(),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
-      }),
-    ]);
+    const value = await withTimeout(check(), timeoutMs, what);
     return { ok: true, value, latencyMs: Math.round(performance.now() - started) };
   } catch (error) {
     console.error(
       `health: ${what} check failed: ${error instanceof Error ? error.message : error}`,
     );
     return { ok: false };
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -4,6 +4,7 @@
  * outage does not remove all protection. Which one decided is reported with the result.
  */
 import type { Sql } from "../db.ts";
+import { withTimeout } from "../timeout.ts";
 import { type Decision, gcra } from "./gcra.ts";
 import type { FailMode } from "./policy.ts";
 
@@ -131,17 +132,12 @@ export function resilientLimiter(options: {
   const log = options.log ?? ((line) => console.warn(line));
   return {
     async check(requests) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
       try {
-        const decisions = await Promise.race([
+        const decisions = await withTimeout(
           options.primary.check(requests),
-          new Promise<never>((_, reject) => {
-            timer = setTimeout(
-              () => reject(new Error(`no answer within ${options.timeoutMs} ms`)),
-              options.timeoutMs,
-            );
-          }),
-        ]);
+          options.timeoutMs,
+          "decision",
+        );
         return { source: "database", decisions };
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error);
@@ -151,8 +147,6 @@ export function resilientLimiter(options: {
         }
         log(`rate limit: database unavailable (${reason}); in-memory fallback`);
         return { source: "memory", decisions: await options.fallback.check(requests) };
-      } finally {
-        clearTimeout(timer);
       }
     },
   };
