@@ -29,7 +29,8 @@ async function withServer(
     limiter: resilientLimiter({
       primary: sqlLimiter(options.sql),
       fallback: memoryLimiter(),
-      timeoutMs: options.timeoutMs ?? 2_000,
+      // Long by default: these tests check the database's decisions, never the fallback's.
+      timeoutMs: options.timeoutMs ?? 30_000,
       log: () => {},
     }),
   });
