@@ -1,6 +1,6 @@
 // Wiring only: config and clients are built once per instance; see handler.ts.
 import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
-import { createSql } from "../_shared/db.ts";
+import { createPgPool, createSql } from "../_shared/db.ts";
 import { withRateLimit } from "../_shared/ratelimit/middleware.ts";
 import { rateLimitFromEnv } from "../_shared/ratelimit/setup.ts";
 import { createSqsClient } from "../_shared/sqs.ts";
@@ -44,5 +44,5 @@ Deno.serve(withRateLimit(
       now: Date.now,
       startedAt,
     }),
-  rateLimitFromEnv(config.env, "health", sql),
+  rateLimitFromEnv(config.env, "health", createPgPool(config.dbUrl, { max: 2 })),
 ));

@@ -1,6 +1,6 @@
 // Wiring only: config and clients are built once per instance; see handler.ts.
 import { identify, identifyOnce, jwtVerifierFromEnv } from "../_shared/auth.ts";
-import { createSql } from "../_shared/db.ts";
+import { createPgPool, createSql } from "../_shared/db.ts";
 import { drainOutbox, sqsBatchSender } from "../_shared/outbox.ts";
 import { withRateLimit } from "../_shared/ratelimit/middleware.ts";
 import { rateLimitFromEnv } from "../_shared/ratelimit/setup.ts";
@@ -39,5 +39,5 @@ Deno.serve(withRateLimit(
       },
       maxBodyBytes: config.maxBodyBytes,
     }),
-  rateLimitFromEnv(config.env, "queue", sql, caller),
+  rateLimitFromEnv(config.env, "queue", createPgPool(config.dbUrl, { max: 5 }), caller),
 ));

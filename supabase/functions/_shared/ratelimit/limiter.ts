@@ -3,7 +3,6 @@
  * the database does not answer in time, by a bounded in-memory limiter in this instance, so an
  * outage does not remove all protection. Which one decided is reported with the result.
  */
-import type { Sql } from "../db.ts";
 import { withTimeout } from "../timeout.ts";
 import { type Decision, gcra } from "./gcra.ts";
 import type { FailMode } from "./policy.ts";
@@ -23,23 +22,33 @@ export interface Limiter {
 
 type Row = { allowed: boolean; remaining: number; reset_ms: number; retry_after_ms: number };
 
-export function sqlLimiter(sql: Sql): Limiter {
+/**
+ * What the limiter needs of a database client: node-postgres's Pool (see createPgPool), which
+ * sends an unnamed, parameterized statement in one round trip. postgres.js without prepared
+ * statements (needed behind a transaction pooler) takes two for any query with parameters
+ * (Parse/Describe, then Bind/Execute), and the decision sits on every request's path.
+ */
+export interface Queryable {
+  query(text: string, values: unknown[]): Promise<{ rows: Row[] }>;
+}
+
+const ONE_POLICY = `select allowed, remaining, reset_ms, retry_after_ms
+  from private.rate_limit_one(decode($1, 'hex'), $2, $3)`;
+const POLICIES = `select allowed, remaining, reset_ms, retry_after_ms
+  from private.rate_limit(
+    array(select decode(k, 'hex') from unnest($1::text[]) with ordinality as t(k, o) order by o),
+    $2::int[], $3::int[])`;
+
+export function sqlLimiter(db: Queryable): Limiter {
   return {
     async check(requests) {
-      if (requests.length === 1) {
-        const [r] = requests as [LimitRequest];
-        const rows = await sql<Row[]>`
-          select allowed, remaining, reset_ms, retry_after_ms
-            from private.rate_limit_one(decode(${r.key}, 'hex'), ${r.limit}, ${r.periodMs})`;
-        return rows.map(decision);
-      }
-      const rows = await sql<Row[]>`
-        select allowed, remaining, reset_ms, retry_after_ms
-          from private.rate_limit(
-            array(select decode(k, 'hex') from unnest(${requests.map((r) => r.key)}::text[])
-                  with ordinality as t(k, o) order by o),
-            ${requests.map((r) => r.limit)}::int[],
-            ${requests.map((r) => r.periodMs)}::int[])`;
+      const { rows } = requests.length === 1
+        ? await db.query(ONE_POLICY, [requests[0]!.key, requests[0]!.limit, requests[0]!.periodMs])
+        : await db.query(POLICIES, [
+          requests.map((r) => r.key),
+          requests.map((r) => r.limit),
+          requests.map((r) => r.periodMs),
+        ]);
       return rows.map(decision);
     },
   };

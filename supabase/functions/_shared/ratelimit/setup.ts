@@ -1,9 +1,14 @@
 /** Builds a function's rate limiter from its env vars (see policy.ts and client.ts). */
 import type { Caller } from "../auth.ts";
 import { type Env, intEnv } from "../config.ts";
-import type { Sql } from "../db.ts";
 import { clientIpSourceFromEnv } from "./client.ts";
-import { memoryLimiter, resilientLimiter, sqlLimiter, withRefusalCache } from "./limiter.ts";
+import {
+  memoryLimiter,
+  type Queryable,
+  resilientLimiter,
+  sqlLimiter,
+  withRefusalCache,
+} from "./limiter.ts";
 import type { Identity, RateLimitDeps } from "./middleware.ts";
 import { policiesFromEnv } from "./policy.ts";
 
@@ -27,7 +32,7 @@ export function identityOf(caller: Caller): Identity {
 export function rateLimitFromEnv(
   env: Env,
   fn: string,
-  sql: Sql,
+  db: Queryable,
   identify?: (req: Request) => Promise<Caller>,
 ): RateLimitDeps {
   return {
@@ -35,7 +40,7 @@ export function rateLimitFromEnv(
     config: policiesFromEnv(env, fn),
     clientIp: clientIpSourceFromEnv(env, fn),
     limiter: resilientLimiter({
-      primary: withRefusalCache(sqlLimiter(sql)),
+      primary: withRefusalCache(sqlLimiter(db)),
       fallback: memoryLimiter(intEnv(env, fn, "RATE_LIMIT_MEMORY_KEYS", 10_000)),
       timeoutMs: intEnv(env, fn, "RATE_LIMIT_TIMEOUT_MS", 300),
     }),

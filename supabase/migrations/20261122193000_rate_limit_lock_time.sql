@@ -1,0 +1,118 @@
+-- Rate limiting: decide an admission with the time the row lock was taken, not the time the
+-- call began. Two concurrent requests for one key each read the clock first; the one that read
+-- it first may take the row lock second, and measured against its earlier clock the bucket
+-- looked fuller than it was: it was refused although the limit had room (under-admission, seen
+-- with 2 per 60 s). Now the guard and the new tat use clock_timestamp() under the lock. Refusals
+-- decided on the plain read are unchanged.
+
+create or replace function private.rate_limit(keys bytea[], limits integer[], periods_ms integer[])
+returns table (allowed boolean, remaining integer, reset_ms integer, retry_after_ms integer)
+language plpgsql
+set search_path = ''
+as $$
+declare
+  n integer := coalesce(array_length(keys, 1), 0);
+  now_ts timestamptz := clock_timestamp();
+  tats timestamptz[];
+  emission double precision;
+  ahead double precision;
+  new_tat timestamptz;
+  ok boolean := true;
+  i integer;
+begin
+  if n = 0 or array_length(limits, 1) is distinct from n or array_length(periods_ms, 1) is distinct from n then
+    raise exception 'rate_limit: keys, limits and periods_ms must have the same, non-zero length';
+  end if;
+
+  -- Decide on a plain read: a refused request takes no lock and writes nothing.
+  select array_agg(r.tat order by k.ord) into tats
+    from unnest(keys) with ordinality as k(key, ord)
+    left join private.rate_limits r on r.key = k.key;
+  for i in 1 .. n loop
+    emission := periods_ms[i]::double precision / limits[i];
+    ahead := extract(epoch from (greatest(tats[i], now_ts) - now_ts)) * 1000 + emission;
+    -- 1 µs of slack: timestamps are kept to the microsecond, limit/period rarely divides evenly.
+    if ahead > periods_ms[i] + 0.001 then
+      ok := false;
+    end if;
+  end loop;
+
+  if ok then
+    -- Consume from every bucket, each re-checked under its row lock with the clock read there
+    -- (exact under concurrency). All consume or none: a refusal rolls the others back.
+    begin
+      for i in select o.i from unnest(keys) with ordinality as o(key, i) order by o.key loop
+        emission := periods_ms[i]::double precision / limits[i];
+        insert into private.rate_limits as r (key, tat)
+        values (keys[i], clock_timestamp() + make_interval(secs => emission / 1000))
+        on conflict (key) do update
+          set tat = greatest(r.tat, clock_timestamp()) + make_interval(secs => emission / 1000)
+          where extract(epoch from (r.tat - clock_timestamp())) * 1000 + emission
+                <= periods_ms[i] + 0.001
+        returning r.tat into new_tat;
+        if new_tat is null then
+          raise exception using errcode = 'RL429', message = 'rate limit reached concurrently';
+        end if;
+        tats[i] := new_tat;
+        new_tat := null;
+      end loop;
+    exception when sqlstate 'RL429' then
+      ok := false;
+      select array_agg(r.tat order by k.ord) into tats
+        from unnest(keys) with ordinality as k(key, ord)
+        left join private.rate_limits r on r.key = k.key;
+    end;
+    now_ts := clock_timestamp();
+  end if;
+
+  for i in 1 .. n loop
+    emission := periods_ms[i]::double precision / limits[i];
+    -- How far the bucket is from full, in ms, after this request (if it was admitted).
+    ahead := greatest(0, extract(epoch from (coalesce(tats[i], now_ts) - now_ts)) * 1000);
+    allowed := ok;
+    remaining := greatest(0, floor((periods_ms[i] - ahead + 0.001) / emission))::integer;
+    reset_ms := ceil(ahead)::integer;
+    retry_after_ms := case when ok then 0
+                           else greatest(0, ceil(ahead + emission - periods_ms[i]))::integer end;
+    return next;
+  end loop;
+end;
+$$;
+
+create or replace function private.rate_limit_one(key bytea, lim integer, period_ms integer)
+returns table (allowed boolean, remaining integer, reset_ms integer, retry_after_ms integer)
+language plpgsql
+set search_path = ''
+as $$
+declare
+  now_ts timestamptz := clock_timestamp();
+  emission double precision := period_ms::double precision / lim;
+  current_tat timestamptz;
+  new_tat timestamptz;
+  ahead double precision;
+begin
+  select r.tat into current_tat from private.rate_limits r where r.key = rate_limit_one.key;
+  ahead := greatest(0, extract(epoch from (current_tat - now_ts)) * 1000);
+  if ahead + emission <= period_ms + 0.001 then
+    insert into private.rate_limits as r (key, tat)
+    values (rate_limit_one.key, clock_timestamp() + make_interval(secs => emission / 1000))
+    on conflict on constraint rate_limits_pkey do update
+      set tat = greatest(r.tat, clock_timestamp()) + make_interval(secs => emission / 1000)
+      where extract(epoch from (r.tat - clock_timestamp())) * 1000 + emission <= period_ms + 0.001
+    returning r.tat into new_tat;
+    now_ts := clock_timestamp();
+    if new_tat is null then
+      -- Refused by the guard: a concurrent request took the last slot; report its state.
+      select r.tat into current_tat from private.rate_limits r where r.key = rate_limit_one.key;
+      ahead := greatest(0, extract(epoch from (current_tat - now_ts)) * 1000);
+    else
+      ahead := greatest(0, extract(epoch from (new_tat - now_ts)) * 1000);
+    end if;
+  end if;
+  return query select new_tat is not null,
+                      greatest(0, floor((period_ms - ahead + 0.001) / emission))::integer,
+                      ceil(ahead)::integer,
+                      case when new_tat is not null then 0
+                           else greatest(0, ceil(ahead + emission - period_ms))::integer end;
+end;
+$$;
