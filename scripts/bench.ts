@@ -4,6 +4,7 @@
  * build, but a MISSED target is worth a look.
  */
 import { join } from "node:path";
+import { dlqToSlack } from "../bench/dlq.ts";
 import { pipelineFigures } from "../bench/enqueue.ts";
 import { healthFigures } from "../bench/health.ts";
 import { rateLimitFigures } from "../bench/ratelimit.ts";
@@ -15,7 +16,7 @@ import { type Stack, startStack, workerEnv } from "./stack/stack.ts";
 import { stopProfile } from "./stop.ts";
 
 const p = profile("bench");
-// `deno task bench ratelimit` runs one group only (pipeline, stale, health, ratelimit).
+// `deno task bench ratelimit` runs one group only (pipeline, stale, health, ratelimit, dlq).
 const only = Deno.args[0];
 const wanted = (group: string) => !only || only === group;
 await stopProfile(p);
@@ -59,6 +60,10 @@ try {
   if (wanted("ratelimit")) {
     console.log("rate limiters side by side...");
     figures.push(...await rateLimitFigures(stack.env.DB_URL));
+  }
+  if (wanted("dlq")) {
+    console.log("DLQ to Slack with the minute schedule (takes up to 2 minutes)...");
+    figures.push(...await dlqToSlack(stack.env));
   }
   if (wanted("stale")) {
     console.log("crash-to-requeue (takes up to 150 s)...");

@@ -9,6 +9,15 @@
  */
 import { onParentGone } from "./process.ts";
 
+/** What Slack's webhooks answer with each status (their bodies are short error codes). */
+const ANSWERS: Record<number, string> = {
+  200: "ok",
+  400: "invalid_payload",
+  403: "invalid_token",
+  404: "no_team",
+  410: "channel_is_archived",
+};
+
 export interface SinkMessage {
   receivedAt: string;
   path: string;
@@ -69,7 +78,7 @@ export function createSink(record: (m: SinkMessage) => void = () => {}): Sink {
           headers: { "retry-after": String(retryAfter) },
         });
       }
-      return new Response(status === 200 ? "ok" : "server_error", { status });
+      return new Response(ANSWERS[status] ?? "server_error", { status });
     },
   };
 }

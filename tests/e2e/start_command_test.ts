@@ -64,7 +64,11 @@ async function start(): Promise<Running> {
       200,
     );
   } catch (error) {
-    child.kill("SIGINT");
+    try {
+      child.kill("SIGINT");
+    } catch {
+      // It has exited already: its output says why.
+    }
     await done.catch(() => {});
     throw new Error(`${(error as Error).message}; its output:\n${output.join("")}`);
   }

@@ -6,6 +6,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createRemoteJWKSet, type JWTPayload, jwtVerify } from "jose";
 import type { Env } from "./config.ts";
+import { errorResponse } from "./errors.ts";
 
 /** `subject` names the verified caller for rate limiting: user:<sub> or key:<sha256>. */
 export type Caller =
@@ -75,6 +76,23 @@ function sameSecret(a: string, b: string): boolean {
 
 export function bearerToken(req: Request): string | undefined {
   return /^Bearer\s+(\S+)\s*$/i.exec(req.headers.get("authorization") ?? "")?.[1];
+}
+
+/**
+ * For functions only the service role may call: the refusal for anyone else (401 without a key,
+ * 403 with another credential), or undefined for the service role.
+ */
+export function refuseUnlessServiceRole(
+  req: Request,
+  serviceKeys: string[],
+  action: string,
+): Response | undefined {
+  const token = bearerToken(req);
+  if (!token) return errorResponse(401, "unauthorized", "A service role key is required.");
+  if (!isServiceKey(token, serviceKeys)) {
+    return errorResponse(403, "forbidden", `Only the service role may ${action}.`);
+  }
+  return undefined;
 }
 
 export function isServiceKey(token: string | undefined, keys: string[]): boolean {

@@ -2,7 +2,7 @@
  * POST /dispatch: sends due outbox rows to SQS. Called by pg_cron (through pg_net) when rows are
  * due, and safe to call by hand. Service role only, checked here whatever the gateway does.
  */
-import { bearerToken, isServiceKey } from "../_shared/auth.ts";
+import { refuseUnlessServiceRole } from "../_shared/auth.ts";
 import { errorResponse, internalError } from "../_shared/errors.ts";
 import type { DrainResult } from "../_shared/outbox.ts";
 
@@ -22,11 +22,8 @@ export async function handle(req: Request, deps: DispatchDeps): Promise<Response
   if (req.method !== "POST") {
     return errorResponse(405, "method_not_allowed", "Use POST.", { headers: { allow: "POST" } });
   }
-  const token = bearerToken(req);
-  if (!token) return errorResponse(401, "unauthorized", "A service role key is required.");
-  if (!isServiceKey(token, deps.serviceKeys)) {
-    return errorResponse(403, "forbidden", "Only the service role may dispatch.");
-  }
+  const refused = refuseUnlessServiceRole(req, deps.serviceKeys, "dispatch");
+  if (refused) return refused;
   await req.body?.cancel();
   const total = { sent: 0, failed: 0, runs: 0 };
   const deadline = deps.now() + deps.budgetMs;

@@ -39,7 +39,7 @@ select is((select (s->>'workers_active')::int from snap), 1,
 select is((select (s->>'jobs_stale')::int from snap), 1, 'stale jobs');
 select is(
   (select array_agg(j->>'name' order by j->>'name') from snap, jsonb_array_elements(s->'cron_jobs') j),
-  array['dispatch-outbox', 'prune-history', 'rate-limit-cleanup', 'recover-stale-jobs'],
+  array['dispatch-outbox', 'dlq-monitor', 'prune-history', 'rate-limit-cleanup', 'recover-stale-jobs'],
   'every cron job is listed');
 select ok(
   (select bool_and(j ? 'last_run' and j ? 'last_status' and j ? 'schedule')

@@ -1,0 +1,34 @@
+/** The dlq-monitor function's settings, read once from its env vars. */
+import { serviceKeysFromEnv } from "../_shared/auth.ts";
+import { type Env, intEnv, requireEnv } from "../_shared/config.ts";
+import { type SqsConfig, sqsConfigFromEnv } from "../_shared/sqs.ts";
+
+export interface DlqMonitorConfig {
+  dbUrl: string;
+  serviceKeys: string[];
+  sqs: SqsConfig & { dlqUrl: string };
+  /** A secret: whoever has it can post to the channel. Never logged. */
+  slackWebhookUrl: string;
+  slackTimeoutMs: number;
+  alertsPerRun: number;
+  redriveVisibilitySeconds: number;
+  redriveBudgetMs: number;
+}
+
+export function loadConfig(env: Env = Deno.env.toObject()): DlqMonitorConfig {
+  const fn = "dlq-monitor";
+  const slackWebhookUrl = requireEnv(env, fn, "SLACK_WEBHOOK_URL");
+  if (!/^https?:\/\//.test(slackWebhookUrl)) {
+    throw new Error(`Cannot start ${fn}: SLACK_WEBHOOK_URL is not an http(s) URL`);
+  }
+  return {
+    dbUrl: requireEnv(env, fn, "SUPABASE_DB_URL"),
+    serviceKeys: serviceKeysFromEnv(env, fn),
+    sqs: { ...sqsConfigFromEnv(env, fn), dlqUrl: requireEnv(env, fn, "SQS_DLQ_URL") },
+    slackWebhookUrl,
+    slackTimeoutMs: intEnv(env, fn, "SLACK_TIMEOUT_MS", 5_000),
+    alertsPerRun: intEnv(env, fn, "DLQ_ALERTS_PER_RUN", 10),
+    redriveVisibilitySeconds: intEnv(env, fn, "DLQ_REDRIVE_VISIBILITY_SECONDS", 60),
+    redriveBudgetMs: intEnv(env, fn, "DLQ_REDRIVE_BUDGET_MS", 20_000),
+  };
+}

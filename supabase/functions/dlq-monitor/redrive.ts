@@ -1,0 +1,88 @@
+/**
+ * Moves dead letters back to the job queue: receive a batch from the DLQ (hidden meanwhile),
+ * put each job back in the database (pending, new outbox row; once per DLQ message, recorded in
+ * private.redrives), send the new outbox rows, then delete the messages from the DLQ.
+ * Interrupted anywhere, a second run finishes the work without sending any job twice: a message
+ * already recorded is only deleted, and the outbox sends what the first run could not.
+ * Messages that name no known job are left in the DLQ and reported.
+ */
+import type { DeadLetter, DeadLetterQueue, QueueDepth } from "./dlq.ts";
+import type { MonitorStore, RedriveOutcome } from "./store.ts";
+
+export interface RedriveDeps {
+  dlq: DeadLetterQueue;
+  store: MonitorStore;
+  /** Sends these outbox rows now; on failure they wait for the next scheduled dispatch. */
+  dispatch(outboxIds: number[]): Promise<void>;
+  /** How long received messages stay hidden: a run interrupted mid-batch frees them after it. */
+  visibilitySeconds: number;
+  budgetMs: number;
+  now(): number;
+}
+
+export interface RedriveOptions {
+  limit: number;
+  dryRun: boolean;
+}
+
+export interface RedriveResult {
+  dryRun: boolean;
+  /** Messages taken off the DLQ, by what was done with their job. */
+  moved: Record<Exclude<RedriveOutcome, "unknown_job">, number>;
+  /** Messages left in the DLQ: not a job message, or a job the database does not know. */
+  skipped: number;
+  /** Dry run: the jobs of up to 10 messages that would move. */
+  sample?: { messageId: string; jobId?: string; receiveCount: number }[];
+  remaining: QueueDepth;
+}
+
+export async function redriveDeadLetters(
+  deps: RedriveDeps,
+  options: RedriveOptions,
+): Promise<RedriveResult> {
+  const moved = { requeued: 0, finished: 0, running: 0, already_redriven: 0 };
+  if (options.dryRun) {
+    const peeked = await deps.dlq.peek(Math.min(10, options.limit));
+    return {
+      dryRun: true,
+      moved,
+      skipped: 0,
+      sample: peeked.map((m) => ({
+        messageId: m.messageId,
+        jobId: m.jobId,
+        receiveCount: m.receiveCount,
+      })),
+      remaining: await deps.dlq.depth(),
+    };
+  }
+  const deadline = deps.now() + deps.budgetMs;
+  let handled = 0;
+  let skipped = 0;
+  while (handled + skipped < options.limit && deps.now() < deadline) {
+    const batch = await deps.dlq.receive(
+      Math.min(10, options.limit - handled - skipped),
+      deps.visibilitySeconds,
+    );
+    if (batch.length === 0) break;
+    const done: DeadLetter[] = [];
+    const outboxIds: number[] = [];
+    for (const message of batch) {
+      if (!message.jobId) {
+        skipped++;
+        continue;
+      }
+      const { outcome, outboxId } = await deps.store.redrive(message.messageId, message.jobId);
+      if (outcome === "unknown_job") {
+        skipped++;
+        continue;
+      }
+      moved[outcome]++;
+      if (outboxId !== null) outboxIds.push(outboxId);
+      done.push(message);
+    }
+    if (outboxIds.length > 0) await deps.dispatch(outboxIds);
+    for (const message of done) await deps.dlq.delete(message);
+    handled += done.length;
+  }
+  return { dryRun: false, moved, skipped, remaining: await deps.dlq.depth() };
+}

@@ -1,0 +1,428 @@
+/**
+ * The DLQ monitor on the real stack: SQS (fauxqs) with its real redrive to jobs-dlq, Postgres,
+ * the dlq-monitor function over HTTP, and the local Slack sink standing in for the webhook.
+ * The minute cron job is paused while these run, so each check is the one the test makes;
+ * the last test shows the cron path (pg_cron -> pg_net -> function) itself.
+ */
+import assert from "node:assert/strict";
+import {
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+} from "@aws-sdk/client-sqs";
+import type postgres from "postgres";
+import { sqsClient } from "../../scripts/stack/sqs_queues.ts";
+import type { SinkMessage } from "../../scripts/stack/slack_sink.ts";
+import { createSql } from "../../supabase/functions/_shared/db.ts";
+import { drainOutbox, sqsBatchSender } from "../../supabase/functions/_shared/outbox.ts";
+import { sqsDeadLetterQueue } from "../../supabase/functions/dlq-monitor/dlq.ts";
+import { redriveDeadLetters } from "../../supabase/functions/dlq-monitor/redrive.ts";
+import { sqlMonitorStore } from "../../supabase/functions/dlq-monitor/store.ts";
+import { connect, control, eventually, testStack } from "../_support/stack.ts";
+import { drainQueue, serviceHeaders, startWorker, uniqueCustomer } from "../_support/pipeline.ts";
+
+const stack = testStack();
+const sinkUrl = new URL(stack.slackWebhookUrl).origin;
+
+// deno-lint-ignore no-explicit-any -- the tests read whichever fields each answer has
+type Json = any;
+
+async function post(path: string, body?: unknown): Promise<{ status: number; body: Json }> {
+  const res = await fetch(`${stack.apiUrl}/functions/v1/${path}`, {
+    method: "POST",
+    headers: { ...serviceHeaders(stack), "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+const check = () => post("dlq-monitor");
+
+async function slackMessages(): Promise<SinkMessage[]> {
+  return await (await fetch(`${sinkUrl}/_sink/messages`)).json();
+}
+
+const delivered = async () => (await slackMessages()).filter((m) => m.status === 200);
+
+async function scriptSlack(statuses: number[], retryAfter = 1): Promise<void> {
+  const res = await fetch(`${sinkUrl}/_sink/respond`, {
+    method: "POST",
+    body: JSON.stringify({ statuses, retryAfter }),
+  });
+  await res.body?.cancel();
+}
+
+async function depth(queueUrl: string): Promise<number> {
+  const sqs = sqsClient(stack.sqsEndpoint);
+  try {
+    const { Attributes } = await sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: queueUrl,
+        AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+      }),
+    );
+    return Number(Attributes?.ApproximateNumberOfMessages) +
+      Number(Attributes?.ApproximateNumberOfMessagesNotVisible);
+  } finally {
+    sqs.destroy();
+  }
+}
+
+/** Empty queues, no alerts, monitor state and Slack sink as new, the cron job paused. */
+async function fresh(sql: postgres.Sql): Promise<void> {
+  await sql`update cron.job set active = false where jobname = 'dlq-monitor'`;
+  await drainQueue(stack, stack.sqsQueueUrl);
+  await drainQueue(stack, stack.sqsDlqUrl);
+  await sql`delete from private.alerts`;
+  await sql`delete from private.integration_status`;
+  await sql`update private.dlq_monitor set depth = 0, incident_since = null, alerted_depth = null,
+                                           alerted_at = null, empty_checks = 0`;
+  await sql`update private.slack_delivery set not_before = '-infinity', leased_until = '-infinity'`;
+  await sql`update private.settings set alert_retry_base_seconds = 1`;
+  await scriptSlack([]);
+  await (await fetch(`${sinkUrl}/_sink/messages`, { method: "DELETE" })).body?.cancel();
+}
+
+async function cleanUp(sql: postgres.Sql): Promise<void> {
+  await drainQueue(stack, stack.sqsQueueUrl);
+  await drainQueue(stack, stack.sqsDlqUrl);
+  await sql`update private.settings set alert_retry_base_seconds = 30, retry_base_seconds = 30,
+                                        retry_max_seconds = 3600`;
+  await sql`delete from private.integration_status`;
+  await sql`update cron.job set active = true where jobname = 'dlq-monitor'`;
+  await sql.end();
+}
+
+/**
+ * `n` jobs, dispatched to `jobs` as usual, then received four times each without being deleted,
+ * so SQS itself moves them to the DLQ (maxReceiveCount 3), as it does for a crashing worker.
+ */
+async function deadLetterJobs(sql: postgres.Sql, n: number): Promise<string[]> {
+  const customer = uniqueCustomer("dlq");
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const [row] = await sql<{ job_id: string }[]>`
+      select job_id from public.enqueue_job(${customer}, 1)`;
+    ids.push(row!.job_id);
+  }
+  assert.equal((await post("dispatch")).status, 200);
+  const sqs = sqsClient(stack.sqsEndpoint);
+  try {
+    await eventually(
+      `${n} messages in the DLQ`,
+      async () => {
+        await sqs.send(
+          new ReceiveMessageCommand({
+            QueueUrl: stack.sqsQueueUrl,
+            MaxNumberOfMessages: 10,
+            VisibilityTimeout: 0,
+          }),
+        );
+        return (await depth(stack.sqsDlqUrl)) >= n ? true : undefined;
+      },
+      30_000,
+      0,
+    );
+  } finally {
+    sqs.destroy();
+  }
+  return ids;
+}
+
+Deno.test("a poison job reaches the DLQ after 3 receives: one alert naming it, no repeat, resolved after a redrive", async () => {
+  const sql = connect(stack.dbUrl);
+  await fresh(sql);
+  // Quick retries, so three receives take seconds, not minutes.
+  await sql`update private.settings set retry_base_seconds = 1, retry_max_seconds = 2`;
+  const worker = startWorker(stack, { HANDLER_FAILURE_RATE: "1", HANDLER_DURATION_MS: "0" });
+  try {
+    const customer = uniqueCustomer("poison");
+    const [{ job_id: id }] = await sql<[{ job_id: string }]>`
+      select job_id from public.enqueue_job(${customer}, 1)`;
+    assert.equal((await post("dispatch")).status, 200);
+    await eventually(
+      "the poison job in the DLQ",
+      async () => (await depth(stack.sqsDlqUrl)) === 1 ? true : undefined,
+      30_000,
+      200,
+    );
+    await worker.stop();
+    const attempts = await sql`select attempt from public.queue_history
+                                where job_id = ${id} and event = 'claimed'`;
+    assert.equal(attempts.length, 3, "claimed on each of the 3 receives");
+
+    const first = await check();
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    assert.equal(first.body.alert, "dlq_triggered");
+    assert.equal(first.body.delivered, 1);
+    const [job] = await sql`select status, error_message from public.jobs where id = ${id}`;
+    assert.equal(job!.status, "failed");
+    assert.match(job!.error_message, /^Dead-lettered \(last error: Directory rejected/);
+
+    const messages = await delivered();
+    assert.equal(messages.length, 1);
+    const alert = messages[0]!.body as { text: string; blocks: { type: string }[] };
+    assert.ok(alert.text.includes(id), "the text fallback names the job");
+    assert.ok(JSON.stringify(alert.blocks).includes(customer), "the blocks name its customer");
+    assert.ok(JSON.stringify(alert.blocks).includes("console.aws.amazon.com"), "and link to it");
+    assert.equal(alert.blocks[0]!.type, "header");
+
+    for (let i = 0; i < 3; i++) assert.equal((await check()).body.alert, null);
+    assert.equal((await delivered()).length, 1, "no repeat on the next checks");
+
+    const moved = await post("dlq-monitor/redrive", { limit: 10 });
+    assert.equal(moved.status, 200, JSON.stringify(moved.body));
+    assert.equal(moved.body.moved.requeued, 1);
+    const [again] = await sql`select status from public.jobs where id = ${id}`;
+    assert.equal(again!.status, "pending", "the job is pending again");
+    const bodies = await drainQueue(stack, stack.sqsQueueUrl);
+    assert.deepEqual(bodies.map((b) => JSON.parse(b).job_id), [id], "back on jobs, once");
+
+    assert.equal((await check()).body.alert, null, "one empty check does not resolve");
+    assert.equal((await check()).body.alert, "dlq_resolved");
+    const all = await delivered();
+    assert.equal(all.length, 2);
+    assert.match((all[1]!.body as { text: string }).text, /Resolved/);
+  } finally {
+    await worker.stop();
+    await cleanUp(sql);
+  }
+});
+
+Deno.test("Slack answers 429 then 200: the alert is delivered once, after Retry-After", async () => {
+  const sql = connect(stack.dbUrl);
+  await fresh(sql);
+  try {
+    await deadLetterJobs(sql, 1);
+    await scriptSlack([429], 1);
+    const first = await check();
+    assert.equal(first.body.delivered, 0);
+    assert.equal(first.body.stoppedBy, "rate_limited");
+    assert.equal((await check()).body.delivered, 0, "not before Retry-After has passed");
+    await new Promise((r) => setTimeout(r, 1_100));
+    assert.equal((await check()).body.delivered, 1);
+    assert.equal((await check()).body.delivered, 0);
+    const statuses = (await slackMessages()).map((m) => m.status);
+    assert.deepEqual(statuses, [429, 200]);
+  } finally {
+    await cleanUp(sql);
+  }
+});
+
+Deno.test("Slack answers 500 for three runs: the alert is delivered after, once", async () => {
+  const sql = connect(stack.dbUrl);
+  await fresh(sql);
+  try {
+    await deadLetterJobs(sql, 1);
+    await scriptSlack([500, 500, 500]);
+    // Backoff 1 s, 2 s, 4 s (alert_retry_base_seconds = 1): check until it went out.
+    await eventually(
+      "the alert delivered",
+      async () => {
+        await check();
+        return (await delivered()).length > 0 ? true : undefined;
+      },
+      20_000,
+      500,
+    );
+    assert.deepEqual((await slackMessages()).map((m) => m.status), [500, 500, 500, 200]);
+    const [alert] = await sql`select tries, delivered_at from private.alerts`;
+    assert.equal(alert!.tries, 4);
+    await check();
+    assert.equal((await delivered()).length, 1, "never sent again once delivered");
+  } finally {
+    await cleanUp(sql);
+  }
+});
+
+Deno.test("a run while Slack is unreachable loses nothing; a 404 shows in health until Slack works", async () => {
+  const sql = connect(stack.dbUrl);
+  await fresh(sql);
+  try {
+    await deadLetterJobs(sql, 2);
+    await control("slack-sink", "stop");
+    try {
+      const run = await check();
+      assert.equal(run.status, 200);
+      assert.equal(run.body.alert, "dlq_triggered");
+      assert.equal(run.body.stoppedBy, "failed");
+      const [alert] = await sql`select delivered_at, last_error from private.alerts`;
+      assert.equal(alert!.delivered_at, null, "kept");
+      assert.match(alert!.last_error, /Slack unreachable/);
+      assert.ok(!alert!.last_error.includes(stack.slackWebhookUrl), "the URL is never recorded");
+    } finally {
+      await control("slack-sink", "start");
+    }
+    await scriptSlack([404]);
+    await new Promise((r) => setTimeout(r, 1_100));
+    assert.equal((await check()).body.stoppedBy, "misconfigured");
+    const health = await (await fetch(`${stack.apiUrl}/functions/v1/health`)).json();
+    assert.ok(
+      health.reasons.includes("slack is misconfigured: Slack webhook answered 404 no_team"),
+      JSON.stringify(health.reasons),
+    );
+    // An operator fixes the webhook; the alert waits for its (long) backoff, cut short here.
+    await sql`update private.alerts set available_at = now()`;
+    assert.equal((await check()).body.delivered, 1);
+    const after = await (await fetch(`${stack.apiUrl}/functions/v1/health`)).json();
+    assert.ok(!after.reasons.some((r: string) => r.startsWith("slack")), "health recovers");
+    assert.equal((await delivered()).length, 1);
+  } finally {
+    await cleanUp(sql);
+  }
+});
+
+Deno.test("a burst of 1,000 dead letters gives one message, not one per dead letter", async () => {
+  const sql = connect(stack.dbUrl);
+  await fresh(sql);
+  const sqs = sqsClient(stack.sqsEndpoint);
+  try {
+    const send = async (n: number) => {
+      for (let i = 0; i < n; i += 10) {
+        await sqs.send(
+          new SendMessageBatchCommand({
+            QueueUrl: stack.sqsDlqUrl,
+            Entries: Array.from({ length: 10 }, (_, j) => ({
+              Id: String(j),
+              MessageBody: JSON.stringify({ job_id: crypto.randomUUID(), customer_id: "burst" }),
+            })),
+          }),
+        );
+      }
+    };
+    await send(400);
+    await check();
+    await send(600);
+    for (let i = 0; i < 3; i++) await check();
+    const messages = await delivered();
+    assert.equal(messages.length, 1, messages.map((m) => (m.body as { text: string }).text).join());
+  } finally {
+    sqs.destroy();
+    await cleanUp(sql);
+  }
+});
+
+Deno.test("a redrive interrupted halfway and run again puts every message back on jobs once", async () => {
+  const sql = connect(stack.dbUrl);
+  await fresh(sql);
+  const sqs = sqsClient(stack.sqsEndpoint);
+  const fnSql = createSql(stack.dbUrl);
+  try {
+    const ids = await deadLetterJobs(sql, 15);
+    const dry = await post("dlq-monitor/redrive", { dryRun: true });
+    // A peek counts as in flight for an instant (fauxqs, like SQS, until the timeout of 0 lapses).
+    assert.equal(dry.body.remaining.visible + dry.body.remaining.inFlight, 15);
+    assert.equal(dry.body.sample.length, 10);
+    assert.equal(await depth(stack.sqsDlqUrl), 15, "a dry run moves nothing");
+
+    // First run: in this process, dies after deleting 3 messages of its first batch of 10.
+    const dlq = sqsDeadLetterQueue(sqs, stack.sqsDlqUrl);
+    let deletes = 0;
+    const dying = {
+      ...dlq,
+      async delete(message: Parameters<typeof dlq.delete>[0]) {
+        if (++deletes > 3) throw new Error("killed mid-redrive");
+        await dlq.delete(message);
+      },
+    };
+    const send = sqsBatchSender(sqs, stack.sqsQueueUrl);
+    await assert.rejects(
+      redriveDeadLetters({
+        dlq: dying,
+        store: sqlMonitorStore(fnSql),
+        dispatch: async (outboxIds) => {
+          await drainOutbox(fnSql, send, { limit: 10, onlyIds: outboxIds.map(String) });
+        },
+        visibilitySeconds: 1,
+        budgetMs: 10_000,
+        now: Date.now,
+      }, { limit: 100, dryRun: false }),
+      /killed mid-redrive/,
+    );
+    await new Promise((r) => setTimeout(r, 1_200)); // the 7 undeleted messages show again
+
+    const second = await post("dlq-monitor/redrive", { limit: 100 });
+    assert.equal(second.status, 200, JSON.stringify(second.body));
+    assert.equal(second.body.moved.requeued, 5, "the 5 the first run never received");
+    assert.equal(second.body.moved.already_redriven, 7, "the 7 it handled but did not delete");
+    assert.equal(await depth(stack.sqsDlqUrl), 0);
+
+    const sent = (await drainQueue(stack, stack.sqsQueueUrl)).map((b) => JSON.parse(b).job_id);
+    assert.deepEqual(sent.toSorted(), ids.toSorted(), "every job back on jobs exactly once");
+    const pending = await sql`select count(*)::int as n from public.jobs
+                               where id = any(${ids}) and status = 'pending'`;
+    assert.equal(pending[0]!.n, 15);
+  } finally {
+    sqs.destroy();
+    await fnSql.end();
+    await cleanUp(sql);
+  }
+});
+
+Deno.test("deno task dlq:redrive --dry-run shows, --limit N moves N, and a rerun moves the rest", async () => {
+  const sql = connect(stack.dbUrl);
+  await fresh(sql);
+  const cli = async (...args: string[]) => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "scripts/dlq_redrive.ts", ...args],
+      env: { SUPABASE_URL: stack.apiUrl, SUPABASE_SERVICE_ROLE_KEY: stack.serviceRoleKey },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 0, text);
+    return text;
+  };
+  try {
+    const ids = await deadLetterJobs(sql, 3);
+    assert.match(await cli("--dry-run"), /Dry run: 3 message\(s\) in the DLQ/);
+    assert.equal(await depth(stack.sqsDlqUrl), 3);
+    assert.match(await cli("--limit", "2"), /Done: 2 job\(s\) re-queued/);
+    assert.match(await cli(), /Done: 1 job\(s\) re-queued/);
+    assert.equal(await depth(stack.sqsDlqUrl), 0);
+    const sent = (await drainQueue(stack, stack.sqsQueueUrl)).map((b) => JSON.parse(b).job_id);
+    assert.deepEqual(sent.toSorted(), ids.toSorted());
+  } finally {
+    await cleanUp(sql);
+  }
+});
+
+Deno.test("bad redrive requests get a 400 and move nothing; only the service role may call", async () => {
+  for (
+    const body of [{ limit: 0 }, { limit: 1.5 }, { limit: "10" }, { dryRun: "yes" }, { force: 1 }, [
+      1,
+    ]]
+  ) {
+    const res = await post("dlq-monitor/redrive", body);
+    assert.equal(res.status, 400, JSON.stringify(body));
+    assert.equal(typeof res.body.code, "string");
+  }
+  const anon = await fetch(`${stack.apiUrl}/functions/v1/dlq-monitor`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${stack.anonKey}` },
+  });
+  assert.equal(anon.status, 403);
+  await anon.body?.cancel();
+});
+
+Deno.test("pg_cron's path: invoke_function('dlq-monitor') reaches the function through pg_net and Vault", async () => {
+  const sql = connect(stack.dbUrl);
+  try {
+    const [{ id }] = await sql<[{ id: string }]>`
+      select private.invoke_function('dlq-monitor') as id`;
+    const response = await eventually(
+      "the pg_net response",
+      async () => {
+        const [row] =
+          await sql`select status_code, content from net._http_response where id = ${id}`;
+        return row;
+      },
+      15_000,
+      200,
+    );
+    assert.equal(response.status_code, 200, response.content);
+    assert.ok("depth" in JSON.parse(response.content));
+  } finally {
+    await sql.end();
+  }
+});
