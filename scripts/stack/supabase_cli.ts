@@ -10,6 +10,7 @@ const TIME_LIMIT_MS = 180_000;
 export async function supabase(
   args: string[],
   cwd: string,
+  env: Record<string, string> = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const signal = AbortSignal.timeout(TIME_LIMIT_MS);
   let output: Deno.CommandOutput;
@@ -17,7 +18,7 @@ export async function supabase(
     output = await new Deno.Command("npx", {
       args: ["--yes", "--prefer-offline", `supabase@${SUPABASE_CLI_VERSION}`, ...args],
       cwd,
-      env: { SUPABASE_TELEMETRY_DISABLED: "1", DO_NOT_TRACK: "1" },
+      env: { SUPABASE_TELEMETRY_DISABLED: "1", DO_NOT_TRACK: "1", ...env },
       stdout: "piped",
       stderr: "piped",
       signal,

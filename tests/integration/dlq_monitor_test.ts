@@ -331,7 +331,7 @@ Deno.test("a redrive interrupted halfway and run again puts every message back o
         dlq: dying,
         store: sqlMonitorStore(fnSql),
         dispatch: async (outboxIds) => {
-          await drainOutbox(fnSql, send, { limit: 10, onlyIds: outboxIds.map(String) });
+          await drainOutbox(fnSql, send, { limit: 10, onlyIds: outboxIds });
         },
         visibilitySeconds: 1,
         budgetMs: 10_000,

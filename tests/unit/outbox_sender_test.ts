@@ -3,8 +3,8 @@ import type { SQSClient } from "@aws-sdk/client-sqs";
 import { messageBody, sqsBatchSender } from "../../supabase/functions/_shared/outbox.ts";
 
 const rows = [
-  { outbox_id: "1", job_id: "j1", customer_id: "c1", tries: 0 },
-  { outbox_id: "2", job_id: "j2", customer_id: "c2", tries: 0 },
+  { outbox_id: 1, job_id: "j1", customer_id: "c1", tries: 0 },
+  { outbox_id: 2, job_id: "j2", customer_id: "c2", tries: 0 },
 ];
 
 function client(send: (command: { input: unknown }) => Promise<unknown>): SQSClient {
@@ -27,8 +27,8 @@ Deno.test("sqsBatchSender() sends one entry per row, keyed by outbox id", async 
   assert.deepEqual(input?.Entries.map((e) => e.Id), ["1", "2"]);
   assert.deepEqual(JSON.parse(input!.Entries[0]!.MessageBody), { job_id: "j1", customer_id: "c1" });
   assert.deepEqual(result, {
-    delivered: [{ id: "1", messageId: "m1" }],
-    failed: [{ id: "2", error: "InternalError: try later" }],
+    delivered: [{ id: 1, messageId: "m1" }],
+    failed: [{ id: 2, error: "InternalError: try later" }],
   });
 });
 
@@ -39,7 +39,7 @@ Deno.test("sqsBatchSender() turns an outage into failed rows instead of throwing
   );
   const result = await send(rows);
   assert.deepEqual(result.delivered, []);
-  assert.deepEqual(result.failed.map((f) => f.id), ["1", "2"]);
+  assert.deepEqual(result.failed.map((f) => f.id), [1, 2]);
   assert.match(result.failed[0]!.error, /Connection refused/);
 });
 

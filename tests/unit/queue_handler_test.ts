@@ -6,12 +6,12 @@ import type { Enqueued, JobView } from "../../supabase/functions/queue/store.ts"
 interface Fake {
   deps: QueueDeps;
   enqueued: unknown[];
-  dispatched: string[];
+  dispatched: number[];
 }
 
 function fake(caller: Caller, outcome: Enqueued["outcome"] = "created"): Fake {
   const enqueued: unknown[] = [];
-  const dispatched: string[] = [];
+  const dispatched: number[] = [];
   const deps: QueueDeps = {
     identify: () => Promise.resolve(caller),
     store: {
@@ -23,7 +23,7 @@ function fake(caller: Caller, outcome: Enqueued["outcome"] = "created"): Fake {
           status: "pending",
           attempts: 0,
           created_at: "2026-11-22T10:00:00.000Z",
-          outbox_id: outcome === "created" ? "7" : null,
+          outbox_id: outcome === "created" ? 7 : null,
         });
       },
       listJobs: (customerId) =>
@@ -63,7 +63,7 @@ Deno.test("POST enqueues, dispatches the new row and answers 202 with the job", 
     input: { package_size: 5, priority_level: 1, payload: {} },
     key: null,
   }]);
-  assert.deepEqual(f.dispatched, ["7"]);
+  assert.deepEqual(f.dispatched, [7]);
 });
 
 Deno.test("POST with a replayed Idempotency-Key says so and sends nothing", async () => {

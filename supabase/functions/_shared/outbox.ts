@@ -6,18 +6,14 @@
  * rows again later: delivery is at least once, and claim_job's lease makes a duplicate harmless.
  */
 import { SendMessageBatchCommand, type SQSClient } from "@aws-sdk/client-sqs";
-import type { Sql } from "./db.ts";
+import type { FunctionRow, Sql } from "./db.ts";
 
-export interface OutboxRow {
-  outbox_id: string;
-  job_id: string;
-  customer_id: string;
-  tries: number;
-}
+export type OutboxRow = FunctionRow<"private", "take_outbox">;
 
+/** By outbox id. */
 export interface BatchResult {
-  delivered: { id: string; messageId: string }[];
-  failed: { id: string; error: string }[];
+  delivered: { id: number; messageId: string }[];
+  failed: { id: number; error: string }[];
 }
 
 /** Sends up to 10 rows; never throws (a failed call fails every row in it). */
@@ -36,13 +32,19 @@ export function sqsBatchSender(client: SQSClient, queueUrl: string): SendBatch {
       const out = await client.send(
         new SendMessageBatchCommand({
           QueueUrl: queueUrl,
-          Entries: rows.map((row) => ({ Id: row.outbox_id, MessageBody: messageBody(row) })),
+          Entries: rows.map((row) => ({
+            Id: String(row.outbox_id),
+            MessageBody: messageBody(row),
+          })),
         }),
       );
       return {
-        delivered: (out.Successful ?? []).map((s) => ({ id: s.Id!, messageId: s.MessageId! })),
+        delivered: (out.Successful ?? []).map((s) => ({
+          id: Number(s.Id),
+          messageId: s.MessageId!,
+        })),
         failed: (out.Failed ?? []).map((f) => ({
-          id: f.Id!,
+          id: Number(f.Id),
           error: `${f.Code ?? "Error"}: ${f.Message ?? "rejected"}`,
         })),
       };
@@ -62,11 +64,11 @@ export interface DrainResult {
 export async function drainOutbox(
   sql: Sql,
   send: SendBatch,
-  options: { limit: number; onlyIds?: string[] },
+  options: { limit: number; onlyIds?: number[] },
 ): Promise<DrainResult> {
   return await sql.begin(async (tx) => {
     const rows = await tx<OutboxRow[]>`
-      select outbox_id::text, job_id::text, customer_id, tries
+      select outbox_id, job_id, customer_id, tries
         from private.take_outbox(${options.limit}, ${options.onlyIds ?? null}::bigint[])`;
     const delivered: BatchResult["delivered"] = [];
     const failed: BatchResult["failed"] = [];

@@ -40,7 +40,7 @@ Deno.serve((req) =>
         store,
         dispatch: async (ids) => {
           try {
-            await drainOutbox(sql, send, { limit: ids.length, onlyIds: ids.map(String) });
+            await drainOutbox(sql, send, { limit: ids.length, onlyIds: ids });
           } catch (error) {
             log(`dlq-monitor: redriven jobs wait for the next dispatch: ${error}`);
           }

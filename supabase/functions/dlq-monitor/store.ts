@@ -4,7 +4,8 @@
  * cannot send an alert twice or a job twice.
  */
 import type postgres from "postgres";
-import type { Sql } from "../_shared/db.ts";
+import type { CompositeTypes, Tables } from "../_shared/database.types.ts";
+import type { FunctionRow, Sql } from "../_shared/db.ts";
 import type { AlertKind, SlackMessage } from "./message.ts";
 import type { SlackOutcome } from "./slack.ts";
 
@@ -54,51 +55,49 @@ export function sqlMonitorStore(sql: Sql): MonitorStore {
   return {
     async observe(depth, sample, build) {
       return await sql.begin(async (tx) => {
-        const [row] = await tx<
-          {
-            alert: AlertKind | null;
-            previous_depth: number;
-            incident_since: Date | null;
-            jobs: Observation["jobs"];
-            dead_lettered: number;
-          }[]
-        >`select * from private.observe_dlq(${depth}, ${
-          tx.json(sample as unknown as postgres.JSONValue)
-        })`;
+        const [row] = await tx<CompositeTypes<{ schema: "private" }, "dlq_observation">[]>`
+          select * from private.observe_dlq(
+            ${depth}, ${tx.json(sample as unknown as postgres.JSONValue)})`;
         const observation: Observation = {
-          alert: row!.alert,
-          previousDepth: row!.previous_depth,
-          incidentSince: row!.incident_since?.toISOString() ?? null,
-          jobs: row!.jobs,
-          deadLettered: row!.dead_lettered,
+          alert: row!.alert as AlertKind | null,
+          previousDepth: row!.previous_depth ?? 0,
+          incidentSince: row!.incident_since,
+          jobs: (row!.jobs ?? []) as Observation["jobs"],
+          deadLettered: row!.dead_lettered ?? 0,
         };
         let alertId: number | null = null;
         if (observation.alert) {
           const message = build(observation);
-          const [raised] = await tx<{ id: string }[]>`
-            select private.raise_alert(${observation.alert}, ${
-            tx.json(message as unknown as postgres.JSONValue)
-          }) as id`;
-          alertId = Number(raised!.id);
+          const [raised] = await tx<{ id: FunctionRow<"private", "raise_alert"> }[]>`
+            select private.raise_alert(
+              ${observation.alert}, ${tx.json(message as unknown as postgres.JSONValue)}) as id`;
+          alertId = raised!.id;
         }
         return { ...observation, alertId };
       });
     },
     async claimDelivery(leaseSeconds) {
-      const [row] = await sql<{ not_before: Date | null }[]>`
-        select private.claim_slack_delivery(${leaseSeconds}) as not_before`;
-      // -infinity (never posted) comes back as an invalid date: no wait.
+      const [row] = await sql<
+        { not_before: FunctionRow<"private", "claim_slack_delivery"> | null }[]
+      >`select private.claim_slack_delivery(${leaseSeconds}) as not_before`;
       if (!row || row.not_before === null) return null;
-      const t = row.not_before.getTime();
+      // -infinity (never posted) parses to NaN: no wait.
+      const t = Date.parse(row.not_before);
       return { notBefore: Number.isFinite(t) ? t : 0 };
     },
     async releaseDelivery() {
       await sql`select private.release_slack_delivery()`;
     },
     async dueAlerts(max) {
-      const rows = await sql<{ id: string; kind: AlertKind; message: SlackMessage }[]>`
+      const rows = await sql<
+        Pick<Tables<{ schema: "private" }, "alerts">, "id" | "kind" | "message">[]
+      >`
         select id, kind, message from private.due_alerts(${max})`;
-      return rows.map((r) => ({ id: Number(r.id), kind: r.kind, message: r.message }));
+      return rows.map((r) => ({
+        id: r.id,
+        kind: r.kind as AlertKind,
+        message: r.message as unknown as SlackMessage,
+      }));
     },
     async settle(alertId, result) {
       const retryAfter = result.outcome === "rate_limited" ? result.retryAfterSeconds : null;
@@ -106,12 +105,10 @@ export function sqlMonitorStore(sql: Sql): MonitorStore {
       await sql`select private.settle_alert(${alertId}, ${result.outcome}, ${retryAfter}, ${detail})`;
     },
     async redrive(dlqMessageId, jobId) {
-      const [row] = await sql<{ outcome: RedriveOutcome; outbox_id: string | null }[]>`
+      // outbox_id is null unless the job was re-queued (generated types cannot say so).
+      const [row] = await sql<FunctionRow<"private", "redrive_job">[]>`
         select outcome, outbox_id from private.redrive_job(${dlqMessageId}, ${jobId}::uuid)`;
-      return {
-        outcome: row!.outcome,
-        outboxId: row!.outbox_id === null ? null : Number(row!.outbox_id),
-      };
+      return { outcome: row!.outcome as RedriveOutcome, outboxId: row!.outbox_id ?? null };
     },
   };
 }

@@ -16,7 +16,7 @@ export interface QueueDeps {
   identify(req: Request): Promise<Caller>;
   store: Pick<QueueStore, "enqueue" | "listJobs">;
   /** Sends the new job's outbox row right away; never throws (pg_cron retries what is left). */
-  dispatchNow(outboxId: string): Promise<void>;
+  dispatchNow(outboxId: number): Promise<void>;
   maxBodyBytes: number;
 }
 

@@ -1,31 +1,39 @@
 /** The queue API's SQL, in one place. */
 import type postgres from "postgres";
+import type { CompositeTypes, Tables } from "../_shared/database.types.ts";
 import type { Sql } from "../_shared/db.ts";
 import type { EnqueueInput } from "./validate.ts";
 
-export interface JobView {
-  id: string;
-  customer_id: string;
-  status: string;
-  package_size: number;
-  priority_level: number;
-  attempts: number;
-  error_message: string | null;
-  created_at: string;
-  updated_at: string;
-  completed_at: string | null;
-  /** 1 = next to run, among all pending jobs; null unless pending. */
-  queue_position: number | null;
-}
+export type JobView =
+  & Pick<
+    Tables<"jobs">,
+    | "id"
+    | "customer_id"
+    | "status"
+    | "package_size"
+    | "priority_level"
+    | "attempts"
+    | "error_message"
+    | "created_at"
+    | "updated_at"
+    | "completed_at"
+  >
+  & {
+    /** 1 = next to run, among all pending jobs; null unless pending. */
+    queue_position: number | null;
+  };
 
-export interface Enqueued {
-  outcome: "created" | "existing" | "conflict";
-  job_id: string;
-  status: string;
-  attempts: number;
-  created_at: string;
-  outbox_id: string | null;
-}
+/** public.enqueue_job()'s result; every field but outbox_id is always set. */
+export type Enqueued =
+  & {
+    [K in "job_id" | "status" | "attempts" | "created_at"]: NonNullable<
+      CompositeTypes<"enqueued_job">[K]
+    >;
+  }
+  & {
+    outcome: "created" | "existing" | "conflict";
+    outbox_id: CompositeTypes<"enqueued_job">["outbox_id"];
+  };
 
 export interface QueueStore {
   enqueue(customerId: string, input: EnqueueInput, key: string | null): Promise<Enqueued>;
@@ -37,7 +45,7 @@ export function sqlQueueStore(sql: Sql): QueueStore {
   return {
     async enqueue(customerId, input, key) {
       const [row] = await sql<Enqueued[]>`
-        select outcome, job_id::text, status, attempts, created_at, outbox_id::text
+        select outcome, job_id, status, attempts, created_at, outbox_id
           from public.enqueue_job(${customerId}, ${input.package_size}, ${input.priority_level},
                                   ${sql.json(input.payload as postgres.JSONValue)}, ${key})`;
       return row!;
@@ -46,7 +54,7 @@ export function sqlQueueStore(sql: Sql): QueueStore {
       // Position: pending jobs ahead in run order (priority, then age), counted on the
       // partial index jobs_pending_order_idx.
       return await sql<JobView[]>`
-        select j.id::text, j.customer_id, j.status, j.package_size, j.priority_level, j.attempts,
+        select j.id, j.customer_id, j.status, j.package_size, j.priority_level, j.attempts,
                j.error_message, j.created_at, j.updated_at, j.completed_at,
                case when j.status = 'pending' then (
                  select count(*)::int + 1 from public.jobs p
@@ -60,7 +68,7 @@ export function sqlQueueStore(sql: Sql): QueueStore {
          limit ${limit}`;
     },
     async customerForApiKey(keyHashHex) {
-      const [row] = await sql<{ customer_id: string }[]>`
+      const [row] = await sql<Pick<Tables<{ schema: "private" }, "api_keys">, "customer_id">[]>`
         select customer_id from private.api_keys
          where key_hash = decode(${keyHashHex}, 'hex') and revoked_at is null`;
       return row?.customer_id;
