@@ -1,0 +1,151 @@
+/**
+ * What a hosted deployment needs, in one place: the settings `deno task deploy` reads from its
+ * env file, which of them become function secrets, which are secret values (never printed),
+ * and a check that runs every function's own config parser on them, so a bad value fails the
+ * deploy with the message the function would give at start-up.
+ */
+import type { Env } from "../../supabase/functions/_shared/config.ts";
+import { loadConfig as dispatchConfig } from "../../supabase/functions/dispatch/config.ts";
+import { loadConfig as dlqMonitorConfig } from "../../supabase/functions/dlq-monitor/config.ts";
+import { loadConfig as healthConfig } from "../../supabase/functions/health/config.ts";
+import { loadConfig as queueConfig } from "../../supabase/functions/queue/config.ts";
+import { jwtVerifierFromEnv } from "../../supabase/functions/_shared/auth.ts";
+import { rateLimitFromEnv } from "../../supabase/functions/_shared/ratelimit/setup.ts";
+
+/** Used by the deploy itself; never sent to the functions. */
+export const DEPLOY_SETTINGS = {
+  SUPABASE_PROJECT_REF: "the project's reference id (Project Settings > General)",
+  SUPABASE_ACCESS_TOKEN: "a personal access token for the Supabase CLI",
+  DEPLOY_DB_URL: "the database connection string (direct or session pooler) for migrations",
+  SUPABASE_SERVICE_ROLE_KEY: "the project's service role key, stored in Vault for pg_cron",
+} as const;
+
+/** Function secrets every deployment must set. */
+export const REQUIRED_SECRETS = [
+  "SQS_QUEUE_URL",
+  "SQS_DLQ_URL",
+  "AWS_REGION",
+  "AWS_ACCESS_KEY_ID",
+  "AWS_SECRET_ACCESS_KEY",
+  "SLACK_WEBHOOK_URL",
+] as const;
+
+/** Function settings with defaults (see docs/configuration.md). */
+export const OPTIONAL_SECRETS = [
+  "JWT_SECRET",
+  "QUEUE_MAX_BODY_BYTES",
+  "QUEUE_DISPATCH_TIMEOUT_MS",
+  "DISPATCH_BATCH_ROWS",
+  "DISPATCH_BUDGET_MS",
+  "HEALTH_DB_TIMEOUT_MS",
+  "HEALTH_SQS_TIMEOUT_MS",
+  "RATE_LIMIT_QUEUE",
+  "RATE_LIMIT_HEALTH",
+  "RATE_LIMIT_PRESET_STANDARD",
+  "RATE_LIMIT_PRESET_STRICT",
+  "RATE_LIMIT_PRESET_RELAXED",
+  "RATE_LIMIT_PRESET_API_KEY",
+  "RATE_LIMIT_SERVICE",
+  "RATE_LIMIT_CLIENT_IP",
+  "RATE_LIMIT_TIMEOUT_MS",
+  "RATE_LIMIT_MEMORY_KEYS",
+  "SLACK_TIMEOUT_MS",
+  "DLQ_ALERTS_PER_RUN",
+  "DLQ_REDRIVE_VISIBILITY_SECONDS",
+  "DLQ_REDRIVE_BUDGET_MS",
+] as const;
+
+/** Set by Supabase in every hosted function; placeholders stand in for them in the check. */
+export const INJECTED = [
+  "SUPABASE_URL",
+  "SUPABASE_DB_URL",
+  "SUPABASE_ANON_KEY",
+  "SUPABASE_SERVICE_ROLE_KEY",
+  "SUPABASE_SECRET_KEYS",
+  "SUPABASE_PUBLISHABLE_KEYS",
+] as const;
+
+/** Values that are credentials: printed as *** everywhere. */
+export const SECRET_VALUES = new Set<string>([
+  "SUPABASE_ACCESS_TOKEN",
+  "SUPABASE_SERVICE_ROLE_KEY",
+  "DEPLOY_DB_URL",
+  "AWS_ACCESS_KEY_ID",
+  "AWS_SECRET_ACCESS_KEY",
+  "SLACK_WEBHOOK_URL",
+  "JWT_SECRET",
+]);
+
+export interface SettingsCheck {
+  missing: string[];
+  errors: string[];
+  /** The function secrets to set, by name. */
+  secrets: Record<string, string>;
+}
+
+export function checkSettings(env: Env): SettingsCheck {
+  const missing = [...Object.keys(DEPLOY_SETTINGS), ...REQUIRED_SECRETS]
+    .filter((name) => !env[name]?.trim());
+  const errors: string[] = [];
+  const known = new Set<string>([
+    ...Object.keys(DEPLOY_SETTINGS),
+    ...REQUIRED_SECRETS,
+    ...OPTIONAL_SECRETS,
+  ]);
+  for (const name of Object.keys(env)) {
+    if (known.has(name)) continue;
+    if (name === "SQS_ENDPOINT") {
+      errors.push("SQS_ENDPOINT is for the local emulator only: remove it to use AWS SQS");
+    } else if (name.startsWith("SUPABASE_")) {
+      errors.push(`${name}: Supabase sets SUPABASE_* itself; custom secrets cannot start with it`);
+    } else {
+      errors.push(`${name} is not a setting of this system (see docs/configuration.md)`);
+    }
+  }
+  const secrets: Record<string, string> = {};
+  for (const name of [...REQUIRED_SECRETS, ...OPTIONAL_SECRETS]) {
+    const value = env[name]?.trim();
+    if (value) secrets[name] = value;
+  }
+  if (missing.length === 0 && errors.length === 0) errors.push(...functionErrors(secrets));
+  return { missing, errors, secrets };
+}
+
+/** Every function's own parser over the secrets, as it will run at start-up. */
+function functionErrors(secrets: Record<string, string>): string[] {
+  const env: Env = {
+    ...secrets,
+    SUPABASE_URL: "https://project-ref.supabase.co",
+    SUPABASE_DB_URL: "postgresql://postgres@db.project-ref.supabase.co:5432/postgres",
+    SUPABASE_ANON_KEY: "placeholder",
+    SUPABASE_SERVICE_ROLE_KEY: "placeholder",
+  };
+  const noDatabase = { query: () => Promise.reject(new Error("not connected")) };
+  const checks: [string, () => unknown][] = [
+    ["queue", () => {
+      queueConfig(env);
+      jwtVerifierFromEnv(env, "queue");
+      rateLimitFromEnv(env, "queue", noDatabase);
+    }],
+    ["health", () => {
+      healthConfig(env);
+      rateLimitFromEnv(env, "health", noDatabase);
+    }],
+    ["dispatch", () => dispatchConfig(env)],
+    ["dlq-monitor", () => dlqMonitorConfig(env)],
+  ];
+  const errors: string[] = [];
+  for (const [, check] of checks) {
+    try {
+      check();
+    } catch (error) {
+      errors.push((error as Error).message);
+    }
+  }
+  return errors;
+}
+
+/** A value as it may be printed. */
+export function shown(name: string, value: string): string {
+  return SECRET_VALUES.has(name) ? "***" : value;
+}
