@@ -4,7 +4,7 @@
  *
  *   RATE_LIMIT_<FUNCTION>=standard,apiKey       which presets apply to a function (default: standard)
  *   RATE_LIMIT_PRESET_<NAME>=100/60[:closed]    override a preset: limit per seconds, fail mode
- *   RATE_LIMIT_SERVICE=5000/60                  the service role's own policy
+ *   RATE_LIMIT_SERVICE=10000/60                 the service role's own policy (the default)
  */
 import type { Env } from "../config.ts";
 
