@@ -13,7 +13,7 @@
 import pg from "pg";
 import { RateLimiterPostgres } from "rate-limiter-flexible";
 import { sha256Hex } from "../supabase/functions/_shared/auth.ts";
-import { createPgPool } from "../supabase/functions/_shared/db.ts";
+import { createDb } from "../supabase/functions/_shared/db.ts";
 import { sqlLimiter, withRefusalCache } from "../supabase/functions/_shared/ratelimit/limiter.ts";
 import { type Figure, summarize } from "./stats.ts";
 
@@ -140,7 +140,7 @@ function shuffled(n: number, keyCount: number): string[] {
 
 export async function rateLimitFigures(dbUrl: string): Promise<Figure[]> {
   // Configured as the functions are: no prepared statements (hosted goes through a pooler).
-  const pool = createPgPool(dbUrl, { max: CONCURRENCY });
+  const pool = createDb(dbUrl, { max: CONCURRENCY });
   const contenders = [
     ours(pool),
     countThenInsert(pool),

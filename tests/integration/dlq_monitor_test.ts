@@ -13,7 +13,7 @@ import {
 import type postgres from "postgres";
 import { sqsClient } from "../../scripts/stack/sqs_queues.ts";
 import type { SinkMessage } from "../../scripts/stack/slack_sink.ts";
-import { createSql } from "../../supabase/functions/_shared/db.ts";
+import { createDb } from "../../supabase/functions/_shared/db.ts";
 import { drainOutbox, sqsBatchSender } from "../../supabase/functions/_shared/outbox.ts";
 import { sqsDeadLetterQueue } from "../../supabase/functions/dlq-monitor/dlq.ts";
 import { redriveDeadLetters } from "../../supabase/functions/dlq-monitor/redrive.ts";
@@ -306,7 +306,7 @@ Deno.test("a redrive interrupted halfway and run again puts every message back o
   const sql = connect(stack.dbUrl);
   await fresh(sql);
   const sqs = sqsClient(stack.sqsEndpoint);
-  const fnSql = createSql(stack.dbUrl);
+  const fnDb = createDb(stack.dbUrl);
   try {
     const ids = await deadLetterJobs(sql, 15);
     const dry = await post("dlq-monitor/redrive", { dryRun: true });
@@ -329,9 +329,9 @@ Deno.test("a redrive interrupted halfway and run again puts every message back o
     await assert.rejects(
       redriveDeadLetters({
         dlq: dying,
-        store: sqlMonitorStore(fnSql),
+        store: sqlMonitorStore(fnDb),
         dispatch: async (outboxIds) => {
-          await drainOutbox(fnSql, send, { limit: 10, onlyIds: outboxIds });
+          await drainOutbox(fnDb, send, { limit: 10, onlyIds: outboxIds });
         },
         visibilitySeconds: 1,
         budgetMs: 10_000,
@@ -354,7 +354,7 @@ Deno.test("a redrive interrupted halfway and run again puts every message back o
     assert.equal(pending[0]!.n, 15);
   } finally {
     sqs.destroy();
-    await fnSql.end();
+    await fnDb.end();
     await cleanUp(sql);
   }
 });

@@ -10,7 +10,7 @@ import {
   resilientLimiter,
   sqlLimiter,
 } from "../../supabase/functions/_shared/ratelimit/limiter.ts";
-import { createPgPool } from "../../supabase/functions/_shared/db.ts";
+import { createDb } from "../../supabase/functions/_shared/db.ts";
 import { policiesFromEnv } from "../../supabase/functions/_shared/ratelimit/policy.ts";
 import { connect, testStack } from "../_support/stack.ts";
 import { userJwt } from "../_support/pipeline.ts";
@@ -54,7 +54,7 @@ async function burst(url: string, n: number, init: RequestInit = {}): Promise<nu
 const count = (statuses: number[], status: number) => statuses.filter((s) => s === status).length;
 
 Deno.test("a concurrent burst admits exactly the limit (1, 3, 10, 100)", async () => {
-  const db = createPgPool(stack.dbUrl, { max: 10 });
+  const db = createDb(stack.dbUrl, { max: 10 });
   try {
     for (const [limit, requests] of [[1, 50], [3, 50], [10, 100], [100, 500]]) {
       // Per hour, so no request refills while the burst is under way.
@@ -73,7 +73,7 @@ Deno.test("concurrent requests reaching the row lock out of order are all admitt
   // Two requests for a new key, each deciding with its own clock: the one that read the clock
   // first may take the row lock second. Its decision must use the time it got the lock at, or
   // it is refused although there was room (seen with limit 2 per 60 s).
-  const db = createPgPool(stack.dbUrl, { max: 4 });
+  const db = createDb(stack.dbUrl, { max: 4 });
   const limiter = sqlLimiter(db);
   try {
     let refused = 0;
@@ -90,7 +90,7 @@ Deno.test("concurrent requests reaching the row lock out of order are all admitt
 });
 
 Deno.test("after the limit, capacity comes back one request per period/limit", async () => {
-  const db = createPgPool(stack.dbUrl, { max: 2 });
+  const db = createDb(stack.dbUrl, { max: 2 });
   try {
     await withServer({ spec: "3/2", db }, async (url) => {
       assert.deepEqual(await burst(url, 3), [200, 200, 200]);
@@ -179,7 +179,7 @@ Deno.test("a spoofed X-Forwarded-For on every request buys no extra requests", a
 
 Deno.test("a refused request writes nothing", async () => {
   const sql = connect(stack.dbUrl);
-  const db = createPgPool(stack.dbUrl, { max: 2 });
+  const db = createDb(stack.dbUrl, { max: 2 });
   try {
     await withServer({ spec: "2/60", db }, async (url) => {
       assert.deepEqual(await burst(url, 2), [200, 200]);
@@ -202,7 +202,7 @@ Deno.test("database slow or down: fail-open answers within the timeout and still
   const accepting = (async () => {
     for await (const conn of listener) held.push(conn);
   })();
-  const silent = createPgPool(`postgresql://postgres:x@127.0.0.1:${listener.addr.port}/postgres`, {
+  const silent = createDb(`postgresql://postgres:x@127.0.0.1:${listener.addr.port}/postgres`, {
     max: 2,
   });
   try {

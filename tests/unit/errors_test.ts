@@ -45,3 +45,28 @@ Deno.test("internalError() logs the detail and hides it from the caller", async 
     console.error = original;
   }
 });
+
+Deno.test("internalError() answers 503 with Retry-After when a dependency is unreachable", async () => {
+  const lines: string[] = [];
+  const original = console.error;
+  console.error = (line: string) => lines.push(line);
+  try {
+    for (const code of ["ECONNREFUSED", "CONNECT_TIMEOUT", "57P01", "08006"]) {
+      const res = internalError(
+        "queue",
+        Object.assign(new Error(`db at 10.0.0.5: ${code}`), { code }),
+      );
+      assert.equal(res.status, 503, code);
+      assert.equal(res.headers.get("retry-after"), "5");
+      const body = await res.json();
+      assert.equal(body.code, "unavailable");
+      assert.ok(!JSON.stringify(body).includes("10.0.0.5"), "the detail stays in the log");
+    }
+    const bug = internalError("queue", Object.assign(new Error("syntax"), { code: "42601" }));
+    assert.equal(bug.status, 500, "a SQL error of ours stays a 500");
+    await bug.body?.cancel();
+    assert.equal(lines.length, 5);
+  } finally {
+    console.error = original;
+  }
+});

@@ -53,9 +53,47 @@ export function errorResponse(
   });
 }
 
-/** The answer to anything unexpected: the detail goes to the log, the caller gets nothing of it. */
+/** Connection-level failure codes of postgres.js, node-postgres and the network layer. */
+const UNAVAILABLE_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "CONNECT_TIMEOUT",
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  // Postgres: shutting down, starting up, too many connections.
+  "57P01",
+  "57P02",
+  "57P03",
+  "53300",
+]);
+
+/** True when the error says a dependency is unreachable (retry later), not that we failed. */
+export function isUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== "string") return false;
+  // SQLSTATE class 08: connection exception.
+  return UNAVAILABLE_CODES.has(code) || /^08[0-9A-Z]{3}$/.test(code);
+}
+
+/**
+ * The answer to anything unexpected: the detail goes to the log, the caller gets nothing of it.
+ * A dependency that cannot be reached is a 503 the client may retry, not our 500.
+ */
 export function internalError(context: string, error: unknown): Response {
   const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
   console.error(`${context}: ${detail}`);
+  if (isUnavailable(error)) {
+    return errorResponse(
+      503,
+      "unavailable",
+      "A service this request needs is unavailable; retry shortly.",
+      {
+        headers: { "retry-after": "5" },
+      },
+    );
+  }
   return errorResponse(500, "internal_error", "The server could not complete the request.");
 }

@@ -6,7 +6,7 @@
  * rows again later: delivery is at least once, and claim_job's lease makes a duplicate harmless.
  */
 import { SendMessageBatchCommand, type SQSClient } from "@aws-sdk/client-sqs";
-import type { FunctionRow, Sql } from "./db.ts";
+import { type Db, type FunctionRow, query, transaction } from "./db.ts";
 
 export type OutboxRow = FunctionRow<"private", "take_outbox">;
 
@@ -62,14 +62,17 @@ export interface DrainResult {
 }
 
 export async function drainOutbox(
-  sql: Sql,
+  db: Db,
   send: SendBatch,
   options: { limit: number; onlyIds?: number[] },
 ): Promise<DrainResult> {
-  return await sql.begin(async (tx) => {
-    const rows = await tx<OutboxRow[]>`
-      select outbox_id, job_id, customer_id, tries
-        from private.take_outbox(${options.limit}, ${options.onlyIds ?? null}::bigint[])`;
+  return await transaction(db, async (tx) => {
+    const rows = await query<OutboxRow>(
+      tx,
+      `select outbox_id, job_id, customer_id, tries
+         from private.take_outbox($1, $2::bigint[])`,
+      [options.limit, options.onlyIds ?? null],
+    );
     const delivered: BatchResult["delivered"] = [];
     const failed: BatchResult["failed"] = [];
     for (let i = 0; i < rows.length; i += SQS_BATCH_SIZE) {
@@ -78,12 +81,12 @@ export async function drainOutbox(
       failed.push(...result.failed);
     }
     if (rows.length > 0) {
-      await tx`
-        select private.settle_outbox(
-          ${delivered.map((d) => d.id)}::bigint[],
-          ${delivered.map((d) => d.messageId)}::text[],
-          ${failed.map((f) => f.id)}::bigint[],
-          ${failed[0]?.error ?? null})`;
+      await tx.query("select private.settle_outbox($1::bigint[], $2::text[], $3::bigint[], $4)", [
+        delivered.map((d) => d.id),
+        delivered.map((d) => d.messageId),
+        failed.map((f) => f.id),
+        failed[0]?.error ?? null,
+      ]);
     }
     if (failed.length > 0) {
       console.error(

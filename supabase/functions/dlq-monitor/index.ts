@@ -1,5 +1,5 @@
 // Wiring only: config and clients are built once per instance; see handler.ts.
-import { createSql } from "../_shared/db.ts";
+import { createDb } from "../_shared/db.ts";
 import { drainOutbox, sqsBatchSender } from "../_shared/outbox.ts";
 import { createSqsClient } from "../_shared/sqs.ts";
 import { checkDeadLetters } from "./check.ts";
@@ -12,9 +12,9 @@ import { slackWebhook } from "./slack.ts";
 import { sqlMonitorStore } from "./store.ts";
 
 const config = loadConfig();
-const sql = createSql(config.dbUrl, { max: 3 });
+const db = createDb(config.dbUrl, { max: 3 });
 const sqs = createSqsClient(config.sqs);
-const store = sqlMonitorStore(sql);
+const store = sqlMonitorStore(db);
 const dlq = sqsDeadLetterQueue(sqs, config.sqs.dlqUrl);
 const send = sqsBatchSender(sqs, config.sqs.queueUrl);
 const log = (line: string) => console.warn(line);
@@ -40,7 +40,7 @@ Deno.serve((req) =>
         store,
         dispatch: async (ids) => {
           try {
-            await drainOutbox(sql, send, { limit: ids.length, onlyIds: ids });
+            await drainOutbox(db, send, { limit: ids.length, onlyIds: ids });
           } catch (error) {
             log(`dlq-monitor: redriven jobs wait for the next dispatch: ${error}`);
           }

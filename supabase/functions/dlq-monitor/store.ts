@@ -3,9 +3,8 @@
  * policy, its state and the redrive's bookkeeping live in SQL, so concurrent runs and crashes
  * cannot send an alert twice or a job twice.
  */
-import type postgres from "postgres";
 import type { CompositeTypes, Tables } from "../_shared/database.types.ts";
-import type { FunctionRow, Sql } from "../_shared/db.ts";
+import { type Db, type FunctionRow, query, transaction } from "../_shared/db.ts";
 import type { AlertKind, SlackMessage } from "./message.ts";
 import type { SlackOutcome } from "./slack.ts";
 
@@ -51,13 +50,15 @@ export interface MonitorStore {
   ): Promise<{ outcome: RedriveOutcome; outboxId: number | null }>;
 }
 
-export function sqlMonitorStore(sql: Sql): MonitorStore {
+export function sqlMonitorStore(db: Db): MonitorStore {
   return {
     async observe(depth, sample, build) {
-      return await sql.begin(async (tx) => {
-        const [row] = await tx<CompositeTypes<{ schema: "private" }, "dlq_observation">[]>`
-          select * from private.observe_dlq(
-            ${depth}, ${tx.json(sample as unknown as postgres.JSONValue)})`;
+      return await transaction(db, async (tx) => {
+        const [row] = await query<CompositeTypes<{ schema: "private" }, "dlq_observation">>(
+          tx,
+          "select * from private.observe_dlq($1, $2::jsonb)",
+          [depth, JSON.stringify(sample)],
+        );
         const observation: Observation = {
           alert: row!.alert as AlertKind | null,
           previousDepth: row!.previous_depth ?? 0,
@@ -67,32 +68,40 @@ export function sqlMonitorStore(sql: Sql): MonitorStore {
         };
         let alertId: number | null = null;
         if (observation.alert) {
-          const message = build(observation);
-          const [raised] = await tx<{ id: FunctionRow<"private", "raise_alert"> }[]>`
-            select private.raise_alert(
-              ${observation.alert}, ${tx.json(message as unknown as postgres.JSONValue)}) as id`;
+          const [raised] = await query<{ id: FunctionRow<"private", "raise_alert"> }>(
+            tx,
+            "select private.raise_alert($1, $2::jsonb) as id",
+            [observation.alert, JSON.stringify(build(observation))],
+          );
           alertId = raised!.id;
         }
         return { ...observation, alertId };
       });
     },
     async claimDelivery(leaseSeconds) {
-      const [row] = await sql<
-        { not_before: FunctionRow<"private", "claim_slack_delivery"> | null }[]
-      >`select private.claim_slack_delivery(${leaseSeconds}) as not_before`;
+      const [row] = await query<
+        { not_before: FunctionRow<"private", "claim_slack_delivery"> | null }
+      >(
+        db,
+        "select private.claim_slack_delivery($1) as not_before",
+        [leaseSeconds],
+      );
       if (!row || row.not_before === null) return null;
       // -infinity (never posted) parses to NaN: no wait.
       const t = Date.parse(row.not_before);
       return { notBefore: Number.isFinite(t) ? t : 0 };
     },
     async releaseDelivery() {
-      await sql`select private.release_slack_delivery()`;
+      await db.query("select private.release_slack_delivery()");
     },
     async dueAlerts(max) {
-      const rows = await sql<
-        Pick<Tables<{ schema: "private" }, "alerts">, "id" | "kind" | "message">[]
-      >`
-        select id, kind, message from private.due_alerts(${max})`;
+      const rows = await query<
+        Pick<Tables<{ schema: "private" }, "alerts">, "id" | "kind" | "message">
+      >(
+        db,
+        "select id, kind, message from private.due_alerts($1)",
+        [max],
+      );
       return rows.map((r) => ({
         id: r.id,
         kind: r.kind as AlertKind,
@@ -102,12 +111,20 @@ export function sqlMonitorStore(sql: Sql): MonitorStore {
     async settle(alertId, result) {
       const retryAfter = result.outcome === "rate_limited" ? result.retryAfterSeconds : null;
       const detail = result.outcome === "delivered" ? null : result.detail;
-      await sql`select private.settle_alert(${alertId}, ${result.outcome}, ${retryAfter}, ${detail})`;
+      await db.query("select private.settle_alert($1, $2, $3, $4)", [
+        alertId,
+        result.outcome,
+        retryAfter,
+        detail,
+      ]);
     },
     async redrive(dlqMessageId, jobId) {
       // outbox_id is null unless the job was re-queued (generated types cannot say so).
-      const [row] = await sql<FunctionRow<"private", "redrive_job">[]>`
-        select outcome, outbox_id from private.redrive_job(${dlqMessageId}, ${jobId}::uuid)`;
+      const [row] = await query<FunctionRow<"private", "redrive_job">>(
+        db,
+        "select outcome, outbox_id from private.redrive_job($1, $2::uuid)",
+        [dlqMessageId, jobId],
+      );
       return { outcome: row!.outcome as RedriveOutcome, outboxId: row!.outbox_id ?? null };
     },
   };

@@ -1,6 +1,6 @@
 // Wiring only: config and clients are built once per instance; see handler.ts.
 import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
-import { createPgPool, createSql } from "../_shared/db.ts";
+import { createDb, query } from "../_shared/db.ts";
 import { withRateLimit } from "../_shared/ratelimit/middleware.ts";
 import { rateLimitFromEnv } from "../_shared/ratelimit/setup.ts";
 import { createSqsClient } from "../_shared/sqs.ts";
@@ -9,7 +9,7 @@ import { handle } from "./handler.ts";
 import type { Snapshot } from "./status.ts";
 
 const config = loadConfig();
-const sql = createSql(config.dbUrl, { max: 3 });
+const db = createDb(config.dbUrl, { max: 3 });
 const sqs = createSqsClient(config.sqs, config.sqsTimeoutMs);
 const startedAt = Date.now();
 
@@ -28,8 +28,10 @@ Deno.serve(withRateLimit(
   (req) =>
     handle(req, {
       snapshot: async () => {
-        const [row] = await sql<{ snapshot: Snapshot }[]>`
-          select private.health_snapshot() as snapshot`;
+        const [row] = await query<{ snapshot: Snapshot }>(
+          db,
+          "select private.health_snapshot() as snapshot",
+        );
         return row!.snapshot;
       },
       queueDepths: async () => {
@@ -44,5 +46,5 @@ Deno.serve(withRateLimit(
       now: Date.now,
       startedAt,
     }),
-  rateLimitFromEnv(config.env, "health", createPgPool(config.dbUrl, { max: 2 })),
+  rateLimitFromEnv(config.env, "health", db),
 ));

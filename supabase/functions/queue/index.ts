@@ -1,6 +1,6 @@
 // Wiring only: config and clients are built once per instance; see handler.ts.
 import { identify, identifyOnce, jwtVerifierFromEnv } from "../_shared/auth.ts";
-import { createPgPool, createSql } from "../_shared/db.ts";
+import { createDb } from "../_shared/db.ts";
 import { drainOutbox, sqsBatchSender } from "../_shared/outbox.ts";
 import { withRateLimit } from "../_shared/ratelimit/middleware.ts";
 import { rateLimitFromEnv } from "../_shared/ratelimit/setup.ts";
@@ -10,8 +10,8 @@ import { handle } from "./handler.ts";
 import { sqlQueueStore } from "./store.ts";
 
 const config = loadConfig();
-const sql = createSql(config.dbUrl);
-const store = sqlQueueStore(sql);
+const db = createDb(config.dbUrl, { max: 8 });
+const store = sqlQueueStore(db);
 const verifyJwt = jwtVerifierFromEnv(config.env, "queue");
 const send = sqsBatchSender(
   createSqsClient(config.sqs, config.dispatchTimeoutMs),
@@ -32,12 +32,12 @@ Deno.serve(withRateLimit(
       store,
       dispatchNow: async (outboxId) => {
         try {
-          await drainOutbox(sql, send, { limit: 1, onlyIds: [outboxId] });
+          await drainOutbox(db, send, { limit: 1, onlyIds: [outboxId] });
         } catch (error) {
           console.error(`queue: dispatch of outbox row ${outboxId} deferred: ${error}`);
         }
       },
       maxBodyBytes: config.maxBodyBytes,
     }),
-  rateLimitFromEnv(config.env, "queue", createPgPool(config.dbUrl, { max: 5 }), caller),
+  rateLimitFromEnv(config.env, "queue", db, caller),
 ));

@@ -1,7 +1,6 @@
 /** The queue API's SQL, in one place. */
-import type postgres from "postgres";
 import type { CompositeTypes, Tables } from "../_shared/database.types.ts";
-import type { Sql } from "../_shared/db.ts";
+import { type Db, query } from "../_shared/db.ts";
 import type { EnqueueInput } from "./validate.ts";
 
 export type JobView =
@@ -41,36 +40,44 @@ export interface QueueStore {
   customerForApiKey(keyHashHex: string): Promise<string | undefined>;
 }
 
-export function sqlQueueStore(sql: Sql): QueueStore {
+export function sqlQueueStore(db: Db): QueueStore {
   return {
     async enqueue(customerId, input, key) {
-      const [row] = await sql<Enqueued[]>`
-        select outcome, job_id, status, attempts, created_at, outbox_id
-          from public.enqueue_job(${customerId}, ${input.package_size}, ${input.priority_level},
-                                  ${sql.json(input.payload as postgres.JSONValue)}, ${key})`;
+      const [row] = await query<Enqueued>(
+        db,
+        `select outcome, job_id, status, attempts, created_at, outbox_id
+           from public.enqueue_job($1, $2, $3, $4::jsonb, $5)`,
+        [customerId, input.package_size, input.priority_level, JSON.stringify(input.payload), key],
+      );
       return row!;
     },
     async listJobs(customerId, limit) {
       // Position: pending jobs ahead in run order (priority, then age), counted on the
       // partial index jobs_pending_order_idx.
-      return await sql<JobView[]>`
-        select j.id, j.customer_id, j.status, j.package_size, j.priority_level, j.attempts,
-               j.error_message, j.created_at, j.updated_at, j.completed_at,
-               case when j.status = 'pending' then (
-                 select count(*)::int + 1 from public.jobs p
-                  where p.status = 'pending'
-                    and (p.priority_level > j.priority_level
-                         or (p.priority_level = j.priority_level and p.created_at < j.created_at)))
-               end as queue_position
-          from public.jobs j
-         where j.customer_id = ${customerId}
-         order by j.created_at desc
-         limit ${limit}`;
+      return await query<JobView>(
+        db,
+        `select j.id, j.customer_id, j.status, j.package_size, j.priority_level, j.attempts,
+                j.error_message, j.created_at, j.updated_at, j.completed_at,
+                case when j.status = 'pending' then (
+                  select count(*)::int + 1 from public.jobs p
+                   where p.status = 'pending'
+                     and (p.priority_level > j.priority_level
+                          or (p.priority_level = j.priority_level and p.created_at < j.created_at)))
+                end as queue_position
+           from public.jobs j
+          where j.customer_id = $1
+          order by j.created_at desc
+          limit $2`,
+        [customerId, limit],
+      );
     },
     async customerForApiKey(keyHashHex) {
-      const [row] = await sql<Pick<Tables<{ schema: "private" }, "api_keys">, "customer_id">[]>`
-        select customer_id from private.api_keys
-         where key_hash = decode(${keyHashHex}, 'hex') and revoked_at is null`;
+      const [row] = await query<Pick<Tables<{ schema: "private" }, "api_keys">, "customer_id">>(
+        db,
+        `select customer_id from private.api_keys
+          where key_hash = decode($1, 'hex') and revoked_at is null`,
+        [keyHashHex],
+      );
       return row?.customer_id;
     },
   };

@@ -23,7 +23,7 @@ export interface Limiter {
 type Row = { allowed: boolean; remaining: number; reset_ms: number; retry_after_ms: number };
 
 /**
- * What the limiter needs of a database client: node-postgres's Pool (see createPgPool), which
+ * What the limiter needs of a database client: node-postgres's Pool (see createDb), which
  * sends an unnamed, parameterized statement in one round trip. postgres.js without prepared
  * statements (needed behind a transaction pooler) takes two for any query with parameters
  * (Parse/Describe, then Bind/Execute), and the decision sits on every request's path.
