@@ -5,10 +5,15 @@
  * with one line `N passed, N failed` counting both kinds. Any failure exits non-zero.
  *
  * Extra arguments go to `deno test` (e.g. `deno task test --filter gateway`).
+ *
+ * `deno task test:reliability` (--reliability) runs tests/reliability/ instead (load, faults,
+ * bad input) on the same kind of stack and writes their figures to docs/RELIABILITY.md.
  */
 import { join } from "node:path";
 import { profile } from "./stack/profile.ts";
 import { controlHandler } from "./stack/control.ts";
+import { writeReliabilityReport } from "./reliability_report.ts";
+import { findLeaks, logFiles } from "./stack/secret_scan.ts";
 import { type Stack, startStack } from "./stack/stack.ts";
 import { stopProfile } from "./stop.ts";
 
@@ -16,6 +21,9 @@ interface Tally {
   passed: number;
   failed: number;
 }
+
+/** Everything the test commands printed, scanned for secrets at the end. */
+const captured: { where: string; text: string }[] = [];
 
 /** Runs a command, echoing its output as it comes, and returns all of it. */
 async function run(
@@ -37,6 +45,7 @@ async function run(
     pump(child.stdout, Deno.stdout),
     pump(child.stderr, Deno.stderr),
   ]);
+  captured.push({ where: `${command.split("/").pop()} output`, text: output });
   return { code: status.code, output };
 }
 
@@ -81,16 +90,22 @@ async function pgTap(stack: Stack): Promise<Tally> {
   return tallyTap(output, code);
 }
 
-async function denoTests(stack: Stack, extra: string[]): Promise<Tally> {
+async function denoTests(
+  stack: Stack,
+  extra: string[],
+  dirs: string[],
+  env: Record<string, string> = {},
+): Promise<Tally> {
   console.log("\n== Deno tests ==");
   const { code, output } = await run(Deno.execPath(), [
     "test",
     "-A",
     "--no-prompt",
     ...extra,
-    "tests/",
+    ...dirs,
   ], {
     ...stack.env,
+    ...env,
     STACK_STATE_DIR: stack.profile.stateDir,
     STACK_CONTROL_URL: `http://127.0.0.1:${stack.profile.ports.control}`,
   });
@@ -98,6 +113,9 @@ async function denoTests(stack: Stack, extra: string[]): Promise<Tally> {
 }
 
 if (import.meta.main) {
+  const reliability = Deno.args.includes("--reliability");
+  const testArgs = Deno.args.filter((a) => a !== "--reliability");
+  const reportFile = join(profile("test").stateDir, "reliability.jsonl");
   const p = profile("test");
   // A previous run that was killed may have left its stack: end it and start clean.
   await stopProfile(p);
@@ -118,13 +136,19 @@ if (import.meta.main) {
   try {
     console.log(`Starting the test stack in ${p.stateDir}...`);
     stack = await startStack(p, { log: (line) => console.log(`• ${line}`) });
-    add(await pgTap(stack));
+    if (!reliability) add(await pgTap(stack));
     const control = Deno.serve(
       { hostname: "127.0.0.1", port: p.ports.control, onListen: () => {} },
       controlHandler(stack),
     );
     try {
-      add(await denoTests(stack, Deno.args));
+      add(
+        reliability
+          ? await denoTests(stack, testArgs, ["tests/reliability/"], {
+            RELIABILITY_REPORT: reportFile,
+          })
+          : await denoTests(stack, testArgs, ["tests/unit/", "tests/integration/", "tests/e2e/"]),
+      );
     } finally {
       await control.shutdown();
     }
@@ -134,7 +158,27 @@ if (import.meta.main) {
   } finally {
     await stack?.stop();
   }
+  if (stack) {
+    // No secret in any log of the run, nor in what the tests printed.
+    const { SERVICE_ROLE_KEY, JWT_SECRET, AWS_SECRET_ACCESS_KEY, SLACK_WEBHOOK_URL } = stack.env;
+    const leaks = findLeaks([...logFiles(p.stateDir), ...captured], {
+      SERVICE_ROLE_KEY,
+      JWT_SECRET,
+      AWS_SECRET_ACCESS_KEY,
+      "the Slack webhook token": SLACK_WEBHOOK_URL.split("/").pop()!,
+    });
+    for (const leak of leaks) console.error(`SECRET LEAK: ${leak.secret} appears in ${leak.where}`);
+    console.log(`
+secret scan of ${p.stateDir}/*.log and the test output: ${
+      leaks.length ? `${leaks.length} leak(s)` : "no secret found"
+    }`);
+    add({ passed: leaks.length ? 0 : 1, failed: leaks.length ? 1 : 0 });
+  }
   const seconds = ((performance.now() - started) / 1000).toFixed(0);
+  if (reliability) {
+    const written = writeReliabilityReport(reportFile, tally, Number(seconds));
+    console.log(`\nwrote ${written}`);
+  }
   console.log(`\n(${seconds}s, logs in ${p.stateDir})`);
   console.log(`${tally.passed} passed, ${tally.failed} failed`);
   Deno.exit(tally.failed === 0 ? 0 : 1);

@@ -10,6 +10,15 @@ export interface Keys {
   jwtSecret: string;
   anonKey: string;
   serviceRoleKey: string;
+  /** The local Slack sink's path token and the emulator's AWS secret: fakes, but unique per
+   * stack, so a test can look for them in the logs and find nothing. */
+  slackToken: string;
+  awsSecretAccessKey: string;
+}
+
+function randomToken(bytes: number): string {
+  return btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(bytes))))
+    .replace(/[+/=]/g, "");
 }
 
 const TEN_YEARS = 10 * 365 * 24 * 3600;
@@ -25,18 +34,23 @@ export function signKey(role: string, secret: string): Promise<string> {
 
 export async function loadOrCreateKeys(stateDir: string): Promise<Keys> {
   const file = join(stateDir, "keys.json");
+  let saved: Partial<Keys> = {};
   try {
-    return JSON.parse(Deno.readTextFileSync(file)) as Keys;
+    saved = JSON.parse(Deno.readTextFileSync(file));
   } catch {
     // First start.
   }
-  const bytes = crypto.getRandomValues(new Uint8Array(48));
-  const jwtSecret = btoa(String.fromCharCode(...bytes)).replace(/[+/=]/g, "");
+  const jwtSecret = saved.jwtSecret ?? randomToken(48);
   const keys: Keys = {
     jwtSecret,
-    anonKey: await signKey("anon", jwtSecret),
-    serviceRoleKey: await signKey("service_role", jwtSecret),
+    anonKey: saved.anonKey ?? await signKey("anon", jwtSecret),
+    serviceRoleKey: saved.serviceRoleKey ?? await signKey("service_role", jwtSecret),
+    // Folders from before these existed get them on their next start.
+    slackToken: saved.slackToken ?? randomToken(24),
+    awsSecretAccessKey: saved.awsSecretAccessKey ?? randomToken(30),
   };
-  Deno.writeTextFileSync(file, JSON.stringify(keys, null, 2), { mode: 0o600 });
+  if (JSON.stringify(keys) !== JSON.stringify(saved)) {
+    Deno.writeTextFileSync(file, JSON.stringify(keys, null, 2), { mode: 0o600 });
+  }
   return keys;
 }

@@ -25,6 +25,8 @@ export interface StackEnv {
   SQS_ENDPOINT: string;
   SQS_QUEUE_URL: string;
   SQS_DLQ_URL: string;
+  /** The emulator ignores credentials; a unique fake lets tests prove it never reaches a log. */
+  AWS_SECRET_ACCESS_KEY: string;
   SLACK_WEBHOOK_URL: string;
 }
 
@@ -139,7 +141,8 @@ function stackEnv(p: Profile, keys: Keys): StackEnv {
     SQS_ENDPOINT: `http://127.0.0.1:${p.ports.sqs}`,
     SQS_QUEUE_URL: "",
     SQS_DLQ_URL: "",
-    SLACK_WEBHOOK_URL: `http://127.0.0.1:${p.ports.slack}/services/local-sink`,
+    AWS_SECRET_ACCESS_KEY: keys.awsSecretAccessKey,
+    SLACK_WEBHOOK_URL: `http://127.0.0.1:${p.ports.slack}/services/${keys.slackToken}`,
   };
 }
 
@@ -158,7 +161,7 @@ function functionEnv(env: StackEnv, p: Profile): Record<string, string> {
     SQS_DLQ_URL: env.SQS_DLQ_URL,
     AWS_REGION: "us-east-1",
     AWS_ACCESS_KEY_ID: "local",
-    AWS_SECRET_ACCESS_KEY: "local",
+    AWS_SECRET_ACCESS_KEY: env.AWS_SECRET_ACCESS_KEY,
     SLACK_WEBHOOK_URL: env.SLACK_WEBHOOK_URL,
   };
 }
@@ -176,7 +179,7 @@ export function workerEnv(env: StackEnv, workerId: string): Record<string, strin
     SQS_QUEUE_URL: env.SQS_QUEUE_URL,
     AWS_REGION: "us-east-1",
     AWS_ACCESS_KEY_ID: "local",
-    AWS_SECRET_ACCESS_KEY: "local",
+    AWS_SECRET_ACCESS_KEY: env.AWS_SECRET_ACCESS_KEY,
   };
 }
 

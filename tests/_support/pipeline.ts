@@ -72,6 +72,7 @@ export function startWorker(stack: TestStack, env: Record<string, string> = {}):
     SQS_ENDPOINT: stack.sqsEndpoint,
     SQS_QUEUE_URL: stack.sqsQueueUrl,
     SQS_DLQ_URL: stack.sqsDlqUrl,
+    AWS_SECRET_ACCESS_KEY: stack.awsSecretAccessKey,
     SLACK_WEBHOOK_URL: stack.slackWebhookUrl,
   };
   const child = new Deno.Command(Deno.execPath(), {

@@ -13,6 +13,7 @@ export interface TestStack {
   sqsEndpoint: string;
   sqsQueueUrl: string;
   sqsDlqUrl: string;
+  awsSecretAccessKey: string;
   slackWebhookUrl: string;
   stateDir: string;
 }
@@ -35,6 +36,7 @@ export function testStack(): TestStack {
     sqsEndpoint: need("SQS_ENDPOINT"),
     sqsQueueUrl: need("SQS_QUEUE_URL"),
     sqsDlqUrl: need("SQS_DLQ_URL"),
+    awsSecretAccessKey: need("AWS_SECRET_ACCESS_KEY"),
     slackWebhookUrl: need("SLACK_WEBHOOK_URL"),
     stateDir: need("STACK_STATE_DIR"),
   };

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { findLeaks } from "../../scripts/stack/secret_scan.ts";
 import { tallyDeno, tallyTap } from "../../scripts/test.ts";
 
 Deno.test("tallyTap() counts ok and not ok lines, and a crashed file as a failure", () => {
@@ -15,4 +16,16 @@ Deno.test("tallyDeno() reads Deno's summary line, with or without steps", () => 
   });
   assert.deepEqual(tallyDeno("FAILED | 4 passed | 2 failed (1s)", 1), { passed: 4, failed: 2 });
   assert.deepEqual(tallyDeno("error: Module not found", 1), { passed: 0, failed: 1 });
+});
+
+Deno.test("findLeaks() names each secret found and where", () => {
+  const secret = "s3cr3t-0123456789abcdef";
+  assert.deepEqual(
+    findLeaks(
+      [{ where: "functions.log", text: `Bearer ${secret}` }, { where: "a.log", text: "clean" }],
+      { SERVICE_ROLE_KEY: secret },
+    ),
+    [{ where: "functions.log", secret: "SERVICE_ROLE_KEY" }],
+  );
+  assert.throws(() => findLeaks([], { SHORT: "local" }), /too short/);
 });
