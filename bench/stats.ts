@@ -36,3 +36,30 @@ export function report(figures: Figure[]): string {
       .trimEnd();
   return [line(["benchmark", "figure", "target", ""]), ...rows.map(line)].join("\n");
 }
+
+/** docs/BENCHMARKS.md: the figures of a full `deno task bench` run, with how to reproduce them. */
+export function markdownReport(
+  figures: Figure[],
+  run: { date: string; cpus: number; seconds: number },
+): string {
+  const cell = (s: string) => s.replaceAll("|", "\\|");
+  return [
+    "# Benchmarks",
+    "",
+    "Written by `deno task bench` (`npx deno@2.9.6 task bench` on a fresh machine): every group",
+    "(`pipeline`, `stale`, `health`, `ratelimit`, `dlq`) on a local stack of its own. Do not edit:",
+    "run the task again. Benchmarks are measurements, not tests; a MISSED target is worth a look.",
+    "Figures on a shared 2-core machine swing by about 30% between runs.",
+    "",
+    `Last run: ${run.date}, ${run.cpus} CPU cores, ${Math.round(run.seconds / 60)} minutes.`,
+    "",
+    "| benchmark | figure | target | |",
+    "| --- | --- | --- | --- |",
+    ...figures.map((f) =>
+      `| ${cell(f.name)} | ${cell(f.value)} | ${cell(f.target ?? "")} | ${
+        f.met === undefined ? "" : f.met ? "met" : "**MISSED**"
+      } |`
+    ),
+    "",
+  ].join("\n");
+}
