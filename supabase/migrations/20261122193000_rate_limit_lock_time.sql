@@ -1,9 +1,10 @@
--- Rate limiting: decide an admission with the time the row lock was taken, not the time the
--- call began. Two concurrent requests for one key each read the clock first; the one that read
--- it first may take the row lock second, and measured against its earlier clock the bucket
--- looked fuller than it was: it was refused although the limit had room (under-admission, seen
--- with 2 per 60 s). Now the guard and the new tat use clock_timestamp() under the lock. Refusals
--- decided on the plain read are unchanged.
+-- Rate limiting: judge a bucket with a clock read no earlier than the state it is judged on.
+-- Two concurrent requests for one key each read the clock when the call began; the one that read
+-- it first could see the other's newer tat (on the plain read, or under the row lock) and,
+-- measured against its earlier clock, find the bucket fuller than it was: it was refused
+-- although the limit had room (under-admission, seen with 2 per 60 s). Now the plain read's
+-- decision uses the clock read after that read, and the guarded upsert uses clock_timestamp()
+-- under the row lock.
 
 create or replace function private.rate_limit(keys bytea[], limits integer[], periods_ms integer[])
 returns table (allowed boolean, remaining integer, reset_ms integer, retry_after_ms integer)
@@ -24,10 +25,12 @@ begin
     raise exception 'rate_limit: keys, limits and periods_ms must have the same, non-zero length';
   end if;
 
-  -- Decide on a plain read: a refused request takes no lock and writes nothing.
+  -- Decide on a plain read: a refused request takes no lock and writes nothing. The clock is
+  -- read after it, so it is never older than a tat the read saw.
   select array_agg(r.tat order by k.ord) into tats
     from unnest(keys) with ordinality as k(key, ord)
     left join private.rate_limits r on r.key = k.key;
+  now_ts := clock_timestamp();
   for i in 1 .. n loop
     emission := periods_ms[i]::double precision / limits[i];
     ahead := extract(epoch from (greatest(tats[i], now_ts) - now_ts)) * 1000 + emission;
@@ -92,6 +95,8 @@ declare
   ahead double precision;
 begin
   select r.tat into current_tat from private.rate_limits r where r.key = rate_limit_one.key;
+  -- Read after the row, so never older than the tat it holds.
+  now_ts := clock_timestamp();
   ahead := greatest(0, extract(epoch from (current_tat - now_ts)) * 1000);
   if ahead + emission <= period_ms + 0.001 then
     insert into private.rate_limits as r (key, tat)
