@@ -2,7 +2,7 @@
  * `deno task worker`: the reference worker. Wiring only (see worker.ts); SIGTERM / SIGINT (or the
  * local stack closing our stdin) finish or release the current job, then exit.
  */
-import postgres from "postgres";
+import { createDb } from "../supabase/functions/_shared/db.ts";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { loadConfig } from "./config.ts";
 import { simulatedSubmission } from "./handlers.ts";
@@ -10,7 +10,7 @@ import { sqlJobStore, sqsMessageQueue } from "./stores.ts";
 import { createWorker } from "./worker.ts";
 
 const config = loadConfig();
-const sql = postgres(config.dbUrl, { max: 2, onnotice: () => {}, connect_timeout: 5 });
+const db = createDb(config.dbUrl, { max: 2 });
 const sqs = new SQSClient({
   region: config.sqs.region,
   endpoint: config.sqs.endpoint,
@@ -19,7 +19,7 @@ const sqs = new SQSClient({
 const log = (line: string) => console.log(`[${config.workerId}] ${line}`);
 const worker = createWorker({
   workerId: config.workerId,
-  jobs: sqlJobStore(sql),
+  jobs: sqlJobStore(db),
   queue: sqsMessageQueue(sqs, config.sqs.queueUrl),
   handler: simulatedSubmission(config.handler),
   heartbeatMs: config.heartbeatMs,
@@ -35,7 +35,7 @@ const exit = async () => {
   exiting = true;
   log("shutting down");
   await worker.shutdown();
-  await sql.end({ timeout: 5 });
+  await db.end();
   sqs.destroy();
   log("stopped");
   Deno.exit(0);

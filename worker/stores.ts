@@ -1,6 +1,7 @@
 /**
  * The real implementations of the worker's two dependencies: the SQL functions of the worker
- * contract over postgres.js (as service_role, like supabase.rpc() on hosted Supabase), and SQS.
+ * contract over node-postgres (as service_role, like supabase.rpc() on hosted Supabase; the same
+ * pool as the Edge Functions, see _shared/db.ts for why not postgres.js), and SQS.
  */
 import {
   ChangeMessageVisibilityCommand,
@@ -8,38 +9,52 @@ import {
   ReceiveMessageCommand,
   type SQSClient,
 } from "@aws-sdk/client-sqs";
-import type postgres from "postgres";
+import { type Db, query } from "../supabase/functions/_shared/db.ts";
 import type { Claim, Failure, JobStore, MessageQueue, QueueMessage } from "./contract.ts";
 
-export function sqlJobStore(sql: postgres.Sql): JobStore {
+export function sqlJobStore(db: Db): JobStore {
   return {
     async claim(jobId, workerId) {
-      const [row] = await sql`
-        select outcome, job_id::text, attempt, lease::text, customer_id, package_size,
-               priority_level, payload, retry_in_seconds
-          from public.claim_job(${jobId}, ${workerId})`;
-      return row as unknown as Claim;
+      const [row] = await query<Claim>(
+        db,
+        `select outcome, job_id, attempt, lease, customer_id, package_size, priority_level,
+                payload, retry_in_seconds
+           from public.claim_job($1, $2)`,
+        [jobId, workerId],
+      );
+      return row!;
     },
     async heartbeat(workerId, jobId, lease) {
-      const [row] = await sql`
-        select public.heartbeat(${workerId}, ${jobId ?? null}, ${lease ?? null}) as holds`;
-      return row!.holds as boolean;
+      const [row] = await query<{ holds: boolean }>(
+        db,
+        "select public.heartbeat($1, $2, $3) as holds",
+        [workerId, jobId ?? null, lease ?? null],
+      );
+      return row!.holds;
     },
     async complete(jobId, lease, result) {
-      const [row] = await sql`
-        select public.complete_job(${jobId}, ${lease}, ${sql.json(result as postgres.JSONValue)})
-          as done`;
-      return row!.done as boolean;
+      const [row] = await query<{ done: boolean }>(
+        db,
+        "select public.complete_job($1, $2, $3::jsonb) as done",
+        [jobId, lease, JSON.stringify(result ?? null)],
+      );
+      return row!.done;
     },
     async fail(jobId, lease, error, retryable) {
-      const [row] = await sql`
-        select outcome, attempt, retry_in_seconds
-          from public.fail_job(${jobId}, ${lease}, ${error}, ${retryable})`;
-      return row as unknown as Failure;
+      const [row] = await query<Failure>(
+        db,
+        "select outcome, attempt, retry_in_seconds from public.fail_job($1, $2, $3, $4)",
+        [jobId, lease, error, retryable],
+      );
+      return row!;
     },
     async release(jobId, lease, reason) {
-      const [row] = await sql`select public.release_job(${jobId}, ${lease}, ${reason}) as released`;
-      return row!.released as boolean;
+      const [row] = await query<{ released: boolean }>(
+        db,
+        "select public.release_job($1, $2, $3) as released",
+        [jobId, lease, reason],
+      );
+      return row!.released;
     },
   };
 }
