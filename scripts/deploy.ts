@@ -52,11 +52,12 @@ export function redact(text: string, env: Record<string, string>): string {
 
 export function plan(
   env: Record<string, string>,
+  /** The function secrets, as checkSettings() found them. */
+  secrets: Record<string, string>,
   files: { secretsFile: string; importMap: string },
 ): Step[] {
   const ref = env.SUPABASE_PROJECT_REF!;
   const dbUrl = env.DEPLOY_DB_URL!;
-  const { secrets } = checkSettings(env);
   return [
     {
       title: "Apply the migrations not yet applied",
@@ -161,7 +162,7 @@ if (import.meta.main) {
     secretsFile: work ? join(work, "secrets.env") : "<temporary secrets file>",
     importMap: work ? join(work, "import_map.json") : "<import map from deno.json>",
   };
-  const steps = plan(env, files);
+  const steps = plan(env, check.secrets, files);
   console.log(
     options.dryRun
       ? "Plan (dry run: nothing is contacted, nothing is written):"

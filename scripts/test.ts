@@ -115,8 +115,8 @@ async function denoTests(
 if (import.meta.main) {
   const reliability = Deno.args.includes("--reliability");
   const testArgs = Deno.args.filter((a) => a !== "--reliability");
-  const reportFile = join(profile("test").stateDir, "reliability.jsonl");
   const p = profile("test");
+  const reportFile = join(p.stateDir, "reliability.jsonl");
   // A previous run that was killed may have left its stack: end it and start clean.
   await stopProfile(p);
   await Deno.remove(p.stateDir, { recursive: true }).catch(() => {});

@@ -2,6 +2,7 @@
 import { SignJWT } from "jose";
 import { DeleteMessageBatchCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { join } from "node:path";
+import postgres from "postgres";
 import { sqsClient } from "../../scripts/stack/sqs_queues.ts";
 import { workerEnv } from "../../scripts/stack/stack.ts";
 import { projectRoot } from "../../scripts/stack/profile.ts";
@@ -112,4 +113,18 @@ export function startWorker(stack: TestStack, env: Record<string, string> = {}):
       return stopped;
     },
   };
+}
+
+/** Fails unless every one of these job ids has its row in the database (nothing lost). */
+export async function assertAllStored(stack: TestStack, ids: string[]): Promise<void> {
+  const sql = postgres(stack.dbUrl, { max: 1, onnotice: () => {} });
+  try {
+    const [{ n }] = await sql<[{ n: number }]>`
+      select count(*)::int as n from public.jobs where id = any(${ids})`;
+    if (n !== ids.length) {
+      throw new Error(`${ids.length - n} of ${ids.length} accepted jobs are missing`);
+    }
+  } finally {
+    await sql.end();
+  }
 }

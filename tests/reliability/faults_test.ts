@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { connect, control, eventually, testStack } from "../_support/stack.ts";
 import {
+  assertAllStored,
   drainQueue,
   serviceHeaders,
   startWorker,
@@ -85,14 +86,7 @@ Deno.test("Postgres restarted mid-load: fast 503 JSON errors, recovery by itself
   }
   assert.deepEqual(unexpected.slice(0, 5), [], `${unexpected.length} unexpected answers`);
   assert.ok(during.length > 0, "requests were refused while Postgres was down");
-  const sql = connect(stack.dbUrl);
-  try {
-    const [{ n }] = await sql<[{ n: number }]>`
-      select count(*)::int as n from public.jobs where id = any(${accepted})`;
-    assert.equal(n, accepted.length, "every 202 job is in the database");
-  } finally {
-    await sql.end();
-  }
+  await assertAllStored(stack, accepted);
   report({
     scenario: "Postgres restarted mid-load",
     claim:

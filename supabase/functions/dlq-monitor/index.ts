@@ -17,6 +17,7 @@ const sqs = createSqsClient(config.sqs);
 const store = sqlMonitorStore(db);
 const dlq = sqsDeadLetterQueue(sqs, config.sqs.dlqUrl);
 const send = sqsBatchSender(sqs, config.sqs.queueUrl);
+const post = slackWebhook(config.slackWebhookUrl, config.slackTimeoutMs);
 const log = (line: string) => console.warn(line);
 
 Deno.serve((req) =>
@@ -26,7 +27,7 @@ Deno.serve((req) =>
     deliver: () =>
       deliverAlerts({
         store,
-        post: slackWebhook(config.slackWebhookUrl, config.slackTimeoutMs),
+        post,
         maxAlerts: config.alertsPerRun,
         leaseSeconds: 50,
         postTimeoutMs: config.slackTimeoutMs,
