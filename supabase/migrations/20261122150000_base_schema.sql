@@ -95,6 +95,7 @@ alter table public.worker_heartbeats enable row level security;
 alter table public.queue_history enable row level security;
 revoke all on table public.jobs, public.worker_heartbeats, public.queue_history
   from anon, authenticated;
+revoke all on sequence public.queue_history_id_seq from anon, authenticated;
 grant select, insert, update, delete on table
   public.jobs, public.worker_heartbeats, public.queue_history to service_role;
 

@@ -4,6 +4,11 @@
 -- Worker-facing functions live in public, so hosted workers in any language call them with
 -- supabase.rpc(...); only service_role may execute them. Everything else lives in private.
 -- Every job state change writes exactly one queue_history row.
+--
+-- Why the public contract functions are `security definer`: they read and write tables in the
+-- private schema (settings, outbox), which no API role can reach (`revoke all on schema private
+-- from public`). Running as their owner, they give service_role exactly these operations and no
+-- direct access to private; `set search_path = ''` keeps a caller's search path out of them.
 
 create extension if not exists pgcrypto with schema extensions;
 
@@ -56,6 +61,61 @@ create unique index jobs_customer_idempotency_idx on public.jobs (customer_id, i
 -- Pending jobs in the order they should run: queue positions are counted along it.
 create index jobs_pending_order_idx on public.jobs (priority_level desc, created_at)
   where status = 'pending';
+
+-- Revoking a lease is one assignment, `lease_token = null`: the rest of the lease goes with it
+-- here, so every place that takes a job back (release, stale recovery, dead-lettering, redrive)
+-- clears the same columns and a column added to the lease later is cleared everywhere.
+create function private.clear_revoked_lease()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  new.leased_by := null;
+  new.leased_at := null;
+  new.heartbeat_at := null;
+  return new;
+end;
+$$;
+comment on function private.clear_revoked_lease() is
+  'Trigger: a job whose lease_token is set to null loses the whole lease (holder, time, heartbeat).';
+create trigger jobs_revoke_lease
+  before update of lease_token on public.jobs
+  for each row when (old.lease_token is not null and new.lease_token is null)
+  execute function private.clear_revoked_lease();
+
+-- A worker's current_job_id names a job it holds in progress. Once the job leaves in_progress
+-- (completed, failed, retried, released, recovered, dead-lettered, redriven), no worker holds it.
+create function private.free_worker_of_job()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  update public.worker_heartbeats set current_job_id = null where current_job_id = new.id;
+  return null;
+end;
+$$;
+comment on function private.free_worker_of_job() is
+  'Trigger: clears worker_heartbeats.current_job_id when the job it names leaves in_progress.';
+create trigger jobs_free_worker
+  after update of status on public.jobs
+  for each row when (old.status = 'in_progress' and new.status <> 'in_progress')
+  execute function private.free_worker_of_job();
+
+-- Retry backoff, one formula for jobs, outbox rows and Slack alerts: `base` seconds after the
+-- first failure, doubling with each one, never more than `cap`.
+create function private.backoff_seconds(base integer, cap integer, failures integer)
+returns integer
+language sql
+immutable
+set search_path = ''
+as $$
+  -- The exponent is capped so that many failures cannot overflow before least() applies.
+  select least(cap, base * power(2, least(greatest(failures, 1) - 1, 30))::bigint)::integer;
+$$;
+comment on function private.backoff_seconds(integer, integer, integer) is
+  'Seconds to wait after the failures-th failure: base, doubling per failure, at most cap.';
 
 -- The transactional outbox: a row per "send job X to SQS", written in the same transaction as
 -- the job, drained by the `dispatch` Edge Function.
@@ -287,8 +347,6 @@ begin
      set status = 'completed', completed_at = now(), result = complete_job.result,
          error_message = null
    where id = job.id;
-  update public.worker_heartbeats set current_job_id = null
-   where worker_id = job.leased_by and current_job_id = job.id;
   insert into public.queue_history (job_id, event, attempt, worker_id)
   values (job.id, 'completed', job.attempts, job.leased_by);
   return true;
@@ -336,11 +394,9 @@ begin
   end if;
 
   select * into settings from private.settings;
-  update public.worker_heartbeats set current_job_id = null
-   where worker_id = job.leased_by and current_job_id = job.id;
   if fail_job.retryable and job.attempts < settings.max_attempts then
-    delay := least(settings.retry_max_seconds,
-                   settings.retry_base_seconds * power(2, job.attempts - 1)::integer);
+    delay := private.backoff_seconds(settings.retry_base_seconds, settings.retry_max_seconds,
+                                     job.attempts);
     -- The lease stays (so a retried call is recognised) but no longer holds: the job is pending.
     update public.jobs
        set status = 'pending', run_after = now() + make_interval(secs => delay),
@@ -379,11 +435,9 @@ begin
     return false;
   end if;
   update public.jobs
-     set status = 'pending', run_after = now(), lease_token = null, leased_by = null,
-         leased_at = null, heartbeat_at = null
+     set status = 'pending', run_after = now(),
+         lease_token = null -- revoked: see trigger jobs_revoke_lease
    where id = job.id;
-  update public.worker_heartbeats set current_job_id = null
-   where worker_id = job.leased_by and current_job_id = job.id;
   insert into public.queue_history (job_id, event, attempt, worker_id, reason)
   values (job.id, 'released', job.attempts, job.leased_by, release_job.reason);
   return true;
@@ -450,15 +504,15 @@ begin
   update private.outbox o
      set tries = o.tries + 1,
          last_error = left(failure, 500),
-         available_at = now() + make_interval(secs => least(retry_max, power(2, least(o.tries + 1, 20))))
+         available_at = now() + make_interval(secs => private.backoff_seconds(2, retry_max, o.tries + 1))
    where o.id = any (failed_ids);
 end;
 $$;
 comment on function private.settle_outbox(bigint[], text[], bigint[], text) is
   'Marks sent outbox rows delivered and schedules failed ones for a later try.';
 
--- pg_cron calls this every minute; it calls `dispatch` only when something is due.
-create function private.request_dispatch()
+-- A generic "call an Edge Function from pg_cron": URL and service key from Vault.
+create function private.invoke_function(slug text, body jsonb default '{}'::jsonb)
 returns bigint
 language plpgsql
 security definer
@@ -467,31 +521,43 @@ as $$
 declare
   project_url text;
   service_key text;
-  request_id bigint;
+begin
+  select decrypted_secret into project_url from vault.decrypted_secrets where name = 'project_url';
+  select decrypted_secret into service_key from vault.decrypted_secrets
+   where name = 'service_role_key';
+  if project_url is null or service_key is null then
+    raise warning 'invoke_function(%): Vault secrets project_url and service_role_key are not set', slug;
+    return null;
+  end if;
+  return net.http_post(
+    url := project_url || '/functions/v1/' || slug,
+    body := body,
+    headers := jsonb_build_object('Content-Type', 'application/json',
+                                  'Authorization', 'Bearer ' || service_key),
+    timeout_milliseconds := 30000
+  );
+end;
+$$;
+comment on function private.invoke_function(text, jsonb) is
+  'POSTs to an Edge Function via pg_net with the project URL and service key from Vault; returns the request id.';
+
+-- pg_cron calls this every minute; it calls `dispatch` only when something is due.
+create function private.request_dispatch()
+returns bigint
+language plpgsql
+security definer
+set search_path = ''
+as $$
 begin
   if not exists (select 1 from private.outbox
                   where delivered_at is null and available_at <= now()) then
     return null;
   end if;
-  select decrypted_secret into project_url from vault.decrypted_secrets where name = 'project_url';
-  select decrypted_secret into service_key from vault.decrypted_secrets
-   where name = 'service_role_key';
-  if project_url is null or service_key is null then
-    raise warning 'request_dispatch: Vault secrets project_url and service_role_key are not set';
-    return null;
-  end if;
-  select net.http_post(
-    url := project_url || '/functions/v1/dispatch',
-    body := '{}'::jsonb,
-    headers := jsonb_build_object('Content-Type', 'application/json',
-                                  'Authorization', 'Bearer ' || service_key),
-    timeout_milliseconds := 15000
-  ) into request_id;
-  return request_id;
+  return private.invoke_function('dispatch');
 end;
 $$;
 comment on function private.request_dispatch() is
-  'If outbox rows are due, POSTs to the dispatch function via pg_net (URL and key from Vault).';
+  'If outbox rows are due, POSTs to the dispatch function via pg_net (see invoke_function).';
 
 -- API keys: issued and revoked by operators (deno task apikey), checked by the queue function.
 create function private.issue_api_key(customer_id text, name text default '')
@@ -525,8 +591,10 @@ $$;
 comment on function private.revoke_api_key(uuid) is 'Revokes an API key; true if it was active.';
 
 revoke all on function private.take_outbox(integer, bigint[]),
-  private.settle_outbox(bigint[], text[], bigint[], text), private.request_dispatch(),
-  private.issue_api_key(text, text), private.revoke_api_key(uuid) from public;
+  private.settle_outbox(bigint[], text[], bigint[], text), private.invoke_function(text, jsonb),
+  private.request_dispatch(), private.issue_api_key(text, text), private.revoke_api_key(uuid),
+  private.clear_revoked_lease(), private.free_worker_of_job(),
+  private.backoff_seconds(integer, integer, integer) from public;
 
 select cron.schedule('dispatch-outbox', '* * * * *', 'select private.request_dispatch()');
 

@@ -25,8 +25,24 @@ alter table public.jobs
 comment on column public.jobs.stale_recoveries is
   'How many times the job was taken back from a worker that stopped heartbeating.';
 
+-- The staleness cutoff, in one place: a lease whose last sign of life (its last heartbeat, or
+-- the claim when it never beat) is older than this is stale. Every reader of staleness (the
+-- sweep, find_stale_jobs, health, the DLQ monitor, redrive) compares against it.
+create function private.stale_before()
+returns timestamptz
+language sql
+stable
+set search_path = ''
+as $$
+  select now() - make_interval(secs => s.stale_threshold_seconds) from private.settings s;
+$$;
+comment on function private.stale_before() is
+  'The staleness cutoff: now() minus the stale_threshold_seconds setting.';
+
 -- Exactly the sweep's predicate: only in-progress rows are indexed, ordered by their last sign
--- of life, so a sweep reads the stale entries and nothing else, however large jobs grows.
+-- of life, so a sweep reads the stale entries and nothing else, however large jobs grows. The
+-- predicates below repeat the expression `coalesce(heartbeat_at, leased_at)` word for word
+-- because that is how the planner matches them to this index.
 create index jobs_stale_sweep_idx on public.jobs ((coalesce(heartbeat_at, leased_at)))
   where status = 'in_progress';
 
@@ -50,9 +66,8 @@ as $$
          j.heartbeat_at, now() - coalesce(j.heartbeat_at, j.leased_at)
     from public.jobs j
    where j.status = 'in_progress'
-     and coalesce(j.heartbeat_at, j.leased_at) < now() - coalesce(
-           threshold,
-           (select make_interval(secs => s.stale_threshold_seconds) from private.settings s))
+     and coalesce(j.heartbeat_at, j.leased_at)
+         < coalesce(now() - threshold, private.stale_before())
    order by coalesce(j.heartbeat_at, j.leased_at);
 $$;
 comment on function public.find_stale_jobs(interval) is
@@ -82,8 +97,7 @@ begin
     select j.id, j.leased_by, j.stale_recoveries + 1 as recoveries
       from public.jobs j
      where j.status = 'in_progress'
-       and coalesce(j.heartbeat_at, j.leased_at)
-           < now() - make_interval(secs => settings.stale_threshold_seconds)
+       and coalesce(j.heartbeat_at, j.leased_at) < private.stale_before()
        for update skip locked
   ), changed as (
     update public.jobs j
@@ -97,8 +111,9 @@ begin
              else 'Recovered from stale state (no worker heartbeat)' end,
            stale_recoveries = s.recoveries,
            run_after = now(),
-           -- Revoking the lease fences the old worker: its late calls are refused.
-           lease_token = null, leased_by = null, leased_at = null, heartbeat_at = null
+           -- Revoking the lease (trigger jobs_revoke_lease clears the rest of it) fences the
+           -- old worker: its late calls are refused. Trigger jobs_free_worker frees the worker.
+           lease_token = null
       from stale s
      where j.id = s.id
     returning j.id, j.status, j.attempts, j.error_message, s.leased_by
@@ -109,9 +124,6 @@ begin
       from changed c
   ), resend as (
     insert into private.outbox (job_id) select c.id from changed c where c.status = 'pending'
-  ), workers as (
-    update public.worker_heartbeats w set current_job_id = null
-      from changed c where w.current_job_id = c.id
   )
   select count(*) filter (where c.status = 'pending'), count(*) filter (where c.status = 'failed')
     into n_recovered, n_failed
@@ -156,7 +168,7 @@ end;
 $$;
 comment on function private.prune_history() is
   'Deletes cron run history and queue_history rows past their retention; returns the counts.';
-revoke all on function private.prune_history() from public;
+revoke all on function private.prune_history(), private.stale_before() from public;
 
 select cron.unschedule('prune-cron-history');
 select cron.schedule('prune-history', '17 3 * * *', 'select * from private.prune_history()');

@@ -3,6 +3,13 @@
 -- state is O(1) per active key, concurrent requests are counted exactly (a guarded upsert
 -- under the row lock), and a refused request writes nothing (it is decided by a plain read).
 --
+-- Each bucket is judged with a clock read no earlier than the state it is judged on. Two
+-- concurrent requests for one key each read the clock when the call began; the one that read it
+-- first could see the other's newer tat (on the plain read, or under the row lock) and, measured
+-- against its earlier clock, find the bucket fuller than it was: refused although the limit had
+-- room (under-admission, seen with 2 per 60 s). So the plain read's decision uses the clock read
+-- after that read, and the guarded upsert uses clock_timestamp() under the row lock.
+--
 -- The table is UNLOGGED: no WAL per request, at the price that buckets reset to full after a
 -- crash of Postgres (never after a clean restart). Losing a minute of rate-limit history in a
 -- crash is an acceptable trade for halving the cost of every request.
@@ -35,10 +42,12 @@ begin
     raise exception 'rate_limit: keys, limits and periods_ms must have the same, non-zero length';
   end if;
 
-  -- Decide on a plain read: a refused request takes no lock and writes nothing.
+  -- Decide on a plain read: a refused request takes no lock and writes nothing. The clock is
+  -- read after it, so it is never older than a tat the read saw.
   select array_agg(r.tat order by k.ord) into tats
     from unnest(keys) with ordinality as k(key, ord)
     left join private.rate_limits r on r.key = k.key;
+  now_ts := clock_timestamp();
   for i in 1 .. n loop
     emission := periods_ms[i]::double precision / limits[i];
     ahead := extract(epoch from (greatest(tats[i], now_ts) - now_ts)) * 1000 + emission;
@@ -49,16 +58,16 @@ begin
   end loop;
 
   if ok then
-    -- Consume from every bucket, each re-checked under its row lock (exact under concurrency).
-    -- With several policies, all consume or none: a refusal rolls the others back.
+    -- Consume from every bucket, each re-checked under its row lock with the clock read there
+    -- (exact under concurrency). All consume or none: a refusal rolls the others back.
     begin
       for i in select o.i from unnest(keys) with ordinality as o(key, i) order by o.key loop
         emission := periods_ms[i]::double precision / limits[i];
         insert into private.rate_limits as r (key, tat)
-        values (keys[i], now_ts + make_interval(secs => emission / 1000))
+        values (keys[i], clock_timestamp() + make_interval(secs => emission / 1000))
         on conflict (key) do update
-          set tat = greatest(r.tat, now_ts) + make_interval(secs => emission / 1000)
-          where extract(epoch from (greatest(r.tat, now_ts) - now_ts)) * 1000 + emission
+          set tat = greatest(r.tat, clock_timestamp()) + make_interval(secs => emission / 1000)
+          where extract(epoch from (r.tat - clock_timestamp())) * 1000 + emission
                 <= periods_ms[i] + 0.001
         returning r.tat into new_tat;
         if new_tat is null then
@@ -73,6 +82,7 @@ begin
         from unnest(keys) with ordinality as k(key, ord)
         left join private.rate_limits r on r.key = k.key;
     end;
+    now_ts := clock_timestamp();
   end if;
 
   for i in 1 .. n loop
@@ -108,21 +118,23 @@ declare
   ahead double precision;
 begin
   select r.tat into current_tat from private.rate_limits r where r.key = rate_limit_one.key;
+  -- Read after the row, so never older than the tat it holds.
+  now_ts := clock_timestamp();
   ahead := greatest(0, extract(epoch from (current_tat - now_ts)) * 1000);
   if ahead + emission <= period_ms + 0.001 then
     insert into private.rate_limits as r (key, tat)
-    values (rate_limit_one.key, now_ts + make_interval(secs => emission / 1000))
+    values (rate_limit_one.key, clock_timestamp() + make_interval(secs => emission / 1000))
     on conflict on constraint rate_limits_pkey do update
-      set tat = greatest(r.tat, now_ts) + make_interval(secs => emission / 1000)
-      where extract(epoch from (greatest(r.tat, now_ts) - now_ts)) * 1000 + emission
-            <= period_ms + 0.001
+      set tat = greatest(r.tat, clock_timestamp()) + make_interval(secs => emission / 1000)
+      where extract(epoch from (r.tat - clock_timestamp())) * 1000 + emission <= period_ms + 0.001
     returning r.tat into new_tat;
+    now_ts := clock_timestamp();
     if new_tat is null then
       -- Refused by the guard: a concurrent request took the last slot; report its state.
       select r.tat into current_tat from private.rate_limits r where r.key = rate_limit_one.key;
       ahead := greatest(0, extract(epoch from (current_tat - now_ts)) * 1000);
     else
-      ahead := extract(epoch from (new_tat - now_ts)) * 1000;
+      ahead := greatest(0, extract(epoch from (new_tat - now_ts)) * 1000);
     end if;
   end if;
   return query select new_tat is not null,

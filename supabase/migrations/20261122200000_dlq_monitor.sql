@@ -37,7 +37,7 @@ create table private.dlq_monitor (
   checked_at timestamptz
 );
 comment on table private.dlq_monitor is
-  'The DLQ monitor''s state (one row): last depth seen, open incident, last alert. Written by private.observe_dlq().';
+  'The DLQ monitor''s state (one row): last depth seen, open incident, last alert. Written by private.decide_dlq_alert().';
 insert into private.dlq_monitor default values;
 alter table private.dlq_monitor enable row level security;
 
@@ -86,75 +86,33 @@ comment on table private.redrives is
   'One row per DLQ message handled by a redrive, so running it again never re-sends a job.';
 alter table private.redrives enable row level security;
 
-create type private.dlq_observation as (
+create type private.dlq_alert_decision as (
   -- The alert to raise now, if any: dlq_triggered | dlq_grew | dlq_reminder | dlq_resolved.
   alert text,
   previous_depth integer,
-  incident_since timestamptz,
-  -- The sampled jobs the database knows: [{job_id, customer_id, status, error}].
-  jobs jsonb,
-  -- Jobs this call marked failed.
-  dead_lettered integer
+  incident_since timestamptz
 );
+comment on type private.dlq_alert_decision is 'decide_dlq_alert() result.';
 
-create function private.observe_dlq(depth integer, sample jsonb default '[]'::jsonb)
-returns private.dlq_observation
+-- The alert policy (see the README's table). Call it in the transaction that stores the alert,
+-- so a crash between deciding and storing decides again.
+create function private.decide_dlq_alert(depth integer)
+returns private.dlq_alert_decision
 language plpgsql
 set search_path = ''
 as $$
 declare
   state private.dlq_monitor;
   settings private.settings;
-  result private.dlq_observation;
+  result private.dlq_alert_decision;
 begin
   if depth is null or depth < 0 then
-    raise exception 'observe_dlq: depth must be a non-negative integer';
+    raise exception 'decide_dlq_alert: depth must be a non-negative integer';
   end if;
   -- The row lock serializes concurrent checks: each alert is decided once.
   select * into state from private.dlq_monitor for update;
   select * into settings from private.settings;
   result.previous_depth := state.depth;
-
-  -- Mark the sampled jobs failed when the copy in the DLQ is the last one sent for them (no
-  -- newer send is waiting or delivered) and no live worker holds them.
-  with sampled as (
-    select distinct on (s.job_id) s.job_id, s.message_id
-      from jsonb_to_recordset(sample) as s(job_id uuid, message_id text)
-     where s.job_id is not null
-  ), dead as (
-    select j.id, j.attempts, j.error_message, j.leased_by
-      from sampled s
-      join public.jobs j on j.id = s.job_id
-     where j.status in ('pending', 'in_progress')
-       and not (j.status = 'in_progress' and coalesce(j.heartbeat_at, j.leased_at)
-                  >= now() - make_interval(secs => settings.stale_threshold_seconds))
-       and (select o.message_id from private.outbox o
-             where o.job_id = j.id order by o.id desc limit 1) is not distinct from s.message_id
-       for update of j skip locked
-  ), changed as (
-    update public.jobs j
-       set status = 'failed', completed_at = now(),
-           error_message = 'Dead-lettered' ||
-             coalesce(' (last error: ' || left(d.error_message, 400) || ')', ''),
-           lease_token = null, leased_by = null, leased_at = null, heartbeat_at = null
-      from dead d
-     where j.id = d.id
-    returning j.id, d.attempts, d.leased_by
-  ), history as (
-    insert into public.queue_history (job_id, event, attempt, worker_id, reason)
-    select c.id, 'dead_lettered', c.attempts, c.leased_by, 'dead-lettered' from changed c
-  ), workers as (
-    update public.worker_heartbeats w set current_job_id = null
-      from changed c where w.current_job_id = c.id
-  )
-  select count(*) into result.dead_lettered from changed;
-
-  select coalesce(jsonb_agg(jsonb_build_object(
-           'job_id', j.id, 'customer_id', j.customer_id, 'status', j.status,
-           'error', j.error_message) order by j.id), '[]'::jsonb)
-    into result.jobs
-    from public.jobs j
-   where j.id in (select s.job_id from jsonb_to_recordset(sample) as s(job_id uuid));
 
   if depth > 0 then
     if state.incident_since is null then
@@ -176,13 +134,13 @@ begin
   result.incident_since := state.incident_since;
 
   update private.dlq_monitor m
-     set depth = observe_dlq.depth,
+     set depth = decide_dlq_alert.depth,
          checked_at = now(),
          empty_checks = case when result.alert = 'dlq_resolved' then 0 else state.empty_checks end,
          incident_since = case when result.alert = 'dlq_resolved' then null
                                else state.incident_since end,
          alerted_depth = case when result.alert = 'dlq_resolved' then null
-                              when result.alert is not null then observe_dlq.depth
+                              when result.alert is not null then decide_dlq_alert.depth
                               else m.alerted_depth end,
          alerted_at = case when result.alert = 'dlq_resolved' then null
                            when result.alert is not null then now()
@@ -190,8 +148,59 @@ begin
   return result;
 end;
 $$;
-comment on function private.observe_dlq(integer, jsonb) is
-  'Records one DLQ check (depth, sampled [{job_id, message_id}]), marks dead-lettered jobs failed, and says which alert to raise, if any. Call in the transaction that stores the alert.';
+comment on function private.decide_dlq_alert(integer) is
+  'Records the DLQ depth one check saw and says which alert to raise, if any (the alert policy; state in private.dlq_monitor).';
+
+-- Dead letters whose job would otherwise wait forever: the job is marked failed when the DLQ
+-- holds the last copy sent for it (no newer send is waiting or delivered) and no live worker
+-- holds it.
+create function private.mark_dead_lettered(sample jsonb)
+returns table (job_id uuid, customer_id text, status text, error text, marked boolean)
+language plpgsql
+set search_path = ''
+as $$
+#variable_conflict use_column
+declare
+  marked_ids uuid[];
+begin
+  with sampled as (
+    select distinct on (s.job_id) s.job_id, s.message_id
+      from jsonb_to_recordset(sample) as s(job_id uuid, message_id text)
+     where s.job_id is not null
+  ), dead as (
+    select j.id, j.attempts, j.error_message, j.leased_by
+      from sampled s
+      join public.jobs j on j.id = s.job_id
+     where (j.status = 'pending'
+            or (j.status = 'in_progress'
+                and coalesce(j.heartbeat_at, j.leased_at) < private.stale_before()))
+       and (select o.message_id from private.outbox o
+             where o.job_id = j.id order by o.id desc limit 1) is not distinct from s.message_id
+       for update of j skip locked
+  ), changed as (
+    update public.jobs j
+       set status = 'failed', completed_at = now(),
+           error_message = 'Dead-lettered' ||
+             coalesce(' (last error: ' || left(d.error_message, 400) || ')', ''),
+           lease_token = null -- revoked: see trigger jobs_revoke_lease
+      from dead d
+     where j.id = d.id
+    returning j.id, d.attempts, d.leased_by
+  ), history as (
+    insert into public.queue_history (job_id, event, attempt, worker_id, reason)
+    select c.id, 'dead_lettered', c.attempts, c.leased_by, 'dead-lettered' from changed c
+  )
+  select coalesce(array_agg(c.id), '{}') into marked_ids from changed c;
+
+  return query
+    select j.id, j.customer_id, j.status, j.error_message, j.id = any (marked_ids)
+      from public.jobs j
+     where j.id in (select s.job_id from jsonb_to_recordset(sample) as s(job_id uuid))
+     order by j.id;
+end;
+$$;
+comment on function private.mark_dead_lettered(jsonb) is
+  'Marks failed the jobs of sampled dead letters [{job_id, message_id}] that nothing else will finish; returns the sampled jobs the database knows, marked = failed by this call.';
 
 create function private.raise_alert(kind text, message jsonb)
 returns bigint
@@ -272,8 +281,8 @@ begin
        set tries = a.tries + 1, last_error = left(detail, 500),
            available_at = now() + make_interval(secs => case
              when outcome = 'misconfigured' then settings.alert_retry_max_seconds
-             else least(settings.alert_retry_max_seconds,
-                        settings.alert_retry_base_seconds * power(2, least(a.tries, 20)))::integer
+             else private.backoff_seconds(settings.alert_retry_base_seconds,
+                                          settings.alert_retry_max_seconds, a.tries + 1)
            end)
      where id = alert_id;
     if outcome = 'misconfigured' then
@@ -299,7 +308,6 @@ as $$
 #variable_conflict use_column
 declare
   job public.jobs;
-  settings private.settings;
   done private.redrives;
   new_outbox bigint;
   result text;
@@ -314,20 +322,18 @@ begin
     return query select 'unknown_job'::text, null::bigint;
     return;
   end if;
-  select * into settings from private.settings;
 
   if job.status = 'completed' then
     result := 'finished';
-  elsif job.status = 'in_progress' and coalesce(job.heartbeat_at, job.leased_at)
-          >= now() - make_interval(secs => settings.stale_threshold_seconds) then
+  elsif job.status = 'in_progress'
+        and coalesce(job.heartbeat_at, job.leased_at) >= private.stale_before() then
     -- A live worker holds it; if that worker dies, stale recovery re-sends it.
     result := 'running';
   else
     update public.jobs
        set status = 'pending', completed_at = null, run_after = now(),
-           lease_token = null, leased_by = null, leased_at = null, heartbeat_at = null
+           lease_token = null -- revoked: see trigger jobs_revoke_lease
      where id = job.id;
-    update public.worker_heartbeats set current_job_id = null where current_job_id = job.id;
     insert into private.outbox (job_id) values (job.id) returning id into new_outbox;
     insert into public.queue_history (job_id, event, attempt, reason)
     values (job.id, 'redriven', job.attempts, 'moved back from the dead-letter queue');
@@ -341,54 +347,9 @@ $$;
 comment on function private.redrive_job(text, uuid) is
   'Puts a dead-lettered job back (pending, new outbox row) once per DLQ message; outcome: requeued | finished | running | already_redriven | unknown_job.';
 
--- A generic "call an Edge Function from pg_cron": URL and service key from Vault.
-create function private.invoke_function(slug text, body jsonb default '{}'::jsonb)
-returns bigint
-language plpgsql
-security definer
-set search_path = ''
-as $$
-declare
-  project_url text;
-  service_key text;
-begin
-  select decrypted_secret into project_url from vault.decrypted_secrets where name = 'project_url';
-  select decrypted_secret into service_key from vault.decrypted_secrets
-   where name = 'service_role_key';
-  if project_url is null or service_key is null then
-    raise warning 'invoke_function(%): Vault secrets project_url and service_role_key are not set', slug;
-    return null;
-  end if;
-  return net.http_post(
-    url := project_url || '/functions/v1/' || slug,
-    body := body,
-    headers := jsonb_build_object('Content-Type', 'application/json',
-                                  'Authorization', 'Bearer ' || service_key),
-    timeout_milliseconds := 30000
-  );
-end;
-$$;
-comment on function private.invoke_function(text, jsonb) is
-  'POSTs to an Edge Function via pg_net with the project URL and service key from Vault; returns the request id.';
-
-create or replace function private.request_dispatch()
-returns bigint
-language plpgsql
-security definer
-set search_path = ''
-as $$
-begin
-  if not exists (select 1 from private.outbox
-                  where delivered_at is null and available_at <= now()) then
-    return null;
-  end if;
-  return private.invoke_function('dispatch');
-end;
-$$;
-
-revoke all on function private.observe_dlq(integer, jsonb), private.raise_alert(text, jsonb),
-  private.claim_slack_delivery(integer), private.release_slack_delivery(),
-  private.due_alerts(integer), private.settle_alert(bigint, text, integer, text),
-  private.redrive_job(text, uuid), private.invoke_function(text, jsonb) from public;
+revoke all on function private.decide_dlq_alert(integer), private.mark_dead_lettered(jsonb),
+  private.raise_alert(text, jsonb), private.claim_slack_delivery(integer),
+  private.release_slack_delivery(), private.due_alerts(integer),
+  private.settle_alert(bigint, text, integer, text), private.redrive_job(text, uuid) from public;
 
 select cron.schedule('dlq-monitor', '* * * * *', $$select private.invoke_function('dlq-monitor')$$);

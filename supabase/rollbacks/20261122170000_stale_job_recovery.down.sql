@@ -8,6 +8,7 @@ drop function public.recover_stale_jobs();
 drop view public.stale_jobs_view;
 drop function public.find_stale_jobs(interval);
 drop index public.jobs_stale_sweep_idx;
+drop function private.stale_before();
 alter table public.jobs drop column stale_recoveries;
 alter table private.settings
   drop column stale_threshold_seconds,

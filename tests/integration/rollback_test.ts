@@ -38,6 +38,14 @@ async function fingerprint(tx: postgres.TransactionSql): Promise<string[]> {
      where n.nspname in ('public', 'private') and t.typtype = 'c'
        and not exists (select 1 from pg_class c where c.reltype = t.oid and c.relkind <> 'c')
     union all
+    select format('trigger %s on %s: %s', t.tgname, t.tgrelid::regclass, pg_get_triggerdef(t.oid))
+      from pg_trigger t join pg_class c on c.oid = t.tgrelid
+      join pg_namespace n on n.oid = c.relnamespace
+     where n.nspname in ('public', 'private') and not t.tgisinternal
+    union all
+    select format('view %s.%s %s', schemaname, viewname, definition)
+      from pg_views where schemaname in ('public', 'private')
+    union all
     select format('cron %s %s %s', jobname, schedule, command) from cron.job
     order by 1`;
   return rows.map((r) => r.x);

@@ -112,7 +112,7 @@ function fakeStore(alerts: DueAlert[], options: { notBefore?: number; taken?: bo
   const settled: [number, SlackOutcome["outcome"]][] = [];
   let released = 0;
   const store: MonitorStore = {
-    observe: () => Promise.reject(new Error("unused")),
+    recordCheck: () => Promise.reject(new Error("unused")),
     claimDelivery: () =>
       Promise.resolve(options.taken ? null : { notBefore: options.notBefore ?? 0 }),
     releaseDelivery: () => {

@@ -278,7 +278,21 @@ export type Database = {
       [_ in never]: never;
     };
     Functions: {
+      "backoff_seconds": {
+        Args: { "base": number; "cap": number; "failures": number };
+        Returns: number;
+      };
       "claim_slack_delivery": { Args: { "lease_seconds": number }; Returns: string };
+      "decide_dlq_alert": {
+        Args: { "depth": number };
+        Returns: Database["private"]["CompositeTypes"]["dlq_alert_decision"];
+        SetofOptions: {
+          from: "*";
+          to: "dlq_alert_decision";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
       "due_alerts": {
         Args: { "max_alerts": number };
         Returns: {
@@ -298,7 +312,20 @@ export type Database = {
           isSetofReturn: true;
         };
       };
-      "health_snapshot": { Args: Record<PropertyKey, never>; Returns: Json };
+      "health_snapshot": {
+        Args: Record<PropertyKey, never>;
+        Returns: {
+          "cron_jobs": (Database["private"]["CompositeTypes"]["cron_job_state"])[];
+          "jobs_completed_today": number;
+          "jobs_failed_today": number;
+          "jobs_in_progress": number;
+          "jobs_pending": number;
+          "jobs_stale": number;
+          "misconfigured": (Database["private"]["CompositeTypes"]["integration_problem"])[];
+          "outbox_waiting": number;
+          "workers_active": number;
+        }[];
+      };
       "invoke_function": { Args: { "body"?: Json; "slug": string }; Returns: number };
       "issue_api_key": {
         Args: { "customer_id": string; "name"?: string };
@@ -307,15 +334,15 @@ export type Database = {
           "id": string;
         }[];
       };
-      "observe_dlq": {
-        Args: { "depth": number; "sample"?: Json };
-        Returns: Database["private"]["CompositeTypes"]["dlq_observation"];
-        SetofOptions: {
-          from: "*";
-          to: "dlq_observation";
-          isOneToOne: true;
-          isSetofReturn: false;
-        };
+      "mark_dead_lettered": {
+        Args: { "sample": Json };
+        Returns: {
+          "customer_id": string;
+          "error": string;
+          "job_id": string;
+          "marked": boolean;
+          "status": string;
+        }[];
       };
       "prune_cron_history": { Args: { "keep"?: string }; Returns: number };
       "prune_history": {
@@ -373,6 +400,7 @@ export type Database = {
         };
         Returns: undefined;
       };
+      "stale_before": { Args: Record<PropertyKey, never>; Returns: string };
       "take_outbox": {
         Args: { "batch_size": number; "only_ids"?: (number)[] };
         Returns: {
@@ -387,12 +415,21 @@ export type Database = {
       [_ in never]: never;
     };
     CompositeTypes: {
-      "dlq_observation": {
+      "cron_job_state": {
+        "name": string | null;
+        "schedule": string | null;
+        "active": boolean | null;
+        "last_run": string | null;
+        "last_status": string | null;
+      };
+      "dlq_alert_decision": {
         "alert": string | null;
         "previous_depth": number | null;
         "incident_since": string | null;
-        "jobs": Json | null;
-        "dead_lettered": number | null;
+      };
+      "integration_problem": {
+        "name": string | null;
+        "detail": string | null;
       };
     };
   };

@@ -1,6 +1,6 @@
 /**
  * One look at the dead-letter queue: its depth and a sample of up to 10 messages (left in
- * place), recorded in the database, which marks the sampled jobs failed and decides the alert.
+ * place), recorded in the database, which decides the alert and marks the sampled jobs failed.
  */
 import type { DeadLetterQueue } from "./dlq.ts";
 import { alertMessage, type SampledJob } from "./message.ts";
@@ -30,17 +30,17 @@ export async function checkDeadLetters(deps: CheckDeps): Promise<CheckResult> {
   const sample = peeked.flatMap((m) =>
     m.jobId ? [{ job_id: m.jobId, message_id: m.messageId }] : []
   );
-  const observation = await deps.store.observe(depth, sample, (o) => {
-    const known = new Map(o.jobs.map((j) => [j.job_id, j]));
+  const record = await deps.store.recordCheck(depth, sample, (r) => {
+    const known = new Map(r.jobs.map((j) => [j.job_id, j]));
     return alertMessage({
-      kind: o.alert!,
+      kind: r.alert!,
       queueName: deps.dlq.name,
       queueUrl: deps.dlq.url,
       region: deps.region,
       depth,
       inFlight,
-      previousDepth: o.previousDepth,
-      incidentSince: o.incidentSince ?? undefined,
+      previousDepth: r.previousDepth,
+      incidentSince: r.incidentSince ?? undefined,
       sample: peeked.map((m): SampledJob => {
         const job = m.jobId ? known.get(m.jobId) : undefined;
         return {
@@ -56,7 +56,7 @@ export async function checkDeadLetters(deps: CheckDeps): Promise<CheckResult> {
     depth,
     inFlight,
     sampled: peeked.length,
-    deadLettered: observation.deadLettered,
-    alert: observation.alert,
+    deadLettered: record.deadLettered,
+    alert: record.alert,
   };
 }

@@ -1,18 +1,21 @@
 /**
- * The DLQ monitor's database calls (see migration 20261122200000_dlq_monitor.sql). The alert
- * policy, its state and the redrive's bookkeeping live in SQL, so concurrent runs and crashes
- * cannot send an alert twice or a job twice.
+ * The DLQ monitor's database calls (their SQL: supabase/schema.sql, from migration
+ * 20261122200000_dlq_monitor.sql). The alert policy, its state and the redrive's bookkeeping live
+ * in SQL, so concurrent runs and crashes cannot send an alert twice or a job twice.
  */
 import type { CompositeTypes, Tables } from "../_shared/database.types.ts";
 import { type Db, type FunctionRow, query, transaction } from "../_shared/db.ts";
 import type { AlertKind, SlackMessage } from "./message.ts";
 import type { SlackOutcome } from "./slack.ts";
 
-export interface Observation {
+/** What one check of the DLQ decided and did. */
+export interface CheckRecord {
   alert: AlertKind | null;
   previousDepth: number;
   incidentSince: string | null;
+  /** The sampled jobs the database knows, as they are after this check. */
   jobs: { job_id: string; customer_id: string; status: string; error: string | null }[];
+  /** Jobs this check marked failed (dead-lettered). */
   deadLettered: number;
 }
 
@@ -31,14 +34,15 @@ export type RedriveOutcome =
 
 export interface MonitorStore {
   /**
-   * In one transaction: records the check, marks dead-lettered jobs failed, and stores the
-   * alert that `build` makes for the decided kind, if any.
+   * In one transaction: decides the alert for this depth (private.decide_dlq_alert), marks the
+   * sampled dead-lettered jobs failed (private.mark_dead_lettered), and stores the alert that
+   * `build` makes for the decided kind, if any; so the alert commits with the decision.
    */
-  observe(
+  recordCheck(
     depth: number,
     sample: { job_id: string; message_id: string }[],
-    build: (o: Observation) => SlackMessage,
-  ): Promise<Observation & { alertId: number | null }>;
+    build: (record: CheckRecord) => SlackMessage,
+  ): Promise<CheckRecord & { alertId: number | null }>;
   /** The right to post for leaseSeconds, with the earliest time to post; null if taken. */
   claimDelivery(leaseSeconds: number): Promise<{ notBefore: number } | null>;
   releaseDelivery(): Promise<void>;
@@ -52,30 +56,41 @@ export interface MonitorStore {
 
 export function sqlMonitorStore(db: Db): MonitorStore {
   return {
-    async observe(depth, sample, build) {
+    async recordCheck(depth, sample, build) {
       return await transaction(db, async (tx) => {
-        const [row] = await query<CompositeTypes<{ schema: "private" }, "dlq_observation">>(
+        // First: its row lock serializes concurrent checks.
+        const [decision] = await query<CompositeTypes<{ schema: "private" }, "dlq_alert_decision">>(
           tx,
-          "select * from private.observe_dlq($1, $2::jsonb)",
-          [depth, JSON.stringify(sample)],
+          "select alert, previous_depth, incident_since from private.decide_dlq_alert($1)",
+          [depth],
         );
-        const observation: Observation = {
-          alert: row!.alert as AlertKind | null,
-          previousDepth: row!.previous_depth ?? 0,
-          incidentSince: row!.incident_since,
-          jobs: (row!.jobs ?? []) as Observation["jobs"],
-          deadLettered: row!.dead_lettered ?? 0,
+        const jobs = await query<FunctionRow<"private", "mark_dead_lettered">>(
+          tx,
+          "select job_id, customer_id, status, error, marked from private.mark_dead_lettered($1::jsonb)",
+          [JSON.stringify(sample)],
+        );
+        const record: CheckRecord = {
+          alert: decision!.alert as AlertKind | null,
+          previousDepth: decision!.previous_depth ?? 0,
+          incidentSince: decision!.incident_since,
+          jobs: jobs.map(({ job_id, customer_id, status, error }) => ({
+            job_id,
+            customer_id,
+            status,
+            error,
+          })),
+          deadLettered: jobs.filter((j) => j.marked).length,
         };
         let alertId: number | null = null;
-        if (observation.alert) {
+        if (record.alert) {
           const [raised] = await query<{ id: FunctionRow<"private", "raise_alert"> }>(
             tx,
             "select private.raise_alert($1, $2::jsonb) as id",
-            [observation.alert, JSON.stringify(build(observation))],
+            [record.alert, JSON.stringify(build(record))],
           );
           alertId = raised!.id;
         }
-        return { ...observation, alertId };
+        return { ...record, alertId };
       });
     },
     async claimDelivery(leaseSeconds) {

@@ -30,7 +30,7 @@ Deno.serve(withRateLimit(
       snapshot: async () => {
         const [row] = await query<{ snapshot: Snapshot }>(
           db,
-          "select private.health_snapshot() as snapshot",
+          "select to_jsonb(s) as snapshot from private.health_snapshot() s",
         );
         return row!.snapshot;
       },

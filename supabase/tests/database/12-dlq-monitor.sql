@@ -2,7 +2,7 @@
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
-select plan(39);
+select plan(40);
 
 delete from private.alerts;
 delete from private.integration_status;
@@ -14,29 +14,29 @@ update private.settings
        alert_retry_base_seconds = 30, alert_retry_max_seconds = 900, stale_threshold_seconds = 90;
 
 -- Alert policy.
-select is((private.observe_dlq(0)).alert, null, 'an empty DLQ raises nothing');
-select is((private.observe_dlq(3)).alert, 'dlq_triggered', '0 -> 3 raises the first alert');
-select is((private.observe_dlq(3)).alert, null, 'the same depth again raises nothing');
-select is((private.observe_dlq(900)).alert, null,
+select is((private.decide_dlq_alert(0)).alert, null, 'an empty DLQ raises nothing');
+select is((private.decide_dlq_alert(3)).alert, 'dlq_triggered', '0 -> 3 raises the first alert');
+select is((private.decide_dlq_alert(3)).alert, null, 'the same depth again raises nothing');
+select is((private.decide_dlq_alert(900)).alert, null,
   'growth within dlq_growth_alert_seconds of the last alert raises nothing (a burst is one alert)');
 update private.dlq_monitor set alerted_at = now() - interval '11 minutes';
-select is((private.observe_dlq(1000)).alert, 'dlq_grew', 'growth after the quiet period alerts again');
+select is((private.decide_dlq_alert(1000)).alert, 'dlq_grew', 'growth after the quiet period alerts again');
 select is((select alerted_depth from private.dlq_monitor), 1000, 'the alerted depth is remembered');
 update private.dlq_monitor set alerted_at = now() - interval '11 minutes';
-select is((private.observe_dlq(1000)).alert, null, 'a steady depth is not growth');
+select is((private.decide_dlq_alert(1000)).alert, null, 'a steady depth is not growth');
 update private.dlq_monitor set alerted_at = now() - interval '4 hours 1 minute';
-select is((private.observe_dlq(1000)).alert, 'dlq_reminder', 'a reminder after 4 hours');
-select is((private.observe_dlq(1000)).alert, null, 'and not again at once');
-select is((private.observe_dlq(0)).alert, null, 'one empty check is not enough to resolve');
-select is((private.observe_dlq(2)).alert, null,
+select is((private.decide_dlq_alert(1000)).alert, 'dlq_reminder', 'a reminder after 4 hours');
+select is((private.decide_dlq_alert(1000)).alert, null, 'and not again at once');
+select is((private.decide_dlq_alert(0)).alert, null, 'one empty check is not enough to resolve');
+select is((private.decide_dlq_alert(2)).alert, null,
   'dead letters again before resolving continue the same incident');
-select is((private.observe_dlq(0)).alert, null, 'empty once');
-select is((private.observe_dlq(0)).alert, 'dlq_resolved', 'empty twice in a row: resolved');
-select is((private.observe_dlq(0)).alert, null, 'resolved once only');
+select is((private.decide_dlq_alert(0)).alert, null, 'empty once');
+select is((private.decide_dlq_alert(0)).alert, 'dlq_resolved', 'empty twice in a row: resolved');
+select is((private.decide_dlq_alert(0)).alert, null, 'resolved once only');
 select is((select row(incident_since, alerted_at, empty_checks)::text from private.dlq_monitor),
   row(null::timestamptz, null::timestamptz, 0)::text, 'the incident is closed');
-select throws_ok('select private.observe_dlq(-1)', 'P0001',
-  'observe_dlq: depth must be a non-negative integer', 'a negative depth is refused');
+select throws_ok('select private.decide_dlq_alert(-1)', 'P0001',
+  'decide_dlq_alert: depth must be a non-negative integer', 'a negative depth is refused');
 
 -- Dead-lettered jobs: failed when the DLQ holds the last copy sent and no live worker has them.
 insert into public.jobs (id, customer_id, package_size, status, attempts, error_message)
@@ -56,11 +56,12 @@ insert into private.outbox (job_id, delivered_at, message_id)
 values ('00000000-0000-4000-8000-0000000000d3', now(), 'msg-d3');
 
 create temporary table seen as
-select * from private.observe_dlq(3, '[
+select * from private.mark_dead_lettered('[
   {"job_id": "00000000-0000-4000-8000-0000000000d1", "message_id": "msg-d1"},
   {"job_id": "00000000-0000-4000-8000-0000000000d2", "message_id": "msg-d2-old"},
   {"job_id": "00000000-0000-4000-8000-0000000000d3", "message_id": "msg-d3"}]');
-select is((select dead_lettered from seen), 1, 'one job marked dead-lettered');
+select is((select array_agg(job_id) from seen where marked),
+  array['00000000-0000-4000-8000-0000000000d1'::uuid], 'one job marked dead-lettered');
 select is(
   (select row(status, error_message, completed_at is not null)::text from public.jobs
     where id = '00000000-0000-4000-8000-0000000000d1'),
@@ -73,9 +74,10 @@ select is((select status from public.jobs where id = '00000000-0000-4000-8000-00
   'pending', 'a job sent again since is left alone (its newer message is on its way)');
 select is((select status from public.jobs where id = '00000000-0000-4000-8000-0000000000d3'),
   'in_progress', 'a job a live worker holds is left alone');
-select is((select jsonb_array_length(jobs) from seen), 3, 'the sampled jobs are reported');
-select is((select (private.observe_dlq(3, '[{"job_id": "00000000-0000-4000-8000-0000000000d1",
-                                             "message_id": "msg-d1"}]')).dead_lettered), 0,
+select is((select count(*)::int from seen), 3, 'the sampled jobs are reported');
+select is((select count(*)::int from private.mark_dead_lettered(
+             '[{"job_id": "00000000-0000-4000-8000-0000000000d1", "message_id": "msg-d1"}]')
+            where marked), 0,
   'marking is idempotent');
 
 -- Settling alerts.
@@ -119,7 +121,9 @@ select is((select row(schedule, command)::text from cron.job where jobname = 'dl
   row('* * * * *', $$select private.invoke_function('dlq-monitor')$$)::text,
   'pg_cron calls dlq-monitor every minute through pg_net');
 set local role anon;
-select throws_ok('select private.observe_dlq(0)', '42501', null, 'anon cannot run the monitor');
+select throws_ok('select private.decide_dlq_alert(0)', '42501', null, 'anon cannot run the monitor');
+select throws_ok($$select private.mark_dead_lettered('[]')$$, '42501', null,
+  'anon cannot mark jobs dead-lettered');
 select throws_ok('select * from private.alerts', '42501', null, 'anon cannot read alerts');
 reset role;
 

@@ -4,7 +4,7 @@
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
-select plan(7);
+select plan(8);
 
 create temporary table our_relations as
 select c.oid::regclass as rel, c.relkind
@@ -23,6 +23,13 @@ select is(
   (select array_agg(rel::text order by rel::text) from our_relations r, unnest(array['anon', 'authenticated']) role
     where has_table_privilege(role, r.rel, 'select, insert, update, delete, truncate, references, trigger')),
   null, 'anon and authenticated have no privilege on any table or view');
+select is(
+  (select array_agg(c.oid::regclass::text order by c.oid::regclass::text)
+     from pg_class c join pg_namespace n on n.oid = c.relnamespace,
+          unnest(array['anon', 'authenticated']) role
+    where n.nspname in ('public', 'private') and c.relkind = 'S'
+      and has_sequence_privilege(role, c.oid, 'usage, select, update')),
+  null, 'anon and authenticated can use no sequence either');
 select is(
   (select array_agg(rel::text order by rel::text) from our_relations r
     join pg_class c on c.oid = r.rel where r.relkind in ('r', 'p') and not c.relrowsecurity),
