@@ -5,6 +5,7 @@
  * says whether the committed file still matches the migrations (a test runs the same check).
  */
 import { join } from "node:path";
+import { writeOrCheck } from "./generated.ts";
 import { profileFromArgs, projectRoot } from "./stack/profile.ts";
 import { runningStackEnv } from "./stack/running.ts";
 import { supabase } from "./stack/supabase_cli.ts";
@@ -48,16 +49,5 @@ export async function generateTypes(dbUrl: string): Promise<string> {
 
 if (import.meta.main) {
   const dbUrl = Deno.env.get("DB_URL") ?? runningStackEnv(profileFromArgs(Deno.args)).DB_URL;
-  const generated = await generateTypes(dbUrl);
-  if (Deno.args.includes("--check")) {
-    const committed = await Deno.readTextFile(TYPES_FILE).catch(() => "");
-    if (committed !== generated) {
-      console.error(`${TYPES_FILE} does not match the migrations: run deno task gen:types`);
-      Deno.exit(1);
-    }
-    console.log("database.types.ts matches the migrations");
-  } else {
-    await Deno.writeTextFile(TYPES_FILE, generated);
-    console.log(`wrote ${TYPES_FILE}`);
-  }
+  await writeOrCheck(TYPES_FILE, await generateTypes(dbUrl), Deno.args.includes("--check"));
 }

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import postgres from "postgres";
 import { ensurePackages } from "./packages.ts";
 import { type Keys, loadOrCreateKeys } from "./keys.ts";
+import { appliedMigrations, migrationFiles, staleMigrations } from "./migrations.ts";
 import { dbUrl, initCluster, psqlFile, startPostgres } from "./postgres.ts";
 import { alive, portOpen, type Service, spawnService, waitUntil } from "./process.ts";
 import type { Profile } from "./profile.ts";
@@ -101,6 +102,16 @@ function installStandIns(p: Profile, log: (line: string) => void): Promise<boole
 }
 
 async function migrate(p: Profile, log: (line: string) => void): Promise<void> {
+  const stale = staleMigrations(await withSql(p, appliedMigrations), migrationFiles(p.root));
+  if (stale.length) {
+    const reset = `deno task reset${p.name === "dev" ? "" : ` --profile ${p.name}`}`;
+    throw new Error(
+      `Cannot start the ${p.name} stack: its database in ${p.stateDir} no longer matches ` +
+        `supabase/migrations:\n  ${stale.join("\n  ")}\n` +
+        `Local data cannot be migrated past that. Run ${reset} (it deletes ${p.stateDir}), ` +
+        `then start again.`,
+    );
+  }
   const { code, stdout, stderr } = await supabase(
     ["db", "push", `--remote=${dbUrl(p)}`, "--include-seed", "--yes"],
     p.root,
