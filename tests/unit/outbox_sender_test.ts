@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { SQSClient } from "@aws-sdk/client-sqs";
-import { messageBody, sqsBatchSender } from "../../supabase/functions/_shared/outbox.ts";
+import { sqsBatchSender } from "../../supabase/functions/_shared/outbox.ts";
 
 const rows = [
   { outbox_id: 1, job_id: "j1", customer_id: "c1", tries: 0 },
@@ -41,8 +41,4 @@ Deno.test("sqsBatchSender() turns an outage into failed rows instead of throwing
   assert.deepEqual(result.delivered, []);
   assert.deepEqual(result.failed.map((f) => f.id), [1, 2]);
   assert.match(result.failed[0]!.error, /Connection refused/);
-});
-
-Deno.test("messageBody() carries only the job and customer ids", () => {
-  assert.equal(messageBody(rows[0]!), '{"job_id":"j1","customer_id":"c1"}');
 });

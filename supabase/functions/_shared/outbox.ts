@@ -7,6 +7,7 @@
  */
 import { SendMessageBatchCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { type Db, type FunctionRow, query, transaction } from "./db.ts";
+import { encodeJobMessage } from "./job_message.ts";
 
 export type OutboxRow = FunctionRow<"private", "take_outbox">;
 
@@ -21,11 +22,6 @@ export type SendBatch = (rows: OutboxRow[]) => Promise<BatchResult>;
 
 export const SQS_BATCH_SIZE = 10;
 
-/** The message workers receive: "work on job X". */
-export function messageBody(row: OutboxRow): string {
-  return JSON.stringify({ job_id: row.job_id, customer_id: row.customer_id });
-}
-
 export function sqsBatchSender(client: SQSClient, queueUrl: string): SendBatch {
   return async (rows) => {
     try {
@@ -34,7 +30,7 @@ export function sqsBatchSender(client: SQSClient, queueUrl: string): SendBatch {
           QueueUrl: queueUrl,
           Entries: rows.map((row) => ({
             Id: String(row.outbox_id),
-            MessageBody: messageBody(row),
+            MessageBody: encodeJobMessage({ jobId: row.job_id, customerId: row.customer_id }),
           })),
         }),
       );

@@ -1,7 +1,7 @@
 /**
  * The dead-letter queue as the monitor and the redrive see it: its depth, a peek that leaves
  * messages where they are (received with a visibility timeout of 0), and receive/delete for the
- * redrive. Messages carry `{"job_id", "customer_id"}` (see _shared/outbox.ts).
+ * redrive. Messages carry `{"job_id", "customer_id"}` (see _shared/job_message.ts).
  */
 import {
   DeleteMessageCommand,
@@ -9,6 +9,7 @@ import {
   ReceiveMessageCommand,
   type SQSClient,
 } from "@aws-sdk/client-sqs";
+import { parseJobMessage } from "../_shared/job_message.ts";
 
 export interface DeadLetter {
   messageId: string;
@@ -36,22 +37,6 @@ export interface DeadLetterQueue {
   delete(message: DeadLetter): Promise<void>;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** The job id and customer in a message body, or nothing for a body that is not ours. */
-export function parseBody(body: string | undefined): { jobId?: string; customerId?: string } {
-  try {
-    const parsed = JSON.parse(body ?? "");
-    const jobId = typeof parsed?.job_id === "string" && UUID.test(parsed.job_id)
-      ? parsed.job_id.toLowerCase()
-      : undefined;
-    const customerId = typeof parsed?.customer_id === "string" ? parsed.customer_id : undefined;
-    return { jobId, customerId };
-  } catch {
-    return {};
-  }
-}
-
 export function queueNameOf(url: string): string {
   return url.replace(/\/+$/, "").split("/").pop() ?? url;
 }
@@ -71,7 +56,7 @@ export function sqsDeadLetterQueue(sqs: SQSClient, url: string): DeadLetterQueue
       messageId: m.MessageId!,
       receiptHandle: m.ReceiptHandle!,
       receiveCount: Number(m.Attributes?.ApproximateReceiveCount ?? 0),
-      ...parseBody(m.Body),
+      ...parseJobMessage(m.Body),
     }));
   }
   return {
