@@ -3,13 +3,9 @@
  * messages where they are (received with a visibility timeout of 0), and receive/delete for the
  * redrive. Messages carry `{"job_id", "customer_id"}` (see _shared/job_message.ts).
  */
-import {
-  DeleteMessageCommand,
-  GetQueueAttributesCommand,
-  ReceiveMessageCommand,
-  type SQSClient,
-} from "@aws-sdk/client-sqs";
+import { DeleteMessageCommand, ReceiveMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { parseJobMessage } from "../_shared/job_message.ts";
+import { type QueueDepth, queueDepth } from "../_shared/sqs.ts";
 
 export interface DeadLetter {
   messageId: string;
@@ -19,11 +15,6 @@ export interface DeadLetter {
   customerId?: string;
   /** How often SQS handed the message out, counted from its first send. */
   receiveCount: number;
-}
-
-export interface QueueDepth {
-  visible: number;
-  inFlight: number;
 }
 
 export interface DeadLetterQueue {
@@ -62,18 +53,7 @@ export function sqsDeadLetterQueue(sqs: SQSClient, url: string): DeadLetterQueue
   return {
     name: queueNameOf(url),
     url,
-    async depth() {
-      const { Attributes } = await sqs.send(
-        new GetQueueAttributesCommand({
-          QueueUrl: url,
-          AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        }),
-      );
-      return {
-        visible: Number(Attributes?.ApproximateNumberOfMessages ?? 0),
-        inFlight: Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0),
-      };
-    },
+    depth: () => queueDepth(sqs, url),
     peek: (max) => receive(max, 0),
     receive,
     async delete(message) {

@@ -1,9 +1,8 @@
 // Wiring only: config and clients are built once per instance; see handler.ts.
-import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import { createDb, query } from "../_shared/db.ts";
 import { withRateLimit } from "../_shared/ratelimit/middleware.ts";
 import { rateLimitFromEnv } from "../_shared/ratelimit/setup.ts";
-import { createSqsClient } from "../_shared/sqs.ts";
+import { createSqsClient, queueDepth } from "../_shared/sqs.ts";
 import { loadConfig } from "./config.ts";
 import { handle } from "./handler.ts";
 import type { Snapshot } from "./status.ts";
@@ -14,14 +13,8 @@ const sqs = createSqsClient(config.sqs, config.sqsTimeoutMs);
 const startedAt = Date.now();
 
 async function messages(queueUrl: string): Promise<number> {
-  const { Attributes } = await sqs.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: queueUrl,
-      AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    }),
-  );
-  return Number(Attributes?.ApproximateNumberOfMessages ?? 0) +
-    Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
+  const { visible, inFlight } = await queueDepth(sqs, queueUrl);
+  return visible + inFlight;
 }
 
 Deno.serve(withRateLimit(
