@@ -92,6 +92,7 @@ Deno.test("identify() maps an API key through its hash, never the key itself", a
     customerId: "acme",
     via: "api_key",
     subject: `key:${sha256Hex(key)}`,
+    apiKeyHash: sha256Hex(key),
   });
   assert.equal(seen[0], sha256Hex(key));
   assert.equal(seen[0]?.length, 64);

@@ -39,7 +39,13 @@ function fake(caller: Caller, outcome: Enqueued["outcome"] = "created"): Fake {
 }
 
 const service: Caller = { kind: "service" };
-const acme: Caller = { kind: "customer", customerId: "acme", via: "api_key", subject: "key:ab" };
+const acme: Caller = {
+  kind: "customer",
+  customerId: "acme",
+  via: "api_key",
+  subject: "key:ab",
+  apiKeyHash: "ab",
+};
 
 function post(path: string, body: string, headers: Record<string, string> = {}) {
   return new Request(`http://x${path}`, {

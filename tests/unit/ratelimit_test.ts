@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { type Caller, sha256Hex } from "../../supabase/functions/_shared/auth.ts";
 import { gcra } from "../../supabase/functions/_shared/ratelimit/gcra.ts";
 import {
   clientAddress,
@@ -144,6 +145,65 @@ Deno.test("withRateLimit() gives the service role its own policy", async () => {
     assert.match(res.headers.get("ratelimit-policy")!, /^"service";q=10000;w=60$/);
     await res.body?.cancel();
   }
+});
+
+Deno.test("withRateLimit() keys each kind of caller as the database has stored it so far", async () => {
+  // The hex keys were recorded before Caller replaced Identity: the keys (and so every stored
+  // bucket) must not change, or existing limits would start over.
+  const hash = "a".repeat(64);
+  const cases: [Caller, string[]][] = [
+    [{ kind: "service" }, ["e75ebccdc52a937d1d554abcd78530a53ef14e6730141e5af89f2a76af060bb1"]],
+    [
+      {
+        kind: "customer",
+        customerId: "acme",
+        via: "api_key",
+        subject: `key:${hash}`,
+        apiKeyHash: hash,
+      },
+      [
+        "f6b4bb66dec9322ca7db6a648aa037e2e2a5c1f580dc91ff242d18358a0b8974",
+        "55b5767d7715a22543d4dcbcff164966eb531be443e7a1aa8f8da63d780575e3",
+      ],
+    ],
+    [
+      { kind: "customer", customerId: "acme", via: "jwt", subject: "user:u-1" },
+      ["b854187788a0a2b1a36e76431fde9e2926bcfb34ef081c0e2de8e321071a94e1"],
+    ],
+    [
+      { kind: "user", subject: "user:role:anon" },
+      ["63b4994758c1420402de3f16bc8940ebb3694817923ee34d6fabf494fce44b74"],
+    ],
+    [{ kind: "none" }, ["37a74108708d600ebb5aa2b6e9ac058575874a2e8a1cf4fd2254a09edb428fa3"]],
+    [
+      { kind: "invalid", reason: "unknown or revoked API key" },
+      ["37a74108708d600ebb5aa2b6e9ac058575874a2e8a1cf4fd2254a09edb428fa3"],
+    ],
+  ];
+  for (const [caller, expected] of cases) {
+    let keys: string[] = [];
+    const recording: Limiter = {
+      check: (requests) => {
+        keys = requests.map((r) => r.key);
+        return memoryLimiter().check(requests);
+      },
+    };
+    const handler = withRateLimit(
+      ok,
+      deps(recording, {
+        fn: "queue",
+        config: policiesFromEnv({ RATE_LIMIT_QUEUE: "standard,apiKey" }, "queue"),
+        identify: () => Promise.resolve(caller),
+      }),
+    );
+    await (await handler(from("192.0.2.1"))).body?.cancel();
+    assert.deepEqual(keys, expected, caller.kind);
+  }
+  assert.equal(
+    sha256Hex("queue\u0000standard\u0000ip:192.0.2.1"),
+    "37a74108708d600ebb5aa2b6e9ac058575874a2e8a1cf4fd2254a09edb428fa3",
+    "a key is sha256(function NUL policy NUL client)",
+  );
 });
 
 Deno.test("a database that does not answer: fail-open still limits, fail-closed answers 503", async () => {

@@ -8,10 +8,14 @@ import { createRemoteJWKSet, type JWTPayload, jwtVerify } from "jose";
 import type { Env } from "./config.ts";
 import { errorResponse } from "./errors.ts";
 
-/** `subject` names the verified caller for rate limiting: user:<sub> or key:<sha256>. */
+/**
+ * `subject` names the verified caller for rate limiting: user:<sub> or key:<sha256>. A customer
+ * calling with an API key also carries the key's SHA-256 (hex), on which the apiKey policy keys.
+ */
 export type Caller =
   | { kind: "service" }
-  | { kind: "customer"; customerId: string; via: "jwt" | "api_key"; subject: string }
+  | { kind: "customer"; customerId: string; via: "jwt"; subject: string }
+  | { kind: "customer"; customerId: string; via: "api_key"; subject: string; apiKeyHash: string }
   | { kind: "user"; subject: string }
   | { kind: "none" }
   | { kind: "invalid"; reason: string };
@@ -111,7 +115,7 @@ export async function identify(req: Request, deps: AuthDeps): Promise<Caller> {
     const hash = sha256Hex(apiKey);
     const customerId = await deps.customerForApiKey(hash);
     return customerId
-      ? { kind: "customer", customerId, via: "api_key", subject: `key:${hash}` }
+      ? { kind: "customer", customerId, via: "api_key", subject: `key:${hash}`, apiKeyHash: hash }
       : { kind: "invalid", reason: "unknown or revoked API key" };
   }
 

@@ -9,25 +9,8 @@ import {
   sqlLimiter,
   withRefusalCache,
 } from "./limiter.ts";
-import type { Identity, RateLimitDeps } from "./middleware.ts";
+import type { RateLimitDeps } from "./middleware.ts";
 import { policiesFromEnv } from "./policy.ts";
-
-/** What the rate limiter needs to know about a caller the function has identified. */
-export function identityOf(caller: Caller): Identity {
-  switch (caller.kind) {
-    case "service":
-      return { kind: "service" };
-    case "customer":
-      return caller.via === "api_key"
-        ? { kind: "subject", subject: caller.subject, apiKey: caller.subject.slice(4) }
-        : { kind: "subject", subject: caller.subject };
-    case "user":
-      return { kind: "subject", subject: caller.subject };
-    default:
-      // No or rejected credentials: the client address decides.
-      return { kind: "anonymous" };
-  }
-}
 
 export function rateLimitFromEnv(
   env: Env,
@@ -44,6 +27,6 @@ export function rateLimitFromEnv(
       fallback: memoryLimiter(intEnv(env, fn, "RATE_LIMIT_MEMORY_KEYS", 10_000)),
       timeoutMs: intEnv(env, fn, "RATE_LIMIT_TIMEOUT_MS", 300),
     }),
-    identify: identify ? async (req) => identityOf(await identify(req)) : undefined,
+    identify,
   };
 }
