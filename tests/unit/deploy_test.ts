@@ -78,6 +78,10 @@ Deno.test("checkSettings() runs each function's own parser and refuses unknown n
   const bad = checkSettings({ ...complete(), RATE_LIMIT_PRESET_STANDARD: "lots" });
   assert.equal(bad.errors.length, 2, "queue and health both apply the preset");
   assert.match(bad.errors[0]!, /RATE_LIMIT_PRESET_STANDARD/);
+  assert.deepEqual(checkSettings({ ...complete(), RATE_LIMIT_TIMEOUT_MS: "soon" }).errors, [
+    "Cannot start queue: RATE_LIMIT_TIMEOUT_MS must be a non-negative integer, got 'soon'",
+    "Cannot start health: RATE_LIMIT_TIMEOUT_MS must be a non-negative integer, got 'soon'",
+  ]);
   assert.deepEqual(
     checkSettings({ ...complete(), SUPABASE_WEBHOOK: "x", SQS_ENDPOINT: "http://x", SLAK: "y" })
       .errors,

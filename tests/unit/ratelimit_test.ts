@@ -17,6 +17,10 @@ import {
   withRateLimit,
 } from "../../supabase/functions/_shared/ratelimit/middleware.ts";
 import { policiesFromEnv, PRESETS } from "../../supabase/functions/_shared/ratelimit/policy.ts";
+import {
+  createRateLimitDeps,
+  rateLimitConfigFromEnv,
+} from "../../supabase/functions/_shared/ratelimit/setup.ts";
 
 Deno.test("gcra() admits the limit at once, then one per period/limit", () => {
   let tat: number | undefined;
@@ -89,6 +93,49 @@ Deno.test("policiesFromEnv() takes presets per function and overrides from env",
     () => policiesFromEnv({ RATE_LIMIT_PRESET_STANDARD: "lots" }, "queue"),
     /RATE_LIMIT_PRESET_STANDARD must look like 100\/60/,
   );
+});
+
+Deno.test("rateLimitConfigFromEnv() parses policies, client address, fallback size and timeout", () => {
+  assert.deepEqual(rateLimitConfigFromEnv({}, "health"), {
+    fn: "health",
+    policies: [PRESETS.standard],
+    service: policiesFromEnv({}, "health").service,
+    clientIp: { kind: "xff", hops: 1 },
+    memoryKeys: 10_000,
+    timeoutMs: 300,
+  });
+  assert.throws(
+    () => rateLimitConfigFromEnv({ RATE_LIMIT_TIMEOUT_MS: "soon" }, "queue"),
+    /^Error: Cannot start queue: RATE_LIMIT_TIMEOUT_MS must be a non-negative integer, got 'soon'$/,
+  );
+  assert.throws(
+    () => rateLimitConfigFromEnv({ RATE_LIMIT_CLIENT_IP: "leftmost" }, "queue"),
+    /Cannot start queue: RATE_LIMIT_CLIENT_IP must be xff:<hops> or header:<name>/,
+  );
+});
+
+Deno.test("createRateLimitDeps() builds the middleware's deps from the parsed config", async () => {
+  const config = rateLimitConfigFromEnv({ RATE_LIMIT_PRESET_STANDARD: "1/60" }, "health");
+  const asked: unknown[][] = [];
+  const db = {
+    query: (_text: string, values: unknown[]) => {
+      asked.push(values);
+      return Promise.resolve({
+        rows: [{ allowed: true, remaining: 0, reset_ms: 60_000, retry_after_ms: 0 }],
+      });
+    },
+  };
+  const identify = () => Promise.resolve({ kind: "none" as const });
+  const deps = createRateLimitDeps(config, db, identify);
+  assert.equal(deps.fn, "health");
+  assert.deepEqual(deps.config, { policies: config.policies, service: config.service });
+  assert.equal(deps.clientIp, config.clientIp);
+  assert.equal(deps.identify, identify);
+  const res = await withRateLimit(ok, deps)(from("192.0.2.1"));
+  assert.equal(res.status, 200);
+  await res.body?.cancel();
+  assert.equal(asked.length, 1, "the database decides");
+  assert.deepEqual(asked[0]!.slice(1), [1, 60_000]);
 });
 
 function deps(limiter: Limiter, overrides: Partial<RateLimitDeps> = {}): RateLimitDeps {

@@ -1,7 +1,7 @@
 // Wiring only: config and clients are built once per instance; see handler.ts.
 import { createDb, query } from "../_shared/db.ts";
 import { withRateLimit } from "../_shared/ratelimit/middleware.ts";
-import { rateLimitFromEnv } from "../_shared/ratelimit/setup.ts";
+import { createRateLimitDeps } from "../_shared/ratelimit/setup.ts";
 import { createSqsClient, queueDepth } from "../_shared/sqs.ts";
 import { loadConfig } from "./config.ts";
 import { handle } from "./handler.ts";
@@ -39,5 +39,5 @@ Deno.serve(withRateLimit(
       now: Date.now,
       startedAt,
     }),
-  rateLimitFromEnv(config.env, "health", db),
+  createRateLimitDeps(config.rateLimit, db),
 ));

@@ -1,9 +1,9 @@
 // Wiring only: config and clients are built once per instance; see handler.ts.
-import { identify, identifyOnce, jwtVerifierFromEnv } from "../_shared/auth.ts";
+import { createJwtVerifier, identify, identifyOnce } from "../_shared/auth.ts";
 import { createDb } from "../_shared/db.ts";
 import { drainOutbox, sqsBatchSender } from "../_shared/outbox.ts";
 import { withRateLimit } from "../_shared/ratelimit/middleware.ts";
-import { rateLimitFromEnv } from "../_shared/ratelimit/setup.ts";
+import { createRateLimitDeps } from "../_shared/ratelimit/setup.ts";
 import { createSqsClient } from "../_shared/sqs.ts";
 import { loadConfig } from "./config.ts";
 import { handle } from "./handler.ts";
@@ -12,7 +12,7 @@ import { sqlQueueStore } from "./store.ts";
 const config = loadConfig();
 const db = createDb(config.dbUrl, { max: 8 });
 const store = sqlQueueStore(db);
-const verifyJwt = jwtVerifierFromEnv(config.env, "queue");
+const verifyJwt = createJwtVerifier(config.jwt);
 const send = sqsBatchSender(
   createSqsClient(config.sqs, config.dispatchTimeoutMs),
   config.sqs.queueUrl,
@@ -39,5 +39,5 @@ Deno.serve(withRateLimit(
       },
       maxBodyBytes: config.maxBodyBytes,
     }),
-  rateLimitFromEnv(config.env, "queue", db, caller),
+  createRateLimitDeps(config.rateLimit, db, caller),
 ));
