@@ -92,3 +92,22 @@ export async function drainOutbox(
     return { taken: rows.length, sent: delivered.length, failed: failed.length };
   });
 }
+
+/**
+ * Sends these outbox rows now, for a caller that wants its jobs on their way at once (a new
+ * job, a redriven one). Never throws: on failure it logs, and the rows stay due for the
+ * scheduled dispatch (pg_cron), which sends whatever this could not.
+ */
+export async function dispatchSoon(
+  db: Db,
+  send: SendBatch,
+  outboxIds: number[],
+  log: (line: string) => void,
+): Promise<void> {
+  if (outboxIds.length === 0) return;
+  try {
+    await drainOutbox(db, send, { limit: outboxIds.length, onlyIds: outboxIds });
+  } catch (error) {
+    log(`outbox: row(s) ${outboxIds.join(", ")} left to the scheduled dispatch: ${error}`);
+  }
+}

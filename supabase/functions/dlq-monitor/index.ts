@@ -1,6 +1,6 @@
 // Wiring only: config and clients are built once per instance; see handler.ts.
 import { createDb } from "../_shared/db.ts";
-import { drainOutbox, sqsBatchSender } from "../_shared/outbox.ts";
+import { dispatchSoon, sqsBatchSender } from "../_shared/outbox.ts";
 import { createSqsClient } from "../_shared/sqs.ts";
 import { checkDeadLetters } from "./check.ts";
 import { loadConfig } from "./config.ts";
@@ -29,23 +29,15 @@ Deno.serve((req) =>
         store,
         post,
         maxAlerts: config.alertsPerRun,
-        leaseSeconds: 50,
         postTimeoutMs: config.slackTimeoutMs,
         now: Date.now,
-        sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
         log,
       }),
     redrive: (options) =>
       redriveDeadLetters({
         dlq,
         store,
-        dispatch: async (ids) => {
-          try {
-            await drainOutbox(db, send, { limit: ids.length, onlyIds: ids });
-          } catch (error) {
-            log(`dlq-monitor: redriven jobs wait for the next dispatch: ${error}`);
-          }
-        },
+        dispatch: (ids) => dispatchSoon(db, send, ids, log),
         visibilitySeconds: config.redriveVisibilitySeconds,
         budgetMs: config.redriveBudgetMs,
         now: Date.now,
