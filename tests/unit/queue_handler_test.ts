@@ -192,3 +192,21 @@ Deno.test("an internal failure answers 500 without its detail", async () => {
     console.error = original;
   }
 });
+
+Deno.test("handle() lets go of every body it refuses before reading", async () => {
+  const body = '{"package_size":5,"priority_level":1}';
+  const cases: [Caller, Request][] = [
+    [service, post("/nope", body)],
+    [service, new Request("http://x/queue/acme", { method: "PUT", body })],
+    [{ kind: "none" }, post("/queue/acme", body)],
+    [acme, post("/queue/bad%20id", body)],
+    [acme, post("/queue/globex", body)],
+    [service, post("/queue/acme", body, { "content-type": "text/plain" })],
+    [service, post("/queue/acme", body, { "idempotency-key": "a b" })],
+  ];
+  for (const [caller, req] of cases) {
+    const res = await handle(req, fake(caller).deps);
+    await res.body?.cancel();
+    assert.ok(req.bodyUsed, `${req.method} ${req.url} -> ${res.status}: body let go`);
+  }
+});
