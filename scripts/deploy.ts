@@ -11,7 +11,7 @@
  * printed. The env file defaults to supabase/.env.deploy (see deploy.env.example).
  */
 import { parse as parseDotenv } from "dotenv";
-import { join } from "node:path";
+import { isAbsolute, join, relative } from "node:path";
 import postgres from "postgres";
 import { checkSettings, DEPLOY_SETTINGS, SECRET_VALUES, shown } from "./deploy/settings.ts";
 import { projectRoot } from "./stack/profile.ts";
@@ -123,6 +123,14 @@ async function storeVaultSecrets(dbUrl: string, ref: string, serviceKey: string)
   }
 }
 
+/** Why deploy cannot start without its env file, and how to make one. */
+export function missingEnvFile(envFile: string): string {
+  // Inside the project, the path as the docs write it (supabase/.env.deploy); outside, as given.
+  const inProject = relative(projectRoot, envFile);
+  const shownPath = inProject.startsWith("..") || isAbsolute(inProject) ? envFile : inProject;
+  return `${shownPath} does not exist. Copy deploy.env.example to it and fill it in (or pass --env-file F).`;
+}
+
 function parseArgs(args: string[]): { envFile: string; dryRun: boolean } {
   let envFile = join(projectRoot, "supabase", ".env.deploy");
   let dryRun = false;
@@ -143,7 +151,10 @@ if (import.meta.main) {
     options = parseArgs(Deno.args);
     env = parseDotenv(await Deno.readTextFile(options.envFile));
   } catch (error) {
-    console.error(`Cannot deploy: ${(error as Error).message}`);
+    const reason = error instanceof Deno.errors.NotFound
+      ? missingEnvFile(options!.envFile) // only reading the file throws NotFound
+      : (error as Error).message;
+    console.error(`Cannot deploy: ${reason}`);
     Deno.exit(2);
   }
   const check = checkSettings(env);

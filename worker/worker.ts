@@ -18,6 +18,7 @@ import type {
   QueueMessage,
 } from "./contract.ts";
 import { PermanentJobError } from "./contract.ts";
+import { parseJobMessage } from "../supabase/functions/_shared/job_message.ts";
 
 export interface WorkerDeps {
   workerId: string;
@@ -48,16 +49,6 @@ const MAX_VISIBILITY = 43_200;
 
 function describe(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-}
-
-/** The job id a message names, or undefined for a message that is not ours. */
-export function jobIdOf(message: QueueMessage): string | undefined {
-  try {
-    const body = JSON.parse(message.body);
-    return typeof body?.job_id === "string" ? body.job_id : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 export function createWorker(deps: WorkerDeps): Worker {
@@ -142,9 +133,10 @@ export function createWorker(deps: WorkerDeps): Worker {
   }
 
   async function handleMessage(message: QueueMessage): Promise<void> {
-    const jobId = jobIdOf(message);
+    const { jobId } = parseJobMessage(message.body);
     if (!jobId) {
-      // Not a job message: leave it; after maxReceiveCount SQS moves it to the DLQ for a human.
+      // Not a job message (or its job id is no UUID): leave it; after maxReceiveCount SQS moves
+      // it to the DLQ for a human.
       log(`ignoring a message that names no job (receive ${message.receiveCount})`);
       return;
     }

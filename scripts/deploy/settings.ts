@@ -9,8 +9,6 @@ import { loadConfig as dispatchConfig } from "../../supabase/functions/dispatch/
 import { loadConfig as dlqMonitorConfig } from "../../supabase/functions/dlq-monitor/config.ts";
 import { loadConfig as healthConfig } from "../../supabase/functions/health/config.ts";
 import { loadConfig as queueConfig } from "../../supabase/functions/queue/config.ts";
-import { jwtVerifierFromEnv } from "../../supabase/functions/_shared/auth.ts";
-import { rateLimitFromEnv } from "../../supabase/functions/_shared/ratelimit/setup.ts";
 
 /** Used by the deploy itself; never sent to the functions. */
 export const DEPLOY_SETTINGS = {
@@ -120,24 +118,10 @@ function functionErrors(secrets: Record<string, string>): string[] {
     SUPABASE_ANON_KEY: "placeholder",
     SUPABASE_SERVICE_ROLE_KEY: "placeholder",
   };
-  const noDatabase = { query: () => Promise.reject(new Error("not connected")) };
-  const checks: [string, () => unknown][] = [
-    ["queue", () => {
-      queueConfig(env);
-      jwtVerifierFromEnv(env, "queue");
-      rateLimitFromEnv(env, "queue", noDatabase);
-    }],
-    ["health", () => {
-      healthConfig(env);
-      rateLimitFromEnv(env, "health", noDatabase);
-    }],
-    ["dispatch", () => dispatchConfig(env)],
-    ["dlq-monitor", () => dlqMonitorConfig(env)],
-  ];
   const errors: string[] = [];
-  for (const [, check] of checks) {
+  for (const loadConfig of [queueConfig, healthConfig, dispatchConfig, dlqMonitorConfig]) {
     try {
-      check();
+      loadConfig(env);
     } catch (error) {
       errors.push((error as Error).message);
     }

@@ -2,15 +2,16 @@ import assert from "node:assert/strict";
 import { SignJWT, UnsecuredJWT } from "jose";
 import {
   type AuthDeps,
+  createJwtVerifier,
   identify,
-  jwtVerifierFromEnv,
+  jwtConfigFromEnv,
   serviceKeysFromEnv,
   sha256Hex,
 } from "../../supabase/functions/_shared/auth.ts";
 
 const SECRET = "unit-test-secret-with-at-least-32-characters";
 const SERVICE_KEY = "service-key-value";
-const verifyJwt = jwtVerifierFromEnv({ JWT_SECRET: SECRET }, "test");
+const verifyJwt = createJwtVerifier(jwtConfigFromEnv({ JWT_SECRET: SECRET }, "test"));
 
 async function jwt(claims: Record<string, unknown>, secret = SECRET) {
   return await new SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setExpirationTime("1h")
@@ -92,6 +93,7 @@ Deno.test("identify() maps an API key through its hash, never the key itself", a
     customerId: "acme",
     via: "api_key",
     subject: `key:${sha256Hex(key)}`,
+    apiKeyHash: sha256Hex(key),
   });
   assert.equal(seen[0], sha256Hex(key));
   assert.equal(seen[0]?.length, 64);
@@ -117,4 +119,25 @@ Deno.test("serviceKeysFromEnv() takes new secret keys and the legacy key, and ne
     () => serviceKeysFromEnv({ SUPABASE_SECRET_KEYS: "nope" }, "fn"),
     /SUPABASE_SECRET_KEYS is not a JSON object/,
   );
+});
+
+Deno.test("jwtConfigFromEnv() takes JWT_SECRET, else the JWKS under SUPABASE_URL, and needs one", () => {
+  assert.deepEqual(
+    jwtConfigFromEnv({ JWT_SECRET: ` ${SECRET} `, SUPABASE_URL: "https://ref.supabase.co" }, "fn"),
+    { kind: "hs256", secret: SECRET },
+  );
+  assert.deepEqual(jwtConfigFromEnv({ SUPABASE_URL: "https://ref.supabase.co/" }, "fn"), {
+    kind: "jwks",
+    url: "https://ref.supabase.co/auth/v1/.well-known/jwks.json",
+  });
+  assert.throws(
+    () => jwtConfigFromEnv({}, "fn"),
+    /^Error: Cannot start fn: set JWT_SECRET or SUPABASE_URL$/,
+  );
+});
+
+Deno.test("createJwtVerifier() accepts only tokens signed with the configured secret", async () => {
+  const verify = createJwtVerifier({ kind: "hs256", secret: SECRET });
+  assert.equal((await verify(await jwt({ sub: "u-1" }))).sub, "u-1");
+  await assert.rejects(verify(await jwt({ sub: "u-1" }, "another-secret-with-at-least-32-chars!")));
 });

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { parse as parseDotenv } from "dotenv";
 import { join } from "node:path";
 import { checkSettings } from "../../scripts/deploy/settings.ts";
-import { redact } from "../../scripts/deploy.ts";
+import { missingEnvFile, redact } from "../../scripts/deploy.ts";
 import { projectRoot } from "../../scripts/stack/profile.ts";
 
 // The example operators copy is itself the fixture: it must stay a valid, complete setup.
@@ -73,11 +73,37 @@ Deno.test("deploy names every missing setting and stops", async () => {
   }
 });
 
+Deno.test("deploy without its env file says which file is missing and how to make it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = join(dir, "missing.env");
+    const { code, text } = await deploy("--env-file", file, "--dry-run");
+    assert.equal(code, 2);
+    assert.equal(
+      text.trim(),
+      `Cannot deploy: ${file} does not exist. Copy deploy.env.example to it and fill it in (or pass --env-file F).`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("missingEnvFile() names the default file as the docs do, relative to the project", () => {
+  assert.equal(
+    missingEnvFile(join(projectRoot, "supabase", ".env.deploy")),
+    "supabase/.env.deploy does not exist. Copy deploy.env.example to it and fill it in (or pass --env-file F).",
+  );
+});
+
 Deno.test("checkSettings() runs each function's own parser and refuses unknown names", () => {
   assert.deepEqual(checkSettings(complete()).errors, []);
   const bad = checkSettings({ ...complete(), RATE_LIMIT_PRESET_STANDARD: "lots" });
   assert.equal(bad.errors.length, 2, "queue and health both apply the preset");
   assert.match(bad.errors[0]!, /RATE_LIMIT_PRESET_STANDARD/);
+  assert.deepEqual(checkSettings({ ...complete(), RATE_LIMIT_TIMEOUT_MS: "soon" }).errors, [
+    "Cannot start queue: RATE_LIMIT_TIMEOUT_MS must be a non-negative integer, got 'soon'",
+    "Cannot start health: RATE_LIMIT_TIMEOUT_MS must be a non-negative integer, got 'soon'",
+  ]);
   assert.deepEqual(
     checkSettings({ ...complete(), SUPABASE_WEBHOOK: "x", SQS_ENDPOINT: "http://x", SLAK: "y" })
       .errors,

@@ -1,9 +1,11 @@
 /** The DLQ monitor's pure parts: message, Slack answers, delivery pacing, redrive, handler. */
 import assert from "node:assert/strict";
 import { parseArgs } from "../../scripts/dlq_redrive.ts";
-import { parseBody } from "../../supabase/functions/dlq-monitor/dlq.ts";
 import type { DeadLetter, DeadLetterQueue } from "../../supabase/functions/dlq-monitor/dlq.ts";
-import { deliverAlerts } from "../../supabase/functions/dlq-monitor/delivery.ts";
+import {
+  deliverAlerts,
+  DELIVERY_LEASE_SECONDS,
+} from "../../supabase/functions/dlq-monitor/delivery.ts";
 import { handle } from "../../supabase/functions/dlq-monitor/handler.ts";
 import { alertMessage, consoleUrl } from "../../supabase/functions/dlq-monitor/message.ts";
 import { redriveDeadLetters } from "../../supabase/functions/dlq-monitor/redrive.ts";
@@ -92,19 +94,6 @@ Deno.test("classify() sorts Slack's answers: delivered, Retry-After, misconfigur
   for (const status of [500, 502, 503, 418]) {
     assert.equal(classify(status, "", null).outcome, "failed");
   }
-});
-
-Deno.test("parseBody() reads our messages and nothing else", () => {
-  const id = crypto.randomUUID();
-  assert.deepEqual(parseBody(JSON.stringify({ job_id: id, customer_id: "c" })), {
-    jobId: id,
-    customerId: "c",
-  });
-  assert.deepEqual(parseBody("not json"), {});
-  assert.deepEqual(parseBody(JSON.stringify({ job_id: "1; drop table jobs" })), {
-    jobId: undefined,
-    customerId: undefined,
-  });
 });
 
 /** A store in memory, recording what delivery did. */
@@ -202,6 +191,40 @@ Deno.test("deliverAlerts() stops at the first failure and when another run is se
   );
   assert.equal(none.delivered, 0);
   assert.equal(busy.released(), 0, "a lease it never took is not released");
+});
+
+Deno.test("deliverAlerts() holds the right to send for DELIVERY_LEASE_SECONDS, under the minute schedule", async () => {
+  assert.ok(DELIVERY_LEASE_SECONDS < 60, "the next minute's run can take a crashed run's lease");
+  const { store } = fakeStore([]);
+  const leases: number[] = [];
+  store.claimDelivery = (leaseSeconds) => {
+    leases.push(leaseSeconds);
+    return Promise.resolve({ notBefore: 0 });
+  };
+  const { leaseSeconds: _, ...defaults } = deliveryDeps(
+    store,
+    () => Promise.resolve({ outcome: "delivered" }),
+  );
+  await deliverAlerts(defaults);
+  assert.deepEqual(leases, [DELIVERY_LEASE_SECONDS]);
+});
+
+Deno.test("deliverAlerts() by default really waits out the pause between posts", async () => {
+  const notBefore = Date.now() + 30;
+  const { store } = fakeStore([due(1)], { notBefore });
+  let postedAt = 0;
+  await deliverAlerts({
+    store,
+    post: () => {
+      postedAt = Date.now();
+      return Promise.resolve({ outcome: "delivered" });
+    },
+    maxAlerts: 10,
+    postTimeoutMs: 5_000,
+    now: Date.now,
+    log: () => {},
+  });
+  assert.ok(postedAt >= notBefore, `posted ${notBefore - postedAt} ms early`);
 });
 
 function fakeDlq(messages: DeadLetter[]): DeadLetterQueue & { deleted: string[] } {

@@ -28,8 +28,7 @@ function files(dir: string): string[] {
 /** Every env var name the code reads through the config helpers or Deno.env. */
 function envVarsRead(): Set<string> {
   const patterns = [
-    /(?:requireEnv|intEnv)\(env, [^,]+, "([A-Z][A-Z0-9_]+)"/g,
-    /number\(env, "([A-Z][A-Z0-9_]+)"/g,
+    /(?:requireEnv|intEnv|numberEnv)\(env, [^,]+, "([A-Z][A-Z0-9_]+)"/g,
     /\benv\.([A-Z][A-Z0-9_]+)/g,
     /Deno\.env\.get\("([A-Z][A-Z0-9_]+)"\)/g,
   ];
@@ -72,7 +71,7 @@ Deno.test("every setting deploy knows is documented, and deploy knows every func
   for (const file of files("supabase/functions")) {
     for (
       const [, name] of read(file).matchAll(
-        /(?:requireEnv|intEnv)\(env, [^,]+, "([A-Z][A-Z0-9_]+)"|\benv\.([A-Z][A-Z0-9_]+)/g,
+        /(?:requireEnv|intEnv|numberEnv)\(env, [^,]+, "([A-Z][A-Z0-9_]+)"|\benv\.([A-Z][A-Z0-9_]+)/g,
       )
     ) if (name) functionVars.add(name);
   }

@@ -229,3 +229,19 @@ Deno.test("loadConfig() stops with the missing variable's name", () => {
     /HEALTH_DB_TIMEOUT_MS must be a non-negative integer/,
   );
 });
+
+Deno.test("loadConfig() parses the rate-limit settings too, and keeps no raw env", () => {
+  const config = loadConfig({
+    SUPABASE_DB_URL: "postgres://x",
+    SQS_QUEUE_URL: "http://q",
+    AWS_REGION: "us-east-1",
+    RATE_LIMIT_HEALTH: "relaxed",
+    RATE_LIMIT_MEMORY_KEYS: "50",
+  });
+  assert.equal(config.rateLimit.fn, "health");
+  assert.deepEqual(config.rateLimit.policies.map((p) => p.name), ["relaxed"]);
+  assert.deepEqual(config.rateLimit.clientIp, { kind: "xff", hops: 1 });
+  assert.equal(config.rateLimit.memoryKeys, 50);
+  assert.equal(config.rateLimit.timeoutMs, 300);
+  assert.ok(!("env" in config));
+});

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import type { SQSClient } from "@aws-sdk/client-sqs";
-import { messageBody, sqsBatchSender } from "../../supabase/functions/_shared/outbox.ts";
+import type { Db } from "../../supabase/functions/_shared/db.ts";
+import {
+  dispatchSoon,
+  type SendBatch,
+  sqsBatchSender,
+} from "../../supabase/functions/_shared/outbox.ts";
+import { fakeDb } from "../_support/fakes.ts";
 
 const rows = [
   { outbox_id: 1, job_id: "j1", customer_id: "c1", tries: 0 },
@@ -43,6 +49,48 @@ Deno.test("sqsBatchSender() turns an outage into failed rows instead of throwing
   assert.match(result.failed[0]!.error, /Connection refused/);
 });
 
-Deno.test("messageBody() carries only the job and customer ids", () => {
-  assert.equal(messageBody(rows[0]!), '{"job_id":"j1","customer_id":"c1"}');
+const delivering: SendBatch = (batch) =>
+  Promise.resolve({
+    delivered: batch.map((row) => ({ id: row.outbox_id, messageId: `m${row.outbox_id}` })),
+    failed: [],
+  });
+
+Deno.test("dispatchSoon() sends just the given outbox rows, now, in one transaction", async () => {
+  const { db, statements } = fakeDb((text) => text.includes("take_outbox") ? rows : []);
+  const logged: string[] = [];
+  await dispatchSoon(db, delivering, [1, 2], (line) => logged.push(line));
+  const step = (text: string) => /begin|take_outbox|settle_outbox|commit|rollback/.exec(text)?.[0];
+  assert.deepEqual(statements.map((s) => step(s.text)), [
+    "begin",
+    "take_outbox",
+    "settle_outbox",
+    "commit",
+  ]);
+  assert.deepEqual(statements[1]!.values, [2, [1, 2]], "only these rows, at most as many");
+  assert.deepEqual(statements[2]!.values, [[1, 2], ["m1", "m2"], [], null]);
+  assert.deepEqual(logged, []);
+});
+
+Deno.test("dispatchSoon() never throws: it logs and leaves the rows to the scheduled dispatch", async () => {
+  const logged: string[] = [];
+  const log = (line: string) => logged.push(line);
+  const { db, statements } = fakeDb((text) => {
+    if (text.includes("take_outbox")) throw new Error("connection terminated");
+  });
+  await dispatchSoon(db, delivering, [7], log);
+  assert.equal(statements.at(-1)!.text, "rollback");
+  const unreachable = { connect: () => Promise.reject(new Error("connect ECONNREFUSED")) };
+  await dispatchSoon(unreachable as unknown as Db, delivering, [8, 9], log);
+  assert.equal(logged.length, 2);
+  assert.match(
+    logged[0]!,
+    /row\(s\) 7 left to the scheduled dispatch: Error: connection terminated/,
+  );
+  assert.match(logged[1]!, /row\(s\) 8, 9 left to the scheduled dispatch: .*ECONNREFUSED/);
+});
+
+Deno.test("dispatchSoon() with no rows touches nothing", async () => {
+  const { db, statements } = fakeDb();
+  await dispatchSoon(db, () => Promise.reject(new Error("must not send")), [], () => {});
+  assert.deepEqual(statements, []);
 });

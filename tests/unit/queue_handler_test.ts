@@ -39,7 +39,13 @@ function fake(caller: Caller, outcome: Enqueued["outcome"] = "created"): Fake {
 }
 
 const service: Caller = { kind: "service" };
-const acme: Caller = { kind: "customer", customerId: "acme", via: "api_key", subject: "key:ab" };
+const acme: Caller = {
+  kind: "customer",
+  customerId: "acme",
+  via: "api_key",
+  subject: "key:ab",
+  apiKeyHash: "ab",
+};
 
 function post(path: string, body: string, headers: Record<string, string> = {}) {
   return new Request(`http://x${path}`, {
@@ -184,5 +190,23 @@ Deno.test("an internal failure answers 500 without its detail", async () => {
     assert.equal(JSON.parse(text).code, "internal_error");
   } finally {
     console.error = original;
+  }
+});
+
+Deno.test("handle() lets go of every body it refuses before reading", async () => {
+  const body = '{"package_size":5,"priority_level":1}';
+  const cases: [Caller, Request][] = [
+    [service, post("/nope", body)],
+    [service, new Request("http://x/queue/acme", { method: "PUT", body })],
+    [{ kind: "none" }, post("/queue/acme", body)],
+    [acme, post("/queue/bad%20id", body)],
+    [acme, post("/queue/globex", body)],
+    [service, post("/queue/acme", body, { "content-type": "text/plain" })],
+    [service, post("/queue/acme", body, { "idempotency-key": "a b" })],
+  ];
+  for (const [caller, req] of cases) {
+    const res = await handle(req, fake(caller).deps);
+    await res.body?.cancel();
+    assert.ok(req.bodyUsed, `${req.method} ${req.url} -> ${res.status}: body let go`);
   }
 });

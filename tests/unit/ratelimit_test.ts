@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { type Caller, sha256Hex } from "../../supabase/functions/_shared/auth.ts";
 import { gcra } from "../../supabase/functions/_shared/ratelimit/gcra.ts";
 import {
   clientAddress,
@@ -16,6 +17,10 @@ import {
   withRateLimit,
 } from "../../supabase/functions/_shared/ratelimit/middleware.ts";
 import { policiesFromEnv, PRESETS } from "../../supabase/functions/_shared/ratelimit/policy.ts";
+import {
+  createRateLimitDeps,
+  rateLimitConfigFromEnv,
+} from "../../supabase/functions/_shared/ratelimit/setup.ts";
 
 Deno.test("gcra() admits the limit at once, then one per period/limit", () => {
   let tat: number | undefined;
@@ -90,6 +95,49 @@ Deno.test("policiesFromEnv() takes presets per function and overrides from env",
   );
 });
 
+Deno.test("rateLimitConfigFromEnv() parses policies, client address, fallback size and timeout", () => {
+  assert.deepEqual(rateLimitConfigFromEnv({}, "health"), {
+    fn: "health",
+    policies: [PRESETS.standard],
+    service: policiesFromEnv({}, "health").service,
+    clientIp: { kind: "xff", hops: 1 },
+    memoryKeys: 10_000,
+    timeoutMs: 300,
+  });
+  assert.throws(
+    () => rateLimitConfigFromEnv({ RATE_LIMIT_TIMEOUT_MS: "soon" }, "queue"),
+    /^Error: Cannot start queue: RATE_LIMIT_TIMEOUT_MS must be a non-negative integer, got 'soon'$/,
+  );
+  assert.throws(
+    () => rateLimitConfigFromEnv({ RATE_LIMIT_CLIENT_IP: "leftmost" }, "queue"),
+    /Cannot start queue: RATE_LIMIT_CLIENT_IP must be xff:<hops> or header:<name>/,
+  );
+});
+
+Deno.test("createRateLimitDeps() builds the middleware's deps from the parsed config", async () => {
+  const config = rateLimitConfigFromEnv({ RATE_LIMIT_PRESET_STANDARD: "1/60" }, "health");
+  const asked: unknown[][] = [];
+  const db = {
+    query: (_text: string, values: unknown[]) => {
+      asked.push(values);
+      return Promise.resolve({
+        rows: [{ allowed: true, remaining: 0, reset_ms: 60_000, retry_after_ms: 0 }],
+      });
+    },
+  };
+  const identify = () => Promise.resolve({ kind: "none" as const });
+  const deps = createRateLimitDeps(config, db, identify);
+  assert.equal(deps.fn, "health");
+  assert.deepEqual(deps.config, { policies: config.policies, service: config.service });
+  assert.equal(deps.clientIp, config.clientIp);
+  assert.equal(deps.identify, identify);
+  const res = await withRateLimit(ok, deps)(from("192.0.2.1"));
+  assert.equal(res.status, 200);
+  await res.body?.cancel();
+  assert.equal(asked.length, 1, "the database decides");
+  assert.deepEqual(asked[0]!.slice(1), [1, 60_000]);
+});
+
 function deps(limiter: Limiter, overrides: Partial<RateLimitDeps> = {}): RateLimitDeps {
   return {
     fn: "test",
@@ -144,6 +192,65 @@ Deno.test("withRateLimit() gives the service role its own policy", async () => {
     assert.match(res.headers.get("ratelimit-policy")!, /^"service";q=10000;w=60$/);
     await res.body?.cancel();
   }
+});
+
+Deno.test("withRateLimit() keys each kind of caller as the database has stored it so far", async () => {
+  // The hex keys were recorded before Caller replaced Identity: the keys (and so every stored
+  // bucket) must not change, or existing limits would start over.
+  const hash = "a".repeat(64);
+  const cases: [Caller, string[]][] = [
+    [{ kind: "service" }, ["e75ebccdc52a937d1d554abcd78530a53ef14e6730141e5af89f2a76af060bb1"]],
+    [
+      {
+        kind: "customer",
+        customerId: "acme",
+        via: "api_key",
+        subject: `key:${hash}`,
+        apiKeyHash: hash,
+      },
+      [
+        "f6b4bb66dec9322ca7db6a648aa037e2e2a5c1f580dc91ff242d18358a0b8974",
+        "55b5767d7715a22543d4dcbcff164966eb531be443e7a1aa8f8da63d780575e3",
+      ],
+    ],
+    [
+      { kind: "customer", customerId: "acme", via: "jwt", subject: "user:u-1" },
+      ["b854187788a0a2b1a36e76431fde9e2926bcfb34ef081c0e2de8e321071a94e1"],
+    ],
+    [
+      { kind: "user", subject: "user:role:anon" },
+      ["63b4994758c1420402de3f16bc8940ebb3694817923ee34d6fabf494fce44b74"],
+    ],
+    [{ kind: "none" }, ["37a74108708d600ebb5aa2b6e9ac058575874a2e8a1cf4fd2254a09edb428fa3"]],
+    [
+      { kind: "invalid", reason: "unknown or revoked API key" },
+      ["37a74108708d600ebb5aa2b6e9ac058575874a2e8a1cf4fd2254a09edb428fa3"],
+    ],
+  ];
+  for (const [caller, expected] of cases) {
+    let keys: string[] = [];
+    const recording: Limiter = {
+      check: (requests) => {
+        keys = requests.map((r) => r.key);
+        return memoryLimiter().check(requests);
+      },
+    };
+    const handler = withRateLimit(
+      ok,
+      deps(recording, {
+        fn: "queue",
+        config: policiesFromEnv({ RATE_LIMIT_QUEUE: "standard,apiKey" }, "queue"),
+        identify: () => Promise.resolve(caller),
+      }),
+    );
+    await (await handler(from("192.0.2.1"))).body?.cancel();
+    assert.deepEqual(keys, expected, caller.kind);
+  }
+  assert.equal(
+    sha256Hex("queue\u0000standard\u0000ip:192.0.2.1"),
+    "37a74108708d600ebb5aa2b6e9ac058575874a2e8a1cf4fd2254a09edb428fa3",
+    "a key is sha256(function NUL policy NUL client)",
+  );
 });
 
 Deno.test("a database that does not answer: fail-open still limits, fail-closed answers 503", async () => {

@@ -12,8 +12,10 @@ import { PermanentJobError } from "../../worker/contract.ts";
 import { abortableSleep } from "../../worker/handlers.ts";
 import { createWorker } from "../../worker/worker.ts";
 
+const JOB_ID = "4f1d2c3b-5a69-4e7f-8a9b-0c1d2e3f4a5b";
+
 const JOB: ClaimedJob = {
-  job_id: "job-1",
+  job_id: JOB_ID,
   attempt: 1,
   lease: "lease-1",
   customer_id: "acme",
@@ -73,7 +75,7 @@ function fakeJobs(claim: Claim, events: Events, overrides: Partial<JobStore> = {
   };
 }
 
-const message = (body = '{"job_id":"job-1"}'): QueueMessage => ({
+const message = (body = JSON.stringify({ job_id: JOB_ID })): QueueMessage => ({
   body,
   receiptHandle: "rh-1",
   receiveCount: 1,
@@ -154,7 +156,7 @@ Deno.test("worker acknowledges duplicate deliveries of finished, unknown or held
     const events = newEvents();
     let ran = false;
     await runUntil({
-      jobs: fakeJobs({ outcome, job_id: "job-1" }, events),
+      jobs: fakeJobs({ outcome, job_id: JOB_ID }, events),
       queue: fakeQueue([message()], events),
       handler: () => {
         ran = true;
@@ -169,7 +171,7 @@ Deno.test("worker acknowledges duplicate deliveries of finished, unknown or held
 Deno.test("worker hides a message that came before its retry was due", async () => {
   const events = newEvents();
   await runUntil({
-    jobs: fakeJobs({ outcome: "not_due", job_id: "job-1", retry_in_seconds: 42 }, events),
+    jobs: fakeJobs({ outcome: "not_due", job_id: JOB_ID, retry_in_seconds: 42 }, events),
     queue: fakeQueue([message()], events),
     handler: () => Promise.resolve(),
   }, () => events.visibility.length > 0);
@@ -208,11 +210,29 @@ Deno.test("a message that names no job is left for SQS to dead-letter", async ()
   const events = newEvents();
   await runUntil({
     jobs: fakeJobs({ outcome: "claimed", ...JOB }, events),
-    queue: fakeQueue([message("garbage")], events),
+    // Not JSON, and a job id that is not a UUID: neither names a job.
+    queue: fakeQueue([message("garbage"), message('{"job_id":"job-1"}')], events),
     handler: () => Promise.resolve(),
   }, () => false);
   assert.deepEqual(events.calls, []);
   assert.deepEqual(events.deleted, []);
+  assert.deepEqual(events.visibility, []);
+});
+
+Deno.test("worker claims the job id the message names, lower-cased", async () => {
+  const events = newEvents();
+  const claimed: string[] = [];
+  await runUntil({
+    jobs: fakeJobs({ outcome: "finished", job_id: JOB_ID }, events, {
+      claim: (jobId) => {
+        claimed.push(jobId);
+        return Promise.resolve({ outcome: "finished", job_id: jobId });
+      },
+    }),
+    queue: fakeQueue([message(JSON.stringify({ job_id: JOB_ID.toUpperCase() }))], events),
+    handler: () => Promise.resolve(),
+  }, () => events.deleted.length > 0);
+  assert.deepEqual(claimed, [JOB_ID]);
 });
 
 Deno.test("a claim that fails (database down) leaves the message for redelivery", async () => {

@@ -8,10 +8,14 @@ import { createRemoteJWKSet, type JWTPayload, jwtVerify } from "jose";
 import type { Env } from "./config.ts";
 import { errorResponse } from "./errors.ts";
 
-/** `subject` names the verified caller for rate limiting: user:<sub> or key:<sha256>. */
+/**
+ * `subject` names the verified caller for rate limiting: user:<sub> or key:<sha256>. A customer
+ * calling with an API key also carries the key's SHA-256 (hex), on which the apiKey policy keys.
+ */
 export type Caller =
   | { kind: "service" }
-  | { kind: "customer"; customerId: string; via: "jwt" | "api_key"; subject: string }
+  | { kind: "customer"; customerId: string; via: "jwt"; subject: string }
+  | { kind: "customer"; customerId: string; via: "api_key"; subject: string; apiKeyHash: string }
   | { kind: "user"; subject: string }
   | { kind: "none" }
   | { kind: "invalid"; reason: string };
@@ -45,18 +49,26 @@ export function serviceKeysFromEnv(env: Env, fn: string): string[] {
 }
 
 /**
- * HS256 with JWT_SECRET where it is set (the local stack; legacy hosted projects), otherwise the
- * project's published signing keys (JWKS) under SUPABASE_URL.
+ * How user JWTs are verified: HS256 with JWT_SECRET where it is set (the local stack; legacy
+ * hosted projects), otherwise the project's published signing keys (JWKS) under SUPABASE_URL.
  */
-export function jwtVerifierFromEnv(env: Env, fn: string): (token: string) => Promise<JWTPayload> {
+export type JwtConfig = { kind: "hs256"; secret: string } | { kind: "jwks"; url: string };
+
+export function jwtConfigFromEnv(env: Env, fn: string): JwtConfig {
   const secret = env.JWT_SECRET?.trim();
-  if (secret) {
-    const key = new TextEncoder().encode(secret);
-    return async (token) => (await jwtVerify(token, key, { algorithms: ["HS256"] })).payload;
-  }
+  if (secret) return { kind: "hs256", secret };
   const base = env.SUPABASE_URL?.trim();
   if (!base) throw new Error(`Cannot start ${fn}: set JWT_SECRET or SUPABASE_URL`);
-  const jwks = createRemoteJWKSet(new URL("/auth/v1/.well-known/jwks.json", base));
+  return { kind: "jwks", url: new URL("/auth/v1/.well-known/jwks.json", base).href };
+}
+
+/** Verifies a JWT's signature and expiry as the config says; the result throws when invalid. */
+export function createJwtVerifier(config: JwtConfig): (token: string) => Promise<JWTPayload> {
+  if (config.kind === "hs256") {
+    const key = new TextEncoder().encode(config.secret);
+    return async (token) => (await jwtVerify(token, key, { algorithms: ["HS256"] })).payload;
+  }
+  const jwks = createRemoteJWKSet(new URL(config.url));
   return async (token) =>
     (await jwtVerify(token, jwks, { algorithms: ["ES256", "RS256", "EdDSA"] })).payload;
 }
@@ -111,7 +123,7 @@ export async function identify(req: Request, deps: AuthDeps): Promise<Caller> {
     const hash = sha256Hex(apiKey);
     const customerId = await deps.customerForApiKey(hash);
     return customerId
-      ? { kind: "customer", customerId, via: "api_key", subject: `key:${hash}` }
+      ? { kind: "customer", customerId, via: "api_key", subject: `key:${hash}`, apiKeyHash: hash }
       : { kind: "invalid", reason: "unknown or revoked API key" };
   }
 

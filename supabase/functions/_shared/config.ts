@@ -11,11 +11,45 @@ export function requireEnv(env: Env, fn: string, name: string): string {
 }
 
 export function intEnv(env: Env, fn: string, name: string, fallback: number): number {
+  return checkedNumber(
+    env,
+    fn,
+    name,
+    fallback,
+    (value) => Number.isInteger(value) && value >= 0,
+    "a non-negative integer",
+  );
+}
+
+/** A number (fractions allowed) from range.min to range.max, both included. */
+export function numberEnv(
+  env: Env,
+  fn: string,
+  name: string,
+  fallback: number,
+  range: { min: number; max: number },
+): number {
+  return checkedNumber(
+    env,
+    fn,
+    name,
+    fallback,
+    (value) => Number.isFinite(value) && value >= range.min && value <= range.max,
+    `a number from ${range.min} to ${range.max}`,
+  );
+}
+
+function checkedNumber(
+  env: Env,
+  fn: string,
+  name: string,
+  fallback: number,
+  valid: (value: number) => boolean,
+  what: string,
+): number {
   const raw = env[name]?.trim();
   if (!raw) return fallback;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < 0) {
-    throw new Error(`Cannot start ${fn}: ${name} must be a non-negative integer, got '${raw}'`);
-  }
+  if (!valid(value)) throw new Error(`Cannot start ${fn}: ${name} must be ${what}, got '${raw}'`);
   return value;
 }

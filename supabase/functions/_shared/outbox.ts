@@ -7,6 +7,7 @@
  */
 import { SendMessageBatchCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { type Db, type FunctionRow, query, transaction } from "./db.ts";
+import { encodeJobMessage } from "./job_message.ts";
 
 export type OutboxRow = FunctionRow<"private", "take_outbox">;
 
@@ -21,11 +22,6 @@ export type SendBatch = (rows: OutboxRow[]) => Promise<BatchResult>;
 
 export const SQS_BATCH_SIZE = 10;
 
-/** The message workers receive: "work on job X". */
-export function messageBody(row: OutboxRow): string {
-  return JSON.stringify({ job_id: row.job_id, customer_id: row.customer_id });
-}
-
 export function sqsBatchSender(client: SQSClient, queueUrl: string): SendBatch {
   return async (rows) => {
     try {
@@ -34,7 +30,7 @@ export function sqsBatchSender(client: SQSClient, queueUrl: string): SendBatch {
           QueueUrl: queueUrl,
           Entries: rows.map((row) => ({
             Id: String(row.outbox_id),
-            MessageBody: messageBody(row),
+            MessageBody: encodeJobMessage({ jobId: row.job_id, customerId: row.customer_id }),
           })),
         }),
       );
@@ -95,4 +91,23 @@ export async function drainOutbox(
     }
     return { taken: rows.length, sent: delivered.length, failed: failed.length };
   });
+}
+
+/**
+ * Sends these outbox rows now, for a caller that wants its jobs on their way at once (a new
+ * job, a redriven one). Never throws: on failure it logs, and the rows stay due for the
+ * scheduled dispatch (pg_cron), which sends whatever this could not.
+ */
+export async function dispatchSoon(
+  db: Db,
+  send: SendBatch,
+  outboxIds: number[],
+  log: (line: string) => void,
+): Promise<void> {
+  if (outboxIds.length === 0) return;
+  try {
+    await drainOutbox(db, send, { limit: outboxIds.length, onlyIds: outboxIds });
+  } catch (error) {
+    log(`outbox: row(s) ${outboxIds.join(", ")} left to the scheduled dispatch: ${error}`);
+  }
 }

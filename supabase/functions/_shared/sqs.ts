@@ -3,7 +3,7 @@
  * left unset and the SDK finds the regional endpoint. Short timeouts and a single retry, so an
  * SQS outage fails fast and the outbox keeps the work for a later run.
  */
-import { SQSClient } from "@aws-sdk/client-sqs";
+import { GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { type Env, requireEnv } from "./config.ts";
 
 export interface SqsConfig {
@@ -37,4 +37,23 @@ export function createSqsClient(config: SqsConfig, timeoutMs = 3_000): SQSClient
     maxAttempts: 2,
     requestHandler: { requestTimeout: timeoutMs, connectionTimeout: Math.min(timeoutMs, 1_000) },
   });
+}
+
+/** SQS's approximate message counts: waiting to be received, and received but not yet deleted. */
+export interface QueueDepth {
+  visible: number;
+  inFlight: number;
+}
+
+export async function queueDepth(client: SQSClient, url: string): Promise<QueueDepth> {
+  const { Attributes } = await client.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: url,
+      AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    }),
+  );
+  return {
+    visible: Number(Attributes?.ApproximateNumberOfMessages ?? 0),
+    inFlight: Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0),
+  };
 }

@@ -8,17 +8,31 @@
 import type { PostToSlack } from "./slack.ts";
 import type { MonitorStore } from "./store.ts";
 
+/**
+ * How long a run holds the right to send: under pg_cron's one-minute schedule, so that the next
+ * run can take over from a run that crashed holding it.
+ */
+export const DELIVERY_LEASE_SECONDS = 50;
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 export interface DeliveryDeps {
   store: MonitorStore;
   post: PostToSlack;
   /** Alerts sent per run at most. */
   maxAlerts: number;
-  /** How long a run may hold the right to send; a crashed run's lease lapses after it. */
-  leaseSeconds: number;
+  /**
+   * How long a run may hold the right to send; a crashed run's lease lapses after it.
+   * Default: DELIVERY_LEASE_SECONDS.
+   */
+  leaseSeconds?: number;
   /** The longest one post may take (the webhook's timeout). */
   postTimeoutMs: number;
   now(): number;
-  sleep(ms: number): Promise<void>;
+  /** Default: sleep(), in real time. */
+  sleep?(ms: number): Promise<void>;
   log(line: string): void;
 }
 
@@ -31,10 +45,12 @@ export interface DeliveryResult {
 export const MIN_INTERVAL_MS = 1_000;
 
 export async function deliverAlerts(deps: DeliveryDeps): Promise<DeliveryResult> {
+  const leaseSeconds = deps.leaseSeconds ?? DELIVERY_LEASE_SECONDS;
+  const pause = deps.sleep ?? sleep;
   const started = deps.now();
-  const claim = await deps.store.claimDelivery(deps.leaseSeconds);
+  const claim = await deps.store.claimDelivery(leaseSeconds);
   if (!claim) return { delivered: 0, stoppedBy: "another run is delivering" };
-  const leaseEnds = started + deps.leaseSeconds * 1000;
+  const leaseEnds = started + leaseSeconds * 1000;
   let delivered = 0;
   let notBefore = claim.notBefore;
   try {
@@ -43,7 +59,7 @@ export async function deliverAlerts(deps: DeliveryDeps): Promise<DeliveryResult>
       if (deps.now() + wait + deps.postTimeoutMs >= leaseEnds) {
         return { delivered, stoppedBy: "time" };
       }
-      if (wait > 0) await deps.sleep(wait);
+      if (wait > 0) await pause(wait);
       const result = await deps.post(alert.message);
       await deps.store.settle(alert.id, result);
       if (result.outcome !== "delivered") {

@@ -1,14 +1,11 @@
 /**
  * The dead-letter queue as the monitor and the redrive see it: its depth, a peek that leaves
  * messages where they are (received with a visibility timeout of 0), and receive/delete for the
- * redrive. Messages carry `{"job_id", "customer_id"}` (see _shared/outbox.ts).
+ * redrive. Messages carry `{"job_id", "customer_id"}` (see _shared/job_message.ts).
  */
-import {
-  DeleteMessageCommand,
-  GetQueueAttributesCommand,
-  ReceiveMessageCommand,
-  type SQSClient,
-} from "@aws-sdk/client-sqs";
+import { DeleteMessageCommand, ReceiveMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import { parseJobMessage } from "../_shared/job_message.ts";
+import { type QueueDepth, queueDepth } from "../_shared/sqs.ts";
 
 export interface DeadLetter {
   messageId: string;
@@ -20,11 +17,6 @@ export interface DeadLetter {
   receiveCount: number;
 }
 
-export interface QueueDepth {
-  visible: number;
-  inFlight: number;
-}
-
 export interface DeadLetterQueue {
   name: string;
   url: string;
@@ -34,22 +26,6 @@ export interface DeadLetterQueue {
   /** Up to `max` (at most 10) messages, hidden for visibilitySeconds. */
   receive(max: number, visibilitySeconds: number): Promise<DeadLetter[]>;
   delete(message: DeadLetter): Promise<void>;
-}
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** The job id and customer in a message body, or nothing for a body that is not ours. */
-export function parseBody(body: string | undefined): { jobId?: string; customerId?: string } {
-  try {
-    const parsed = JSON.parse(body ?? "");
-    const jobId = typeof parsed?.job_id === "string" && UUID.test(parsed.job_id)
-      ? parsed.job_id.toLowerCase()
-      : undefined;
-    const customerId = typeof parsed?.customer_id === "string" ? parsed.customer_id : undefined;
-    return { jobId, customerId };
-  } catch {
-    return {};
-  }
 }
 
 export function queueNameOf(url: string): string {
@@ -71,24 +47,13 @@ export function sqsDeadLetterQueue(sqs: SQSClient, url: string): DeadLetterQueue
       messageId: m.MessageId!,
       receiptHandle: m.ReceiptHandle!,
       receiveCount: Number(m.Attributes?.ApproximateReceiveCount ?? 0),
-      ...parseBody(m.Body),
+      ...parseJobMessage(m.Body),
     }));
   }
   return {
     name: queueNameOf(url),
     url,
-    async depth() {
-      const { Attributes } = await sqs.send(
-        new GetQueueAttributesCommand({
-          QueueUrl: url,
-          AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        }),
-      );
-      return {
-        visible: Number(Attributes?.ApproximateNumberOfMessages ?? 0),
-        inFlight: Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0),
-      };
-    },
+    depth: () => queueDepth(sqs, url),
     peek: (max) => receive(max, 0),
     receive,
     async delete(message) {

@@ -6,7 +6,8 @@
  * already recorded is only deleted, and the outbox sends what the first run could not.
  * Messages that name no known job are left in the DLQ and reported.
  */
-import type { DeadLetter, DeadLetterQueue, QueueDepth } from "./dlq.ts";
+import type { QueueDepth } from "../_shared/sqs.ts";
+import type { DeadLetter, DeadLetterQueue } from "./dlq.ts";
 import type { MonitorStore, RedriveOutcome } from "./store.ts";
 
 export interface RedriveDeps {

@@ -1,5 +1,6 @@
 /** The health function's settings, read once from its env vars. */
 import { type Env, intEnv, requireEnv } from "../_shared/config.ts";
+import { type RateLimitConfig, rateLimitConfigFromEnv } from "../_shared/ratelimit/setup.ts";
 import { type SqsConfig, sqsConfigFromEnv } from "../_shared/sqs.ts";
 
 export interface HealthConfig {
@@ -8,7 +9,7 @@ export interface HealthConfig {
   /** How long each dependency may take before it counts as down. */
   dbTimeoutMs: number;
   sqsTimeoutMs: number;
-  env: Env;
+  rateLimit: RateLimitConfig;
 }
 
 export function loadConfig(env: Env = Deno.env.toObject()): HealthConfig {
@@ -17,6 +18,6 @@ export function loadConfig(env: Env = Deno.env.toObject()): HealthConfig {
     sqs: sqsConfigFromEnv(env, "health"),
     dbTimeoutMs: intEnv(env, "health", "HEALTH_DB_TIMEOUT_MS", 1_500),
     sqsTimeoutMs: intEnv(env, "health", "HEALTH_SQS_TIMEOUT_MS", 1_000),
-    env,
+    rateLimit: rateLimitConfigFromEnv(env, "health"),
   };
 }

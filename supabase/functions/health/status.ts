@@ -7,26 +7,14 @@
  * - healthy (200): none of the above.
  */
 
-export interface CronJobState {
-  name: string;
-  schedule: string;
-  active: boolean;
-  last_run: string | null;
-  last_status: string | null;
-}
+import type { CompositeTypes } from "../_shared/database.types.ts";
+import type { FunctionRow } from "../_shared/db.ts";
 
-export interface Snapshot {
-  jobs_pending: number;
-  jobs_in_progress: number;
-  jobs_completed_today: number;
-  jobs_failed_today: number;
-  workers_active: number;
-  jobs_stale: number;
-  outbox_waiting: number;
-  /** Integrations a function found misconfigured (e.g. the Slack webhook, by dlq-monitor). */
-  misconfigured: { name: string; detail: string }[];
-  cron_jobs: CronJobState[];
-}
+/** One pg_cron job in the snapshot (type private.cron_job_state). */
+export type CronJobState = CompositeTypes<{ schema: "private" }, "cron_job_state">;
+
+/** What private.health_snapshot() returns: counts, misconfigured integrations, cron jobs. */
+export type Snapshot = FunctionRow<"private", "health_snapshot">;
 
 export interface QueueDepths {
   depth: number;
@@ -56,7 +44,7 @@ export function scheduleSeconds(schedule: string): number | undefined {
 /** Late: no run for two periods plus a minute of slack. A job that never ran is not late. */
 export function isLate(job: CronJobState, now: number): boolean {
   if (!job.active || !job.last_run) return false;
-  const period = scheduleSeconds(job.schedule);
+  const period = scheduleSeconds(job.schedule ?? "");
   if (period === undefined) return false;
   return now - Date.parse(job.last_run) > (2 * period + 60) * 1000;
 }

@@ -42,27 +42,6 @@ function jobBody(
   };
 }
 
-function refuse(caller: Caller, customerId: string): Response | undefined {
-  switch (caller.kind) {
-    case "service":
-      return undefined;
-    case "none":
-      return errorResponse(
-        401,
-        "unauthorized",
-        "Send a service role key, a user JWT (Authorization: Bearer) or an x-api-key.",
-      );
-    case "invalid":
-      return errorResponse(401, "invalid_credentials", `Credentials rejected: ${caller.reason}.`);
-    case "user":
-      return errorResponse(403, "forbidden", "This token is not tied to a customer.");
-    case "customer":
-      return caller.customerId === customerId
-        ? undefined
-        : errorResponse(403, "forbidden", "These credentials belong to another customer.");
-  }
-}
-
 async function list(req: Request, deps: QueueDeps, customerId: string): Promise<Response> {
   const raw = new URL(req.url).searchParams.get("limit");
   const limit = raw === null ? DEFAULT_LIMIT : Number(raw);
@@ -78,12 +57,10 @@ async function list(req: Request, deps: QueueDeps, customerId: string): Promise<
 async function enqueue(req: Request, deps: QueueDeps, customerId: string): Promise<Response> {
   const type = req.headers.get("content-type") ?? "";
   if (!/^application\/json\s*(;|$)/i.test(type)) {
-    await req.body?.cancel();
     return errorResponse(415, "unsupported_media_type", "Send the body as application/json.");
   }
   const key = checkIdempotencyKey(req.headers.get("idempotency-key"));
   if (!key.ok) {
-    await req.body?.cancel();
     return errorResponse(400, "invalid_header", key.message, { extra: { field: key.field } });
   }
   let text: string | null;
@@ -124,38 +101,48 @@ async function enqueue(req: Request, deps: QueueDeps, customerId: string): Promi
 }
 
 export async function handle(req: Request, deps: QueueDeps): Promise<Response> {
-  return withHeaders(await route(req, deps), CORS_HEADERS);
+  try {
+    return withHeaders(await route(req, deps), CORS_HEADERS);
+  } finally {
+    // A body no route read (refused early) is let go here, once; readBodyCapped lets go of an
+    // oversize one itself. A body stream that already failed has nothing left to let go.
+    if (!req.bodyUsed) await req.body?.cancel().catch(() => {});
+  }
 }
 
 async function route(req: Request, deps: QueueDeps): Promise<Response> {
   const match = /^\/queue\/([^/]+)\/?$/.exec(new URL(req.url).pathname);
-  if (!match) {
-    await req.body?.cancel();
-    return errorResponse(404, "not_found", "Use /queue/<customerId>.");
-  }
+  if (!match) return errorResponse(404, "not_found", "Use /queue/<customerId>.");
   if (req.method === "OPTIONS") return new Response(null, { status: 204 });
   if (req.method !== "GET" && req.method !== "POST") {
-    await req.body?.cancel();
     return errorResponse(405, "method_not_allowed", `Use ${ALLOW}.`, { headers: { allow: ALLOW } });
   }
   try {
     // Who first (401), then which customer (400), then whether this caller may act for it (403).
     const caller = await deps.identify(req);
-    const customerId = checkCustomerId(match[1]!);
-    const refused = refuse(caller, customerId.ok ? customerId.value : "");
-    const answer = caller.kind === "none" || caller.kind === "invalid"
-      ? refused
-      : !customerId.ok
-      ? errorResponse(400, "invalid_customer_id", customerId.message)
-      : refused;
-    if (answer) {
-      await req.body?.cancel();
-      return answer;
+    if (caller.kind === "none") {
+      return errorResponse(
+        401,
+        "unauthorized",
+        "Send a service role key, a user JWT (Authorization: Bearer) or an x-api-key.",
+      );
     }
-    const customer = customerId.ok ? customerId.value : "";
-    return req.method === "GET"
-      ? await list(req, deps, customer)
-      : await enqueue(req, deps, customer);
+    if (caller.kind === "invalid") {
+      return errorResponse(401, "invalid_credentials", `Credentials rejected: ${caller.reason}.`);
+    }
+    const customerId = checkCustomerId(match[1]!);
+    if (!customerId.ok) {
+      return errorResponse(400, "invalid_customer_id", customerId.message);
+    }
+    const customer = customerId.value;
+    if (caller.kind === "user") {
+      return errorResponse(403, "forbidden", "This token is not tied to a customer.");
+    }
+    if (caller.kind === "customer" && caller.customerId !== customer) {
+      return errorResponse(403, "forbidden", "These credentials belong to another customer.");
+    }
+    if (req.method === "GET") return await list(req, deps, customer);
+    return await enqueue(req, deps, customer);
   } catch (error) {
     return internalError("queue", error);
   }

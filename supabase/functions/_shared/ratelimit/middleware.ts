@@ -5,39 +5,43 @@
  * RateLimit header fields (draft-ietf-httpapi-ratelimit-headers).
  */
 import { errorResponse } from "../errors.ts";
-import { sha256Hex } from "../auth.ts";
+import { type Caller, sha256Hex } from "../auth.ts";
 import { clientAddress, type ClientIpSource } from "./client.ts";
 import type { LimitRequest, Outcome } from "./limiter.ts";
-import type { Policy, RateLimitConfig } from "./policy.ts";
-
-/** Who is calling, as far as the function has verified it. */
-export type Identity =
-  | { kind: "service" }
-  | { kind: "subject"; subject: string; apiKey?: string }
-  | { kind: "anonymous" };
+import type { Policies, Policy } from "./policy.ts";
 
 export interface RateLimitDeps {
   fn: string;
-  config: RateLimitConfig;
+  config: Policies;
   limiter: { check(requests: LimitRequest[]): Promise<Outcome> };
   clientIp: ClientIpSource;
-  identify?(req: Request): Promise<Identity>;
+  /** Who is calling, as far as the function has verified it; without it, everyone is "none". */
+  identify?(req: Request): Promise<Caller>;
 }
 
 type Handler = (req: Request) => Promise<Response>;
 
+/**
+ * The policies that apply to a caller, each with the client it counts against: the service role
+ * has its own policy; a verified customer or user is counted by subject, and by API key under
+ * the apiKey policy (which applies to API-key callers only); anyone else by client address.
+ */
 function applicable(
-  identity: Identity,
-  config: RateLimitConfig,
+  caller: Caller,
+  config: Policies,
+  address: string,
 ): { policy: Policy; client: string }[] {
-  if (identity.kind === "service") return [{ policy: config.service, client: "service" }];
+  if (caller.kind === "service") return [{ policy: config.service, client: "service" }];
+  const verified = caller.kind === "customer" || caller.kind === "user";
+  const client = verified ? caller.subject : `ip:${address}`;
+  const apiKeyHash = caller.kind === "customer" && caller.via === "api_key"
+    ? caller.apiKeyHash
+    : undefined;
   return config.policies.flatMap((policy) => {
     if (policy.keyedOn === "apiKey") {
-      return identity.kind === "subject" && identity.apiKey
-        ? [{ policy, client: `key:${identity.apiKey}` }]
-        : [];
+      return apiKeyHash ? [{ policy, client: `key:${apiKeyHash}` }] : [];
     }
-    return [{ policy, client: identity.kind === "subject" ? identity.subject : "" }];
+    return [{ policy, client }];
   });
 }
 
@@ -48,12 +52,9 @@ function quote(name: string): string {
 export function withRateLimit(handler: Handler, deps: RateLimitDeps): Handler {
   return async (req) => {
     if (req.method === "OPTIONS") return handler(req);
-    const identity = deps.identify ? await deps.identify(req) : { kind: "anonymous" as const };
+    const caller: Caller = deps.identify ? await deps.identify(req) : { kind: "none" };
     const address = clientAddress(req, deps.clientIp) ?? "unknown";
-    const rules = applicable(identity, deps.config).map(({ policy, client }) => ({
-      policy,
-      client: client || `ip:${address}`,
-    }));
+    const rules = applicable(caller, deps.config, address);
     if (rules.length === 0) return handler(req);
     const requests: LimitRequest[] = rules.map(({ policy, client }) => ({
       key: sha256Hex(`${deps.fn}\u0000${policy.name}\u0000${client}`),

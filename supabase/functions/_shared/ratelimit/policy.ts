@@ -65,12 +65,13 @@ function envName(name: string): string {
   return name.replace(/([a-z])([A-Z])/g, "$1_$2").replace(/-/g, "_").toUpperCase();
 }
 
-export interface RateLimitConfig {
+/** The policies a function applies to its callers, and the service role's own. */
+export interface Policies {
   policies: Policy[];
   service: Policy;
 }
 
-export function policiesFromEnv(env: Env, fn: string): RateLimitConfig {
+export function policiesFromEnv(env: Env, fn: string): Policies {
   const presets: Record<string, Policy> = {};
   for (const [name, preset] of Object.entries(PRESETS)) {
     const variable = `RATE_LIMIT_PRESET_${envName(name)}`;

@@ -1,19 +1,20 @@
 /**
  * `deno task bench`: performance figures, on a local stack of its own (the `bench` profile),
  * printed beside their targets. Benchmarks are measurements, not tests: they never fail the
- * build, but a MISSED target is worth a look.
+ * build, but a MISSED target is worth a look. It lives in bench/ (not scripts/) so that the
+ * benchmarks use the stack's modules and scripts/ never imports bench/.
  */
 import { join } from "node:path";
-import { dlqToSlack } from "../bench/dlq.ts";
-import { pipelineFigures } from "../bench/enqueue.ts";
-import { healthFigures } from "../bench/health.ts";
-import { rateLimitFigures } from "../bench/ratelimit.ts";
-import { crashToRequeue, sweepFigures } from "../bench/stale.ts";
-import { type Figure, markdownReport, report } from "../bench/stats.ts";
-import { profile } from "./stack/profile.ts";
-import { spawnService, waitUntil } from "./stack/process.ts";
-import { type Stack, startStack, workerEnv } from "./stack/stack.ts";
-import { stopProfile } from "./stop.ts";
+import { dlqToSlack } from "./dlq.ts";
+import { pipelineFigures } from "./enqueue.ts";
+import { healthFigures } from "./health.ts";
+import { rateLimitFigures } from "./ratelimit.ts";
+import { crashToRequeue, sweepFigures } from "./stale.ts";
+import { type Figure, markdownReport, report } from "./stats.ts";
+import { profile } from "../scripts/stack/profile.ts";
+import { spawnService, waitUntil } from "../scripts/stack/process.ts";
+import { type Stack, startStack, workerEnv } from "../scripts/stack/stack.ts";
+import { stopProfile } from "../scripts/stop.ts";
 
 const p = profile("bench");
 // `deno task bench ratelimit` runs one group only (pipeline, stale, health, ratelimit, dlq).

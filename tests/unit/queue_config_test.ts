@@ -1,0 +1,44 @@
+/** queue/config.ts: every setting the queue function reads, parsed once by loadConfig(). */
+import assert from "node:assert/strict";
+import { loadConfig } from "../../supabase/functions/queue/config.ts";
+
+const ENV = {
+  SUPABASE_DB_URL: "postgres://x",
+  SUPABASE_SERVICE_ROLE_KEY: "service",
+  SUPABASE_URL: "https://ref.supabase.co",
+  SQS_QUEUE_URL: "https://sqs.eu-west-1.amazonaws.com/123456789012/jobs",
+};
+
+Deno.test("loadConfig() parses the JWT and rate-limit settings too, and keeps no raw env", () => {
+  const config = loadConfig({
+    ...ENV,
+    RATE_LIMIT_QUEUE: "strict,apiKey",
+    RATE_LIMIT_CLIENT_IP: "header:cf-connecting-ip",
+    RATE_LIMIT_TIMEOUT_MS: "150",
+  });
+  assert.deepEqual(config.jwt, {
+    kind: "jwks",
+    url: "https://ref.supabase.co/auth/v1/.well-known/jwks.json",
+  });
+  assert.equal(config.rateLimit.fn, "queue");
+  assert.deepEqual(config.rateLimit.policies.map((p) => p.name), ["strict", "apiKey"]);
+  assert.deepEqual(config.rateLimit.clientIp, { kind: "header", name: "cf-connecting-ip" });
+  assert.equal(config.rateLimit.timeoutMs, 150);
+  assert.equal(config.rateLimit.memoryKeys, 10_000);
+  assert.ok(!("env" in config));
+});
+
+Deno.test("loadConfig() stops with the message of the setting at fault", () => {
+  assert.throws(
+    () => loadConfig({ ...ENV, SUPABASE_URL: "" }),
+    /^Error: Cannot start queue: set JWT_SECRET or SUPABASE_URL$/,
+  );
+  assert.throws(
+    () => loadConfig({ ...ENV, RATE_LIMIT_QUEUE: "lenient" }),
+    /Cannot start queue: RATE_LIMIT_QUEUE names unknown policy 'lenient'/,
+  );
+  assert.throws(
+    () => loadConfig({ ...ENV, RATE_LIMIT_MEMORY_KEYS: "many" }),
+    /Cannot start queue: RATE_LIMIT_MEMORY_KEYS must be a non-negative integer, got 'many'/,
+  );
+});
