@@ -11,6 +11,8 @@ import { createWorker } from "./worker.ts";
 
 const config = loadConfig();
 const db = createDb(config.dbUrl, { max: 2 });
+// Not _shared/sqs.ts createSqsClient(): its 3 s request timeout, right for the functions'
+// short calls, would cut the worker's 20 s long polls off.
 const sqs = new SQSClient({
   region: config.sqs.region,
   endpoint: config.sqs.endpoint,
