@@ -70,10 +70,10 @@ Deno.test("every setting deploy knows is documented, and deploy knows every func
   const functionVars = new Set<string>();
   for (const file of files("supabase/functions")) {
     for (
-      const [, name] of read(file).matchAll(
+      const match of read(file).matchAll(
         /(?:requireEnv|intEnv|numberEnv)\(env, [^,]+, "([A-Z][A-Z0-9_]+)"|\benv\.([A-Z][A-Z0-9_]+)/g,
       )
-    ) if (name) functionVars.add(name);
+    ) functionVars.add(match[1] ?? match[2]!);
   }
   const known = new Set<string>([...listed, ...INJECTED, "SQS_ENDPOINT"]);
   assert.deepEqual([...functionVars].filter((n) => !known.has(n)), []);

@@ -43,7 +43,8 @@ async function probe<T>(
 
 const HEADERS = { "cache-control": "no-store" };
 
-function legacyBody(
+/** The default answer, in the shape monitors of the old system already parse. */
+function classicBody(
   db: Probe<Snapshot>,
   queue: Probe<QueueDepths>,
   verdict: Assessment,
@@ -179,5 +180,5 @@ export async function handle(req: Request, deps: HealthDeps): Promise<Response> 
       headers: { ...HEADERS, "content-type": "application/health+json" },
     });
   }
-  return Response.json(legacyBody(db, queue, verdict, now, uptime), { status, headers: HEADERS });
+  return Response.json(classicBody(db, queue, verdict, now, uptime), { status, headers: HEADERS });
 }
