@@ -84,24 +84,18 @@ create trigger jobs_revoke_lease
   for each row when (old.lease_token is not null and new.lease_token is null)
   execute function private.clear_revoked_lease();
 
--- A worker's current_job_id names a job it holds in progress. Once the job leaves in_progress
--- (completed, failed, retried, released, recovered, dead-lettered, redriven), no worker holds it.
-create function private.free_worker_of_job()
-returns trigger
-language plpgsql
+-- A worker's current_job_id names a job it holds in progress. Whatever takes a job out of
+-- in_progress (completion, failure, release, stale recovery, dead-lettering, redrive) calls
+-- this, set-based, in the same transaction.
+create function private.free_workers(job_ids uuid[])
+returns void
+language sql
 set search_path = ''
 as $$
-begin
-  update public.worker_heartbeats set current_job_id = null where current_job_id = new.id;
-  return null;
-end;
+  update public.worker_heartbeats set current_job_id = null where current_job_id = any (job_ids);
 $$;
-comment on function private.free_worker_of_job() is
-  'Trigger: clears worker_heartbeats.current_job_id when the job it names leaves in_progress.';
-create trigger jobs_free_worker
-  after update of status on public.jobs
-  for each row when (old.status = 'in_progress' and new.status <> 'in_progress')
-  execute function private.free_worker_of_job();
+comment on function private.free_workers(uuid[]) is
+  'Clears worker_heartbeats.current_job_id for jobs that have left in_progress.';
 
 -- Retry backoff, one formula for jobs, outbox rows and Slack alerts: `base` seconds after the
 -- first failure, doubling with each one, never more than `cap`.
@@ -347,6 +341,7 @@ begin
      set status = 'completed', completed_at = now(), result = complete_job.result,
          error_message = null
    where id = job.id;
+  perform private.free_workers(array[job.id]);
   insert into public.queue_history (job_id, event, attempt, worker_id)
   values (job.id, 'completed', job.attempts, job.leased_by);
   return true;
@@ -394,6 +389,7 @@ begin
   end if;
 
   select * into settings from private.settings;
+  perform private.free_workers(array[job.id]);
   if fail_job.retryable and job.attempts < settings.max_attempts then
     delay := private.backoff_seconds(settings.retry_base_seconds, settings.retry_max_seconds,
                                      job.attempts);
@@ -438,6 +434,7 @@ begin
      set status = 'pending', run_after = now(),
          lease_token = null -- revoked: see trigger jobs_revoke_lease
    where id = job.id;
+  perform private.free_workers(array[job.id]);
   insert into public.queue_history (job_id, event, attempt, worker_id, reason)
   values (job.id, 'released', job.attempts, job.leased_by, release_job.reason);
   return true;
@@ -593,7 +590,7 @@ comment on function private.revoke_api_key(uuid) is 'Revokes an API key; true if
 revoke all on function private.take_outbox(integer, bigint[]),
   private.settle_outbox(bigint[], text[], bigint[], text), private.invoke_function(text, jsonb),
   private.request_dispatch(), private.issue_api_key(text, text), private.revoke_api_key(uuid),
-  private.clear_revoked_lease(), private.free_worker_of_job(),
+  private.clear_revoked_lease(), private.free_workers(uuid[]),
   private.backoff_seconds(integer, integer, integer) from public;
 
 select cron.schedule('dispatch-outbox', '* * * * *', 'select private.request_dispatch()');

@@ -88,6 +88,7 @@ declare
   settings private.settings;
   n_recovered integer;
   n_failed integer;
+  taken_back uuid[];
 begin
   -- One sweep at a time: an overlapping run waits, then finds nothing left to do.
   perform pg_advisory_xact_lock(hashtext('public.recover_stale_jobs'));
@@ -112,7 +113,7 @@ begin
            stale_recoveries = s.recoveries,
            run_after = now(),
            -- Revoking the lease (trigger jobs_revoke_lease clears the rest of it) fences the
-           -- old worker: its late calls are refused. Trigger jobs_free_worker frees the worker.
+           -- old worker: its late calls are refused.
            lease_token = null
       from stale s
      where j.id = s.id
@@ -125,9 +126,11 @@ begin
   ), resend as (
     insert into private.outbox (job_id) select c.id from changed c where c.status = 'pending'
   )
-  select count(*) filter (where c.status = 'pending'), count(*) filter (where c.status = 'failed')
-    into n_recovered, n_failed
+  select count(*) filter (where c.status = 'pending'), count(*) filter (where c.status = 'failed'),
+         coalesce(array_agg(c.id), '{}')
+    into n_recovered, n_failed, taken_back
     from changed c;
+  perform private.free_workers(taken_back);
 
   if n_recovered > 0 then
     -- Send the recovered jobs now rather than at the next dispatch-outbox run.

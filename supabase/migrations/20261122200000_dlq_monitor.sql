@@ -191,6 +191,7 @@ begin
     select c.id, 'dead_lettered', c.attempts, c.leased_by, 'dead-lettered' from changed c
   )
   select coalesce(array_agg(c.id), '{}') into marked_ids from changed c;
+  perform private.free_workers(marked_ids);
 
   return query
     select j.id, j.customer_id, j.status, j.error_message, j.id = any (marked_ids)
@@ -334,6 +335,7 @@ begin
        set status = 'pending', completed_at = null, run_after = now(),
            lease_token = null -- revoked: see trigger jobs_revoke_lease
      where id = job.id;
+    perform private.free_workers(array[job.id]);
     insert into private.outbox (job_id) values (job.id) returning id into new_outbox;
     insert into public.queue_history (job_id, event, attempt, reason)
     values (job.id, 'redriven', job.attempts, 'moved back from the dead-letter queue');

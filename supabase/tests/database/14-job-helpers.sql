@@ -1,11 +1,11 @@
 -- The ideas every job path shares, each written once: the staleness cutoff
--- (private.stale_before), retry backoff (private.backoff_seconds), and the lease invariants kept
--- by triggers (revoking lease_token clears the whole lease; a job leaving in_progress frees its
--- worker).
+-- (private.stale_before), retry backoff (private.backoff_seconds), revoking a lease (trigger
+-- jobs_revoke_lease: lease_token = null clears the whole lease) and freeing the workers of jobs
+-- that left in_progress (private.free_workers).
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
-select plan(12);
+select plan(11);
 
 update private.settings set stale_threshold_seconds = 90;
 select is(private.stale_before(), now() - interval '90 seconds',
@@ -29,9 +29,6 @@ insert into public.worker_heartbeats (worker_id, current_job_id)
 values ('worker_h', 'e0000000-0000-4000-8000-000000000001');
 
 update public.jobs set heartbeat_at = now() where id = 'e0000000-0000-4000-8000-000000000001';
-select is((select current_job_id from public.worker_heartbeats where worker_id = 'worker_h'),
-  'e0000000-0000-4000-8000-000000000001'::uuid, 'a heartbeat leaves the worker on its job');
-
 update public.jobs set status = 'pending', lease_token = null
  where id = 'e0000000-0000-4000-8000-000000000001';
 select is(
@@ -39,8 +36,9 @@ select is(
     where id = 'e0000000-0000-4000-8000-000000000001'),
   row(null::uuid, null::text, null::timestamptz, null::timestamptz)::text,
   'setting lease_token to null revokes the whole lease');
+select private.free_workers(array['e0000000-0000-4000-8000-000000000001'::uuid]);
 select is((select current_job_id from public.worker_heartbeats where worker_id = 'worker_h'),
-  null::uuid, 'and the job leaving in_progress frees its worker');
+  null::uuid, 'free_workers() clears the job from its worker');
 
 -- retried_job: fail_job's retry keeps the lease token (a retried call is recognised).
 insert into public.jobs (id, customer_id, package_size, status, lease_token, leased_by, leased_at)
@@ -55,7 +53,7 @@ select is(
   row('e0000000-0000-4000-8000-0000000000ff'::uuid, 'worker_r'::text)::text,
   'a status change alone does not revoke the lease');
 select is((select current_job_id from public.worker_heartbeats where worker_id = 'worker_r'),
-  null::uuid, 'but frees the worker');
+  'e0000000-0000-4000-8000-000000000002'::uuid, 'nor free the worker: that is explicit');
 
 select * from finish();
 rollback;
