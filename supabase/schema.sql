@@ -183,17 +183,14 @@ $$;
 
 COMMENT ON FUNCTION private.due_alerts(max_alerts integer) IS 'Undelivered alerts whose time has come, oldest first.';
 
-CREATE FUNCTION private.free_worker_of_job() RETURNS trigger
-    LANGUAGE plpgsql
+CREATE FUNCTION private.free_workers(job_ids uuid[]) RETURNS void
+    LANGUAGE sql
     SET search_path TO ''
     AS $$
-begin
-  update public.worker_heartbeats set current_job_id = null where current_job_id = new.id;
-  return null;
-end;
+  update public.worker_heartbeats set current_job_id = null where current_job_id = any (job_ids);
 $$;
 
-COMMENT ON FUNCTION private.free_worker_of_job() IS 'Trigger: clears worker_heartbeats.current_job_id when the job it names leaves in_progress.';
+COMMENT ON FUNCTION private.free_workers(job_ids uuid[]) IS 'Clears worker_heartbeats.current_job_id for jobs that have left in_progress.';
 
 CREATE FUNCTION private.health_snapshot() RETURNS TABLE(jobs_pending bigint, jobs_in_progress bigint, jobs_completed_today bigint, jobs_failed_today bigint, workers_active bigint, jobs_stale bigint, outbox_waiting bigint, misconfigured private.integration_problem[], cron_jobs private.cron_job_state[])
     LANGUAGE sql STABLE
@@ -304,6 +301,7 @@ begin
     select c.id, 'dead_lettered', c.attempts, c.leased_by, 'dead-lettered' from changed c
   )
   select coalesce(array_agg(c.id), '{}') into marked_ids from changed c;
+  perform private.free_workers(marked_ids);
 
 return query
     select j.id, j.customer_id, j.status, j.error_message, j.id = any (marked_ids)
@@ -373,123 +371,109 @@ $$;
 
 COMMENT ON FUNCTION private.raise_alert(kind text, message jsonb) IS 'Stores an alert for delivery; returns its id.';
 
-CREATE FUNCTION private.rate_limit(keys bytea[], limits integer[], periods_ms integer[]) RETURNS TABLE(allowed boolean, remaining integer, reset_ms integer, retry_after_ms integer)
+CREATE FUNCTION private.rate_limit(requests integer[], keys bytea[], limits integer[], periods_ms integer[], costs integer[]) RETURNS TABLE(request integer, allowed boolean, remaining integer, reset_ms integer, retry_after_ms integer)
     LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
 declare
-  n integer := coalesce(array_length(keys, 1), 0);
-  now_ts timestamptz := clock_timestamp();
+  m integer := coalesce(array_length(keys, 1), 0);
+  distinct_keys bytea[];
+  slot integer[];
   tats timestamptz[];
+  new_tats timestamptz[];
+  now_ts timestamptz;
+  locked boolean := false;
+  any_admitted boolean;
+  ok boolean;
   emission double precision;
   ahead double precision;
-  new_tat timestamptz;
-  ok boolean := true;
   i integer;
+  j integer;
+  e integer;
+  out_allowed boolean[];
+  out_remaining integer[];
+  out_reset integer[];
+  out_retry integer[];
 begin
-  if n = 0 or array_length(limits, 1) is distinct from n or array_length(periods_ms, 1) is distinct from n then
-    raise exception 'rate_limit: keys, limits and periods_ms must have the same, non-zero length';
+  if m = 0 or array_length(requests, 1) is distinct from m or array_length(limits, 1) is distinct from m
+     or array_length(periods_ms, 1) is distinct from m or array_length(costs, 1) is distinct from m then
+    raise exception 'rate_limit: requests, keys, limits, periods_ms and costs must have the same, non-zero length';
   end if;
-
--- Decide on a plain read: a refused request takes no lock and writes nothing. The clock is
-  -- read after it, so it is never older than a tat the read saw.
-  select array_agg(r.tat order by k.ord) into tats
-    from unnest(keys) with ordinality as k(key, ord)
-    left join private.rate_limits r on r.key = k.key;
+  if exists (select 1 from unnest(limits, periods_ms, costs) as x(l, p, c) where l < 1 or p < 1 or c < 1) then
+    raise exception 'rate_limit: limits, periods_ms and costs must be positive';
+  end if;
+  select array_agg(d.k order by d.k) into distinct_keys from (select distinct k from unnest(keys) k) d;
+  select array_agg(array_position(distinct_keys, u.k) order by u.o) into slot
+    from unnest(keys) with ordinality as u(k, o);
+  -- The plain read: no lock, no write.
+  select array_agg(r.tat order by d.o) into tats
+    from unnest(distinct_keys) with ordinality as d(k, o)
+    left join private.rate_limits r on r.key = d.k;
   now_ts := clock_timestamp();
-  for i in 1 .. n loop
-    emission := periods_ms[i]::double precision / limits[i];
-    ahead := extract(epoch from (greatest(tats[i], now_ts) - now_ts)) * 1000 + emission;
-    -- 1 µs of slack: timestamps are kept to the microsecond, limit/period rarely divides evenly.
-    if ahead > periods_ms[i] + 0.001 then
-      ok := false;
-    end if;
-  end loop;
 
-if ok then
-    -- Consume from every bucket, each re-checked under its row lock with the clock read there
-    -- (exact under concurrency). All consume or none: a refusal rolls the others back.
-    begin
-      for i in select o.i from unnest(keys) with ordinality as o(key, i) order by o.key loop
-        emission := periods_ms[i]::double precision / limits[i];
-        insert into private.rate_limits as r (key, tat)
-        values (keys[i], clock_timestamp() + make_interval(secs => emission / 1000))
-        on conflict (key) do update
-          set tat = greatest(r.tat, clock_timestamp()) + make_interval(secs => emission / 1000)
-          where extract(epoch from (r.tat - clock_timestamp())) * 1000 + emission
-                <= periods_ms[i] + 0.001
-        returning r.tat into new_tat;
-        if new_tat is null then
-          raise exception using errcode = 'RL429', message = 'rate limit reached concurrently';
-        end if;
-        tats[i] := new_tat;
-        new_tat := null;
+loop
+    new_tats := tats;
+    any_admitted := false;
+    i := 1;
+    while i <= m loop
+      j := i;
+      while j < m and requests[j + 1] = requests[i] loop
+        j := j + 1;
       end loop;
-    exception when sqlstate 'RL429' then
-      ok := false;
-      select array_agg(r.tat order by k.ord) into tats
-        from unnest(keys) with ordinality as k(key, ord)
-        left join private.rate_limits r on r.key = k.key;
-    end;
-    now_ts := clock_timestamp();
-  end if;
+      ok := true;
+      for e in i .. j loop
+        emission := periods_ms[e]::double precision / limits[e];
+        ahead := extract(epoch from (greatest(new_tats[slot[e]], now_ts) - now_ts)) * 1000;
+        -- 1 µs of slack: timestamps are kept to the microsecond, limit/period rarely divides evenly.
+        if ahead + costs[e] * emission > periods_ms[e] + 0.001 then
+          ok := false;
+        end if;
+      end loop;
+      for e in i .. j loop
+        emission := periods_ms[e]::double precision / limits[e];
+        if ok then
+          new_tats[slot[e]] := greatest(new_tats[slot[e]], now_ts)
+                               + make_interval(secs => costs[e] * emission / 1000);
+        end if;
+        -- How far the bucket is from full, in ms, after this request (if it was admitted).
+        ahead := extract(epoch from (greatest(new_tats[slot[e]], now_ts) - now_ts)) * 1000;
+        out_allowed[e] := ok;
+        out_remaining[e] := greatest(0, floor((periods_ms[e] - ahead + 0.001) / emission))::integer;
+        out_reset[e] := ceil(ahead)::integer;
+        out_retry[e] := case when ok then 0
+                             else greatest(0, ceil(ahead + costs[e] * emission - periods_ms[e]))::integer end;
+      end loop;
+      any_admitted := any_admitted or ok;
+      i := j + 1;
+    end loop;
+    -- Nothing fits on the plain read: nothing would under the locks either (buckets only fill).
+    exit when locked or not any_admitted;
 
-for i in 1 .. n loop
-    emission := periods_ms[i]::double precision / limits[i];
-    -- How far the bucket is from full, in ms, after this request (if it was admitted).
-    ahead := greatest(0, extract(epoch from (coalesce(tats[i], now_ts) - now_ts)) * 1000);
-    allowed := ok;
-    remaining := greatest(0, floor((periods_ms[i] - ahead + 0.001) / emission))::integer;
-    reset_ms := ceil(ahead)::integer;
-    retry_after_ms := case when ok then 0
-                           else greatest(0, ceil(ahead + emission - periods_ms[i]))::integer end;
-    return next;
+-- Something fits: decide again under the row locks (missing rows made first, so concurrent
+    -- calls for a new key queue on it), judged with the clock read after taking them.
+    insert into private.rate_limits (key, tat)
+    select d.k, now() from unnest(distinct_keys) d(k)
+     where not exists (select 1 from private.rate_limits r where r.key = d.k)
+    on conflict do nothing;
+    select array_agg(l.tat order by l.o) into tats
+      from (select d.o, r.tat from unnest(distinct_keys) with ordinality as d(k, o)
+              join private.rate_limits r on r.key = d.k
+             order by d.k
+               for update of r) l;
+    now_ts := clock_timestamp();
+    locked := true;
   end loop;
-end;
-$$;
 
-COMMENT ON FUNCTION private.rate_limit(keys bytea[], limits integer[], periods_ms integer[]) IS 'Admits a request under every policy given (key, limit per period) or under none; one row per policy.';
-
-CREATE FUNCTION private.rate_limit_one(key bytea, lim integer, period_ms integer) RETURNS TABLE(allowed boolean, remaining integer, reset_ms integer, retry_after_ms integer)
-    LANGUAGE plpgsql
-    SET search_path TO ''
-    AS $$
-declare
-  now_ts timestamptz := clock_timestamp();
-  emission double precision := period_ms::double precision / lim;
-  current_tat timestamptz;
-  new_tat timestamptz;
-  ahead double precision;
-begin
-  select r.tat into current_tat from private.rate_limits r where r.key = rate_limit_one.key;
-  -- Read after the row, so never older than the tat it holds.
-  now_ts := clock_timestamp();
-  ahead := greatest(0, extract(epoch from (current_tat - now_ts)) * 1000);
-  if ahead + emission <= period_ms + 0.001 then
-    insert into private.rate_limits as r (key, tat)
-    values (rate_limit_one.key, clock_timestamp() + make_interval(secs => emission / 1000))
-    on conflict on constraint rate_limits_pkey do update
-      set tat = greatest(r.tat, clock_timestamp()) + make_interval(secs => emission / 1000)
-      where extract(epoch from (r.tat - clock_timestamp())) * 1000 + emission <= period_ms + 0.001
-    returning r.tat into new_tat;
-    now_ts := clock_timestamp();
-    if new_tat is null then
-      -- Refused by the guard: a concurrent request took the last slot; report its state.
-      select r.tat into current_tat from private.rate_limits r where r.key = rate_limit_one.key;
-      ahead := greatest(0, extract(epoch from (current_tat - now_ts)) * 1000);
-    else
-      ahead := greatest(0, extract(epoch from (new_tat - now_ts)) * 1000);
-    end if;
+if locked then
+    update private.rate_limits r set tat = u.tat
+      from unnest(distinct_keys, new_tats) as u(k, tat)
+     where r.key = u.k and u.tat is distinct from r.tat;
   end if;
-  return query select new_tat is not null,
-                      greatest(0, floor((period_ms - ahead + 0.001) / emission))::integer,
-                      ceil(ahead)::integer,
-                      case when new_tat is not null then 0
-                           else greatest(0, ceil(ahead + emission - period_ms))::integer end;
+  return query select * from unnest(requests, out_allowed, out_remaining, out_reset, out_retry);
 end;
 $$;
 
-COMMENT ON FUNCTION private.rate_limit_one(key bytea, lim integer, period_ms integer) IS 'private.rate_limit() for a single policy, on the fast path.';
+COMMENT ON FUNCTION private.rate_limit(requests integer[], keys bytea[], limits integer[], periods_ms integer[], costs integer[]) IS 'Decides a batch of rate-limited requests in order (per entry: request, key, limit per period, cost); one row per entry.';
 
 CREATE FUNCTION private.redrive_job(dlq_message_id text, job_id uuid) RETURNS TABLE(outcome text, outbox_id bigint)
     LANGUAGE plpgsql
@@ -524,6 +508,7 @@ if job.status = 'completed' then
        set status = 'pending', completed_at = null, run_after = now(),
            lease_token = null -- revoked: see trigger jobs_revoke_lease
      where id = job.id;
+    perform private.free_workers(array[job.id]);
     insert into private.outbox (job_id) values (job.id) returning id into new_outbox;
     insert into public.queue_history (job_id, event, attempt, reason)
     values (job.id, 'redriven', job.attempts, 'moved back from the dead-letter queue');
@@ -762,6 +747,7 @@ begin
      set status = 'completed', completed_at = now(), result = complete_job.result,
          error_message = null
    where id = job.id;
+  perform private.free_workers(array[job.id]);
   insert into public.queue_history (job_id, event, attempt, worker_id)
   values (job.id, 'completed', job.attempts, job.leased_by);
   return true;
@@ -843,6 +829,7 @@ begin
   end if;
 
 select * into settings from private.settings;
+  perform private.free_workers(array[job.id]);
   if fail_job.retryable and job.attempts < settings.max_attempts then
     delay := private.backoff_seconds(settings.retry_base_seconds, settings.retry_max_seconds,
                                      job.attempts);
@@ -915,6 +902,7 @@ declare
   settings private.settings;
   n_recovered integer;
   n_failed integer;
+  taken_back uuid[];
 begin
   -- One sweep at a time: an overlapping run waits, then finds nothing left to do.
   perform pg_advisory_xact_lock(hashtext('public.recover_stale_jobs'));
@@ -939,7 +927,7 @@ with stale as (
            stale_recoveries = s.recoveries,
            run_after = now(),
            -- Revoking the lease (trigger jobs_revoke_lease clears the rest of it) fences the
-           -- old worker: its late calls are refused. Trigger jobs_free_worker frees the worker.
+           -- old worker: its late calls are refused.
            lease_token = null
       from stale s
      where j.id = s.id
@@ -952,9 +940,11 @@ with stale as (
   ), resend as (
     insert into private.outbox (job_id) select c.id from changed c where c.status = 'pending'
   )
-  select count(*) filter (where c.status = 'pending'), count(*) filter (where c.status = 'failed')
-    into n_recovered, n_failed
+  select count(*) filter (where c.status = 'pending'), count(*) filter (where c.status = 'failed'),
+         coalesce(array_agg(c.id), '{}')
+    into n_recovered, n_failed, taken_back
     from changed c;
+  perform private.free_workers(taken_back);
 
 if n_recovered > 0 then
     -- Send the recovered jobs now rather than at the next dispatch-outbox run.
@@ -985,6 +975,7 @@ begin
      set status = 'pending', run_after = now(),
          lease_token = null -- revoked: see trigger jobs_revoke_lease
    where id = job.id;
+  perform private.free_workers(array[job.id]);
   insert into public.queue_history (job_id, event, attempt, worker_id, reason)
   values (job.id, 'released', job.attempts, job.leased_by, release_job.reason);
   return true;
@@ -1307,8 +1298,6 @@ CREATE INDEX queue_history_job_idx ON public.queue_history USING btree (job_id, 
 
 CREATE INDEX worker_heartbeats_current_job_idx ON public.worker_heartbeats USING btree (current_job_id) WHERE (current_job_id IS NOT NULL);
 
-CREATE TRIGGER jobs_free_worker AFTER UPDATE OF status ON public.jobs FOR EACH ROW WHEN (((old.status = 'in_progress'::text) AND (new.status <> 'in_progress'::text))) EXECUTE FUNCTION private.free_worker_of_job();
-
 CREATE TRIGGER jobs_revoke_lease BEFORE UPDATE OF lease_token ON public.jobs FOR EACH ROW WHEN (((old.lease_token IS NOT NULL) AND (new.lease_token IS NULL))) EXECUTE FUNCTION private.clear_revoked_lease();
 
 CREATE TRIGGER jobs_touch_updated_at BEFORE UPDATE ON public.jobs FOR EACH ROW EXECUTE FUNCTION private.touch_updated_at();
@@ -1359,7 +1348,7 @@ REVOKE ALL ON FUNCTION private.decide_dlq_alert(depth integer) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.due_alerts(max_alerts integer) FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION private.free_worker_of_job() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.free_workers(job_ids uuid[]) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.health_snapshot() FROM PUBLIC;
 
@@ -1377,9 +1366,7 @@ REVOKE ALL ON FUNCTION private.prune_rate_limits() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.raise_alert(kind text, message jsonb) FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION private.rate_limit(keys bytea[], limits integer[], periods_ms integer[]) FROM PUBLIC;
-
-REVOKE ALL ON FUNCTION private.rate_limit_one(key bytea, lim integer, period_ms integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.rate_limit(requests integer[], keys bytea[], limits integer[], periods_ms integer[], costs integer[]) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.redrive_job(dlq_message_id text, job_id uuid) FROM PUBLIC;
 

@@ -6,6 +6,9 @@
  *   HS256 check against the stack's JWT secret;
  * - runs each function in its own Deno process (function_worker.ts) with the env vars hosted
  *   Supabase injects plus supabase/functions/.env, and only net/env/read/sys permissions (no writes, no subprocesses);
+ * - runs `instances` processes of each function (default 1) and spreads requests over them in
+ *   turn, as hosted Supabase scales a busy function out (each instance has its own memory:
+ *   pools, caches, the rate limiter's fallback);
  * - passes the request through with the path the function sees when hosted (/<slug>/...), and
  *   the caller's address appended to X-Forwarded-For, as a proxy does.
  *
@@ -27,6 +30,8 @@ export interface GatewayConfig {
   /** Env vars every function gets (hosted's SUPABASE_* and the stack's defaults). */
   env: Record<string, string>;
   logDir: string;
+  /** Processes per function; requests go to each in turn. */
+  instances?: number;
 }
 
 interface Worker {
@@ -95,17 +100,23 @@ function functionEnv(config: GatewayConfig): Record<string, string> {
 
 export interface Gateway {
   handle(req: Request, remoteAddr: string): Promise<Response>;
+  /** Boots every instance of a function now rather than on its first request. */
+  prestart(slug: string): Promise<void>;
   close(): Promise<void>;
 }
 
 export function createGateway(config: GatewayConfig): Gateway {
-  const workers = new Map<string, Promise<Worker>>();
+  const instances = Math.max(1, config.instances ?? 1);
+  // Per function: one slot per instance (a booting or running process), and whose turn it is.
+  const pools = new Map<string, { slots: (Promise<Worker> | undefined)[]; next: number }>();
   const secret = new TextEncoder().encode(config.jwtSecret);
 
-  function startWorker(slug: string, entry: string): Promise<Worker> {
+  function startWorker(slug: string, entry: string, index: number): Promise<Worker> {
+    const slots = pools.get(slug)!.slots;
+    const name = `function-${slug}${index === 0 ? "" : `-${index + 1}`}`;
     return new Promise<Worker>((resolve, reject) => {
       let ready = false;
-      const service = spawnService(`function-${slug}`, Deno.execPath(), {
+      const service = spawnService(name, Deno.execPath(), {
         args: [
           "run",
           "--allow-net",
@@ -136,7 +147,7 @@ export function createGateway(config: GatewayConfig): Gateway {
       }, WORKER_BOOT_MS);
       service.exited.then((code) => {
         clearTimeout(timer);
-        workers.delete(slug);
+        slots[index] = undefined;
         if (!ready) reject(new Error(`exited with code ${code} before serving`));
         else console.log(`[${slug}] worker exited with code ${code}`);
       });
@@ -144,14 +155,32 @@ export function createGateway(config: GatewayConfig): Gateway {
     });
   }
 
-  function worker(slug: string, entry: string): Promise<Worker> {
-    let pending = workers.get(slug);
+  function slot(slug: string, entry: string, index: number): Promise<Worker> {
+    const slots = pools.get(slug)!.slots;
+    let pending = slots[index];
     if (!pending) {
-      pending = startWorker(slug, entry);
-      pending.catch(() => workers.delete(slug));
-      workers.set(slug, pending);
+      pending = startWorker(slug, entry, index);
+      pending.catch(() => (slots[index] = undefined));
+      slots[index] = pending;
     }
     return pending;
+  }
+
+  /** The next instance of the function, in turn. */
+  function worker(slug: string, entry: string): Promise<Worker> {
+    let pool = pools.get(slug);
+    if (!pool) {
+      pool = { slots: Array(instances).fill(undefined), next: 0 };
+      pools.set(slug, pool);
+    }
+    const index = pool.next;
+    pool.next = (pool.next + 1) % instances;
+    return slot(slug, entry, index);
+  }
+
+  async function prestart(slug: string): Promise<void> {
+    const entry = join(config.functionsDir, slug, "index.ts");
+    await Promise.all(Array.from({ length: instances }, () => worker(slug, entry)));
   }
 
   async function authorized(req: Request): Promise<boolean> {
@@ -208,33 +237,50 @@ export function createGateway(config: GatewayConfig): Gateway {
   }
 
   async function close(): Promise<void> {
-    const running = await Promise.allSettled([...workers.values()]);
+    const booting = [...pools.values()].flatMap((p) => p.slots.filter((s) => s !== undefined));
+    const running = await Promise.allSettled(booting);
     await Promise.all(
       running.flatMap((r) => r.status === "fulfilled" ? [r.value.service.stop()] : []),
     );
   }
 
-  return { handle, close };
+  return { handle, prestart, close };
+}
+
+/** The gateway on 127.0.0.1 (port 0: any free port), logging one line per request by default. */
+export function serveGateway(
+  config: GatewayConfig,
+  options: { logRequests?: boolean } = {},
+): { gateway: Gateway; server: Deno.HttpServer<Deno.NetAddr>; close(): Promise<void> } {
+  const gateway = createGateway(config);
+  const server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: config.port,
+    onListen: () => {},
+  }, async (req, info) => {
+    const started = performance.now();
+    const res = await gateway.handle(req, info.remoteAddr.hostname);
+    if (options.logRequests ?? true) {
+      const ms = (performance.now() - started).toFixed(1);
+      console.log(`${req.method} ${new URL(req.url).pathname} ${res.status} ${ms}ms`);
+    }
+    return res;
+  });
+  return {
+    gateway,
+    server,
+    async close() {
+      await gateway.close();
+      await server.shutdown();
+    },
+  };
 }
 
 if (import.meta.main) {
   const raw = Deno.env.get("FUNCTIONS_GATEWAY_CONFIG");
   if (!raw) throw new Error("Cannot start functions gateway: FUNCTIONS_GATEWAY_CONFIG is not set");
   const config = JSON.parse(raw) as GatewayConfig;
-  const gateway = createGateway(config);
-  const server = Deno.serve({
-    hostname: "127.0.0.1",
-    port: config.port,
-    onListen: () => console.log(`functions gateway on ${config.port}`),
-  }, async (req, info) => {
-    const started = performance.now();
-    const res = await gateway.handle(req, info.remoteAddr.hostname);
-    const ms = (performance.now() - started).toFixed(1);
-    console.log(`${req.method} ${new URL(req.url).pathname} ${res.status} ${ms}ms`);
-    return res;
-  });
-  onParentGone(async () => {
-    await gateway.close();
-    await server.shutdown();
-  });
+  const served = serveGateway(config);
+  console.log(`functions gateway on ${config.port}, ${config.instances ?? 1} instance(s) each`);
+  onParentGone(served.close);
 }

@@ -14,6 +14,7 @@ import { appliedMigrations, migrationFiles, staleMigrations } from "./migrations
 import { dbUrl, initCluster, psqlFile, startPostgres } from "./postgres.ts";
 import { alive, portOpen, type Service, spawnService, waitUntil } from "./process.ts";
 import type { Profile } from "./profile.ts";
+import type { GatewayConfig } from "./functions_server.ts";
 import { createQueues } from "./sqs_queues.ts";
 import { supabase } from "./supabase_cli.ts";
 
@@ -71,6 +72,22 @@ export function readPids(p: Profile): PidFile | undefined {
 
 export function envFile(p: Profile): string {
   return join(p.stateDir, "status.env");
+}
+
+/** The running stack's functions gateway settings (secrets included: mode 0600). */
+export function gatewayFile(p: Profile | string): string {
+  return join(typeof p === "string" ? p : p.stateDir, "gateway.json");
+}
+
+/** FUNCTION_INSTANCES: processes per function, as hosted Supabase scales one out (default 1). */
+function functionInstances(): number {
+  const raw = Deno.env.get("FUNCTION_INSTANCES")?.trim();
+  if (!raw) return 1;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 16) {
+    throw new Error(`Cannot start the stack: FUNCTION_INSTANCES must be 1 to 16, got '${raw}'`);
+  }
+  return n;
 }
 
 export function formatEnv(env: StackEnv): string {
@@ -318,14 +335,18 @@ export async function startStack(p: Profile, opts: StartOptions = {}): Promise<S
     }
 
     log(`starting Edge Functions on ${env.API_URL}/functions/v1/<name>`);
-    const gatewayConfig = JSON.stringify({
+    const gateway: GatewayConfig = {
       port: p.ports.api,
       functionsDir: join(p.root, "supabase", "functions"),
       configToml: join(p.root, "supabase", "config.toml"),
       jwtSecret: keys.jwtSecret,
       env: functionEnv(env, p),
       logDir: p.stateDir,
-    });
+      instances: functionInstances(),
+    };
+    const gatewayConfig = JSON.stringify(gateway);
+    // For tests and benchmarks that run a gateway of their own (other instance counts, settings).
+    Deno.writeTextFileSync(gatewayFile(p), gatewayConfig, { mode: 0o600 });
     await add("functions", async () => {
       const service = denoService("functions", "scripts/stack/functions_server.ts", [], {
         env: { FUNCTIONS_GATEWAY_CONFIG: gatewayConfig },

@@ -1,14 +1,16 @@
--- API rate limiting: one atomic decision per request, for every policy that applies to it,
--- with the database clock. Algorithm: GCRA (a token bucket kept as one timestamp per key), so
--- state is O(1) per active key, concurrent requests are counted exactly (a guarded upsert
--- under the row lock), and a refused request writes nothing (it is decided by a plain read).
+-- API rate limiting: atomic decisions with the database clock, for every policy that applies to
+-- a request. Algorithm: GCRA (a token bucket kept as one timestamp per key), so state is O(1)
+-- per active key and a request may cost more than one unit. One call decides a whole batch of
+-- requests (a function instance gathers the decisions waiting at that moment), in order, each
+-- exactly as if it had come alone: concurrent requests are counted exactly under the row locks,
+-- and a batch in which nothing can be admitted is decided on a plain read, taking no lock and
+-- writing nothing (the cheap path for an abusive client).
 --
--- Each bucket is judged with a clock read no earlier than the state it is judged on. Two
--- concurrent requests for one key each read the clock when the call began; the one that read it
--- first could see the other's newer tat (on the plain read, or under the row lock) and, measured
--- against its earlier clock, find the bucket fuller than it was: refused although the limit had
--- room (under-admission, seen with 2 per 60 s). So the plain read's decision uses the clock read
--- after that read, and the guarded upsert uses clock_timestamp() under the row lock.
+-- Each bucket is judged with a clock read no earlier than the state it is judged on: a clock
+-- read before another transaction's newer tat was seen would find the bucket fuller than it is
+-- and refuse although the limit had room (under-admission, seen with 2 per 60 s). So the plain
+-- read is judged with the clock read after it, and the locked pass with the clock read after the
+-- locks were taken.
 --
 -- The table is UNLOGGED: no WAL per request, at the price that buckets reset to full after a
 -- crash of Postgres (never after a clean restart). Losing a minute of rate-limit history in a
@@ -23,130 +25,127 @@ comment on table private.rate_limits is
   'Rate-limit state, one row per active (policy, client) key, keyed by a SHA-256 hash. Unlogged.';
 alter table private.rate_limits enable row level security;
 
-create function private.rate_limit(keys bytea[], limits integer[], periods_ms integer[])
-returns table (allowed boolean, remaining integer, reset_ms integer, retry_after_ms integer)
+-- Entry e names one (request, policy): requests[e] numbers the request (ascending, entries of a
+-- request together), keys/limits/periods_ms its bucket, costs[e] what the request costs (the same
+-- on each of its entries). A request is admitted when its cost fits in every bucket it names, and
+-- then charged to all of them; requests are decided in order, so n requests for one key admit as
+-- many as fit. One row per entry comes back, in order.
+create function private.rate_limit(
+  requests integer[],
+  keys bytea[],
+  limits integer[],
+  periods_ms integer[],
+  costs integer[]
+) returns table (
+  request integer,
+  allowed boolean,
+  remaining integer,
+  reset_ms integer,
+  retry_after_ms integer
+)
 language plpgsql
 set search_path = ''
 as $$
 declare
-  n integer := coalesce(array_length(keys, 1), 0);
-  now_ts timestamptz := clock_timestamp();
+  m integer := coalesce(array_length(keys, 1), 0);
+  distinct_keys bytea[];
+  slot integer[];
   tats timestamptz[];
+  new_tats timestamptz[];
+  now_ts timestamptz;
+  locked boolean := false;
+  any_admitted boolean;
+  ok boolean;
   emission double precision;
   ahead double precision;
-  new_tat timestamptz;
-  ok boolean := true;
   i integer;
+  j integer;
+  e integer;
+  out_allowed boolean[];
+  out_remaining integer[];
+  out_reset integer[];
+  out_retry integer[];
 begin
-  if n = 0 or array_length(limits, 1) is distinct from n or array_length(periods_ms, 1) is distinct from n then
-    raise exception 'rate_limit: keys, limits and periods_ms must have the same, non-zero length';
+  if m = 0 or array_length(requests, 1) is distinct from m or array_length(limits, 1) is distinct from m
+     or array_length(periods_ms, 1) is distinct from m or array_length(costs, 1) is distinct from m then
+    raise exception 'rate_limit: requests, keys, limits, periods_ms and costs must have the same, non-zero length';
   end if;
-
-  -- Decide on a plain read: a refused request takes no lock and writes nothing. The clock is
-  -- read after it, so it is never older than a tat the read saw.
-  select array_agg(r.tat order by k.ord) into tats
-    from unnest(keys) with ordinality as k(key, ord)
-    left join private.rate_limits r on r.key = k.key;
+  if exists (select 1 from unnest(limits, periods_ms, costs) as x(l, p, c) where l < 1 or p < 1 or c < 1) then
+    raise exception 'rate_limit: limits, periods_ms and costs must be positive';
+  end if;
+  select array_agg(d.k order by d.k) into distinct_keys from (select distinct k from unnest(keys) k) d;
+  select array_agg(array_position(distinct_keys, u.k) order by u.o) into slot
+    from unnest(keys) with ordinality as u(k, o);
+  -- The plain read: no lock, no write.
+  select array_agg(r.tat order by d.o) into tats
+    from unnest(distinct_keys) with ordinality as d(k, o)
+    left join private.rate_limits r on r.key = d.k;
   now_ts := clock_timestamp();
-  for i in 1 .. n loop
-    emission := periods_ms[i]::double precision / limits[i];
-    ahead := extract(epoch from (greatest(tats[i], now_ts) - now_ts)) * 1000 + emission;
-    -- 1 µs of slack: timestamps are kept to the microsecond, limit/period rarely divides evenly.
-    if ahead > periods_ms[i] + 0.001 then
-      ok := false;
-    end if;
-  end loop;
 
-  if ok then
-    -- Consume from every bucket, each re-checked under its row lock with the clock read there
-    -- (exact under concurrency). All consume or none: a refusal rolls the others back.
-    begin
-      for i in select o.i from unnest(keys) with ordinality as o(key, i) order by o.key loop
-        emission := periods_ms[i]::double precision / limits[i];
-        insert into private.rate_limits as r (key, tat)
-        values (keys[i], clock_timestamp() + make_interval(secs => emission / 1000))
-        on conflict (key) do update
-          set tat = greatest(r.tat, clock_timestamp()) + make_interval(secs => emission / 1000)
-          where extract(epoch from (r.tat - clock_timestamp())) * 1000 + emission
-                <= periods_ms[i] + 0.001
-        returning r.tat into new_tat;
-        if new_tat is null then
-          raise exception using errcode = 'RL429', message = 'rate limit reached concurrently';
-        end if;
-        tats[i] := new_tat;
-        new_tat := null;
+  loop
+    new_tats := tats;
+    any_admitted := false;
+    i := 1;
+    while i <= m loop
+      j := i;
+      while j < m and requests[j + 1] = requests[i] loop
+        j := j + 1;
       end loop;
-    exception when sqlstate 'RL429' then
-      ok := false;
-      select array_agg(r.tat order by k.ord) into tats
-        from unnest(keys) with ordinality as k(key, ord)
-        left join private.rate_limits r on r.key = k.key;
-    end;
-    now_ts := clock_timestamp();
-  end if;
+      ok := true;
+      for e in i .. j loop
+        emission := periods_ms[e]::double precision / limits[e];
+        ahead := extract(epoch from (greatest(new_tats[slot[e]], now_ts) - now_ts)) * 1000;
+        -- 1 µs of slack: timestamps are kept to the microsecond, limit/period rarely divides evenly.
+        if ahead + costs[e] * emission > periods_ms[e] + 0.001 then
+          ok := false;
+        end if;
+      end loop;
+      for e in i .. j loop
+        emission := periods_ms[e]::double precision / limits[e];
+        if ok then
+          new_tats[slot[e]] := greatest(new_tats[slot[e]], now_ts)
+                               + make_interval(secs => costs[e] * emission / 1000);
+        end if;
+        -- How far the bucket is from full, in ms, after this request (if it was admitted).
+        ahead := extract(epoch from (greatest(new_tats[slot[e]], now_ts) - now_ts)) * 1000;
+        out_allowed[e] := ok;
+        out_remaining[e] := greatest(0, floor((periods_ms[e] - ahead + 0.001) / emission))::integer;
+        out_reset[e] := ceil(ahead)::integer;
+        out_retry[e] := case when ok then 0
+                             else greatest(0, ceil(ahead + costs[e] * emission - periods_ms[e]))::integer end;
+      end loop;
+      any_admitted := any_admitted or ok;
+      i := j + 1;
+    end loop;
+    -- Nothing fits on the plain read: nothing would under the locks either (buckets only fill).
+    exit when locked or not any_admitted;
 
-  for i in 1 .. n loop
-    emission := periods_ms[i]::double precision / limits[i];
-    -- How far the bucket is from full, in ms, after this request (if it was admitted).
-    ahead := greatest(0, extract(epoch from (coalesce(tats[i], now_ts) - now_ts)) * 1000);
-    allowed := ok;
-    remaining := greatest(0, floor((periods_ms[i] - ahead + 0.001) / emission))::integer;
-    reset_ms := ceil(ahead)::integer;
-    retry_after_ms := case when ok then 0
-                           else greatest(0, ceil(ahead + emission - periods_ms[i]))::integer end;
-    return next;
+    -- Something fits: decide again under the row locks (missing rows made first, so concurrent
+    -- calls for a new key queue on it), judged with the clock read after taking them.
+    insert into private.rate_limits (key, tat)
+    select d.k, now() from unnest(distinct_keys) d(k)
+     where not exists (select 1 from private.rate_limits r where r.key = d.k)
+    on conflict do nothing;
+    select array_agg(l.tat order by l.o) into tats
+      from (select d.o, r.tat from unnest(distinct_keys) with ordinality as d(k, o)
+              join private.rate_limits r on r.key = d.k
+             order by d.k
+               for update of r) l;
+    now_ts := clock_timestamp();
+    locked := true;
   end loop;
-end;
-$$;
-comment on function private.rate_limit(bytea[], integer[], integer[]) is
-  'Admits a request under every policy given (key, limit per period) or under none; one row per policy.';
-revoke all on function private.rate_limit(bytea[], integer[], integer[]) from public;
 
--- The common case, one policy, without the multi-policy bookkeeping: a refusal is decided on
--- a plain read (no lock, no write); an admission is one upsert whose guard re-checks under the
--- row lock, so concurrent requests are counted exactly. PL/pgSQL so the plans are cached.
-create function private.rate_limit_one(key bytea, lim integer, period_ms integer)
-returns table (allowed boolean, remaining integer, reset_ms integer, retry_after_ms integer)
-language plpgsql
-set search_path = ''
-as $$
-declare
-  now_ts timestamptz := clock_timestamp();
-  emission double precision := period_ms::double precision / lim;
-  current_tat timestamptz;
-  new_tat timestamptz;
-  ahead double precision;
-begin
-  select r.tat into current_tat from private.rate_limits r where r.key = rate_limit_one.key;
-  -- Read after the row, so never older than the tat it holds.
-  now_ts := clock_timestamp();
-  ahead := greatest(0, extract(epoch from (current_tat - now_ts)) * 1000);
-  if ahead + emission <= period_ms + 0.001 then
-    insert into private.rate_limits as r (key, tat)
-    values (rate_limit_one.key, clock_timestamp() + make_interval(secs => emission / 1000))
-    on conflict on constraint rate_limits_pkey do update
-      set tat = greatest(r.tat, clock_timestamp()) + make_interval(secs => emission / 1000)
-      where extract(epoch from (r.tat - clock_timestamp())) * 1000 + emission <= period_ms + 0.001
-    returning r.tat into new_tat;
-    now_ts := clock_timestamp();
-    if new_tat is null then
-      -- Refused by the guard: a concurrent request took the last slot; report its state.
-      select r.tat into current_tat from private.rate_limits r where r.key = rate_limit_one.key;
-      ahead := greatest(0, extract(epoch from (current_tat - now_ts)) * 1000);
-    else
-      ahead := greatest(0, extract(epoch from (new_tat - now_ts)) * 1000);
-    end if;
+  if locked then
+    update private.rate_limits r set tat = u.tat
+      from unnest(distinct_keys, new_tats) as u(k, tat)
+     where r.key = u.k and u.tat is distinct from r.tat;
   end if;
-  return query select new_tat is not null,
-                      greatest(0, floor((period_ms - ahead + 0.001) / emission))::integer,
-                      ceil(ahead)::integer,
-                      case when new_tat is not null then 0
-                           else greatest(0, ceil(ahead + emission - period_ms))::integer end;
+  return query select * from unnest(requests, out_allowed, out_remaining, out_reset, out_retry);
 end;
 $$;
-comment on function private.rate_limit_one(bytea, integer, integer) is
-  'private.rate_limit() for a single policy, on the fast path.';
-revoke all on function private.rate_limit_one(bytea, integer, integer) from public;
+comment on function private.rate_limit(integer[], bytea[], integer[], integer[], integer[]) is
+  'Decides a batch of rate-limited requests in order (per entry: request, key, limit per period, cost); one row per entry.';
+revoke all on function private.rate_limit(integer[], bytea[], integer[], integer[], integer[]) from public;
 
 create function private.prune_rate_limits()
 returns bigint

@@ -1,40 +1,35 @@
 /**
- * The rate limiter on real HTTP and the real database: exact under concurrent bursts, headers
- * and rollover, spoofed X-Forwarded-For, and the database being slow or down.
+ * The rate limiter on real HTTP and the real database, built as the functions build it
+ * (createRateLimitDeps: batched decisions on a pool of their own, the shipped 300 ms deadline,
+ * the circuit breaker and the in-memory fallback): exact under concurrent bursts, headers and
+ * rollover, spoofed X-Forwarded-For, and the database slow, silent, refusing us or cut off.
  */
 import assert from "node:assert/strict";
 import { withRateLimit } from "../../supabase/functions/_shared/ratelimit/middleware.ts";
+import { type Queryable, sqlLimiter } from "../../supabase/functions/_shared/ratelimit/limiter.ts";
 import {
-  memoryLimiter,
-  type Queryable,
-  resilientLimiter,
-  sqlLimiter,
-} from "../../supabase/functions/_shared/ratelimit/limiter.ts";
+  createRateLimitDeps,
+  LIMITER_CONNECTIONS,
+  rateLimitConfigFromEnv,
+} from "../../supabase/functions/_shared/ratelimit/setup.ts";
 import { createDb } from "../../supabase/functions/_shared/db.ts";
-import { policiesFromEnv } from "../../supabase/functions/_shared/ratelimit/policy.ts";
 import { connect, testStack } from "../_support/stack.ts";
 import { userJwt } from "../_support/pipeline.ts";
+import { tcpProxy } from "../_support/tcp_proxy.ts";
 
 const stack = testStack();
 
-/** A real HTTP server: the rate-limit middleware in front of a trivial handler. */
+/** A real HTTP server: the rate-limit middleware, as shipped, in front of a trivial handler. */
 async function withServer(
-  options: { spec: string; db: Queryable; timeoutMs?: number },
+  options: { spec: string; db: Queryable },
   fn: (url: string) => Promise<void>,
 ): Promise<void> {
   const fnName = `rl-${crypto.randomUUID().slice(0, 8)}`;
-  const handler = withRateLimit(() => Promise.resolve(new Response("ok")), {
-    fn: fnName,
-    config: policiesFromEnv({ RATE_LIMIT_PRESET_STANDARD: options.spec }, fnName),
-    clientIp: { kind: "xff", hops: 1 },
-    limiter: resilientLimiter({
-      primary: sqlLimiter(options.db),
-      fallback: memoryLimiter(),
-      // Long by default: these tests check the database's decisions, never the fallback's.
-      timeoutMs: options.timeoutMs ?? 30_000,
-      log: () => {},
-    }),
-  });
+  const config = rateLimitConfigFromEnv({ RATE_LIMIT_PRESET_STANDARD: options.spec }, fnName);
+  const handler = withRateLimit(
+    () => Promise.resolve(new Response("ok")),
+    createRateLimitDeps(config, options.db),
+  );
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
   try {
     await fn(`http://127.0.0.1:${server.addr.port}/`);
@@ -42,6 +37,9 @@ async function withServer(
     await server.shutdown();
   }
 }
+
+/** The limiter's own pool, as the functions make it. */
+const limiterDb = (url = stack.dbUrl) => createDb(url, { max: LIMITER_CONNECTIONS });
 
 async function burst(url: string, n: number, init: RequestInit = {}): Promise<number[]> {
   return await Promise.all(Array.from({ length: n }, async () => {
@@ -54,7 +52,7 @@ async function burst(url: string, n: number, init: RequestInit = {}): Promise<nu
 const count = (statuses: number[], status: number) => statuses.filter((s) => s === status).length;
 
 Deno.test("a concurrent burst admits exactly the limit (1, 3, 10, 100)", async () => {
-  const db = createDb(stack.dbUrl, { max: 10 });
+  const db = limiterDb();
   try {
     for (const [limit, requests] of [[1, 50], [3, 50], [10, 100], [100, 500]]) {
       // Per hour, so no request refills while the burst is under way.
@@ -92,7 +90,7 @@ Deno.test("concurrent requests reaching the row lock out of order are all admitt
 });
 
 Deno.test("after the limit, capacity comes back one request per period/limit", async () => {
-  const db = createDb(stack.dbUrl, { max: 2 });
+  const db = limiterDb();
   try {
     await withServer({ spec: "3/2", db }, async (url) => {
       assert.deepEqual(await burst(url, 3), [200, 200, 200]);
@@ -181,7 +179,7 @@ Deno.test("a spoofed X-Forwarded-For on every request buys no extra requests", a
 
 Deno.test("a refused request writes nothing", async () => {
   const sql = connect(stack.dbUrl);
-  const db = createDb(stack.dbUrl, { max: 2 });
+  const db = limiterDb();
   try {
     await withServer({ spec: "2/60", db }, async (url) => {
       assert.deepEqual(await burst(url, 2), [200, 200]);
@@ -197,33 +195,100 @@ Deno.test("a refused request writes nothing", async () => {
   }
 });
 
-Deno.test("database slow or down: fail-open answers within the timeout and still limits", async () => {
+Deno.test("a database that accepts connections and never answers: shed until the breaker opens, then the fallback limits", async () => {
   // A "database" that accepts connections and never answers.
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const held: Deno.Conn[] = [];
   const accepting = (async () => {
     for await (const conn of listener) held.push(conn);
   })();
-  const silent = createDb(`postgresql://postgres:x@127.0.0.1:${listener.addr.port}/postgres`, {
-    max: 2,
-  });
+  const silent = limiterDb(`postgresql://postgres:x@127.0.0.1:${listener.addr.port}/postgres`);
   try {
-    await withServer({ spec: "3/60", db: silent, timeoutMs: 200 }, async (url) => {
-      const started = performance.now();
+    await withServer({ spec: "3/60", db: silent }, async (url) => {
       const statuses: number[] = [];
-      for (let i = 0; i < 5; i++) {
+      const times: number[] = [];
+      for (let i = 0; i < 6; i++) {
+        const started = performance.now();
         const res = await fetch(url);
+        times.push(performance.now() - started);
         statuses.push(res.status);
         await res.body?.cancel();
       }
-      const perRequest = (performance.now() - started) / 5;
-      assert.deepEqual(statuses, [200, 200, 200, 429, 429], "the fallback limits");
-      assert.ok(perRequest < 1_000, `answered in ${perRequest.toFixed(0)} ms per request`);
+      // The first unanswered call may be a database that is only slow: its decision is shed,
+      // not admitted. The second in a row opens the breaker: from then on the fallback decides.
+      assert.deepEqual(statuses, [503, 200, 200, 200, 429, 429]);
+      assert.ok(times.every((t) => t < 1_000), `each answered within the deadline: ${times}`);
     });
   } finally {
     for (const conn of held) conn.close();
     await silent.end();
     listener.close();
     await accepting.catch(() => {});
+  }
+});
+
+Deno.test("a database that refuses our password: the fallback decides at once", async () => {
+  const url = new URL(stack.dbUrl);
+  url.password = "wrong";
+  const refused = limiterDb(url.toString());
+  try {
+    await withServer({ spec: "2/60", db: refused }, async (url) => {
+      const statuses: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const res = await fetch(url);
+        statuses.push(res.status);
+        await res.body?.cancel();
+      }
+      assert.deepEqual(statuses, [200, 200, 429]);
+    });
+  } finally {
+    await refused.end();
+  }
+});
+
+Deno.test("Postgres cut off and back: fail-open falls back, fail-closed answers 503, then the database decides again", async () => {
+  const proxy = tcpProxy(Number(new URL(stack.dbUrl).port));
+  const url = new URL(stack.dbUrl);
+  url.port = String(proxy.port);
+  const db = limiterDb(url.toString());
+  const status = async (target: string) => {
+    const started = performance.now();
+    const res = await fetch(target);
+    await res.body?.cancel();
+    return { status: res.status, ms: performance.now() - started };
+  };
+  try {
+    await withServer({ spec: "5/3600", db }, async (open) => {
+      await withServer({ spec: "5/3600:closed", db }, async (closed) => {
+        // Up: the database decides, and charges the shared bucket twice.
+        assert.deepEqual([(await status(open)).status, (await status(open)).status], [200, 200]);
+        assert.equal((await status(closed)).status, 200);
+
+        proxy.down();
+        const during = [];
+        for (let i = 0; i < 6; i++) during.push(await status(open));
+        assert.deepEqual(
+          during.map((d) => d.status),
+          [200, 200, 200, 200, 200, 429],
+          "the in-memory fallback has its own 5, and still limits",
+        );
+        assert.ok(during.every((d) => d.ms < 1_000), "each within the deadline");
+        const refused = await fetch(closed);
+        assert.equal(refused.status, 503);
+        assert.equal((await refused.json()).code, "rate_limiter_unavailable");
+
+        proxy.up();
+        // After the breaker's cooldown a probe reaches the database, and it decides again: its
+        // bucket still has the 3 left from before the outage (the fallback's is spent).
+        await new Promise((resolve) => setTimeout(resolve, 1_500));
+        const after = [];
+        for (let i = 0; i < 4; i++) after.push((await status(open)).status);
+        assert.deepEqual(after, [200, 200, 200, 429]);
+        assert.equal((await status(closed)).status, 200, "fail-closed decides again too");
+      });
+    });
+  } finally {
+    await db.end();
+    await proxy.close();
   }
 });

@@ -4,6 +4,7 @@ import {
   type AuthDeps,
   createJwtVerifier,
   identify,
+  identifyServiceOnly,
   jwtConfigFromEnv,
   serviceKeysFromEnv,
   sha256Hex,
@@ -140,4 +141,15 @@ Deno.test("createJwtVerifier() accepts only tokens signed with the configured se
   const verify = createJwtVerifier({ kind: "hs256", secret: SECRET });
   assert.equal((await verify(await jwt({ sub: "u-1" }))).sub, "u-1");
   await assert.rejects(verify(await jwt({ sub: "u-1" }, "another-secret-with-at-least-32-chars!")));
+});
+
+Deno.test("identifyServiceOnly() knows the service key by comparison, and nobody else", async () => {
+  const who = identifyServiceOnly([SERVICE_KEY]);
+  const asking = (authorization?: string) =>
+    new Request("http://x/health", { headers: authorization ? { authorization } : {} });
+  assert.deepEqual(await who(asking(`Bearer ${SERVICE_KEY}`)), { kind: "service" });
+  // A valid user JWT is not even verified: health needs no Auth to answer.
+  const token = await jwt({ role: "authenticated", sub: "u1" });
+  assert.deepEqual(await who(asking(`Bearer ${token}`)), { kind: "none" });
+  assert.deepEqual(await who(asking()), { kind: "none" });
 });

@@ -222,6 +222,7 @@ Deno.test("loadConfig() stops with the missing variable's name", () => {
     () =>
       loadConfig({
         SUPABASE_DB_URL: "postgres://x",
+        SUPABASE_SERVICE_ROLE_KEY: "service-key",
         SQS_QUEUE_URL: "http://q",
         AWS_REGION: "us-east-1",
         HEALTH_DB_TIMEOUT_MS: "soon",
@@ -233,6 +234,7 @@ Deno.test("loadConfig() stops with the missing variable's name", () => {
 Deno.test("loadConfig() parses the rate-limit settings too, and keeps no raw env", () => {
   const config = loadConfig({
     SUPABASE_DB_URL: "postgres://x",
+    SUPABASE_SERVICE_ROLE_KEY: "service-key",
     SQS_QUEUE_URL: "http://q",
     AWS_REGION: "us-east-1",
     RATE_LIMIT_HEALTH: "relaxed",
@@ -243,5 +245,6 @@ Deno.test("loadConfig() parses the rate-limit settings too, and keeps no raw env
   assert.deepEqual(config.rateLimit.clientIp, { kind: "xff", hops: 1 });
   assert.equal(config.rateLimit.memoryKeys, 50);
   assert.equal(config.rateLimit.timeoutMs, 300);
+  assert.deepEqual(config.serviceKeys, ["service-key"], "to give the service role its own policy");
   assert.ok(!("env" in config));
 });

@@ -9,9 +9,9 @@ import {
 import {
   type Limiter,
   memoryLimiter,
-  resilientLimiter,
   withRefusalCache,
 } from "../../supabase/functions/_shared/ratelimit/limiter.ts";
+import { resilientLimiter } from "../../supabase/functions/_shared/ratelimit/resilient.ts";
 import {
   type RateLimitDeps,
   withRateLimit,
@@ -121,7 +121,7 @@ Deno.test("createRateLimitDeps() builds the middleware's deps from the parsed co
     query: (_text: string, values: unknown[]) => {
       asked.push(values);
       return Promise.resolve({
-        rows: [{ allowed: true, remaining: 0, reset_ms: 60_000, retry_after_ms: 0 }],
+        rows: [{ request: 1, allowed: true, remaining: 0, reset_ms: 60_000, retry_after_ms: 0 }],
       });
     },
   };
@@ -135,7 +135,9 @@ Deno.test("createRateLimitDeps() builds the middleware's deps from the parsed co
   assert.equal(res.status, 200);
   await res.body?.cancel();
   assert.equal(asked.length, 1, "the database decides");
-  assert.deepEqual(asked[0]!.slice(1), [1, 60_000]);
+  const [requests, keys, limits, periods, costs] = asked[0]!;
+  assert.deepEqual([requests, limits, periods, costs], [[1], [1], [60_000], [1]]);
+  assert.equal((keys as string[]).length, 1);
 });
 
 function deps(limiter: Limiter, overrides: Partial<RateLimitDeps> = {}): RateLimitDeps {
@@ -253,43 +255,36 @@ Deno.test("withRateLimit() keys each kind of caller as the database has stored i
   );
 });
 
-Deno.test("a database that does not answer: fail-open still limits, fail-closed answers 503", async () => {
-  const hanging: Limiter = { check: () => new Promise(() => {}) };
-  const logged: string[] = [];
+Deno.test("a database that never answers: shed first, then the breaker opens; fail-closed answers 503", async () => {
+  const hanging = { query: () => new Promise<never>(() => {}) };
   const open = withRateLimit(
     ok,
-    deps(hanging, {
-      limiter: resilientLimiter({
-        primary: hanging,
-        fallback: memoryLimiter(),
-        timeoutMs: 50,
-        log: (l) => logged.push(l),
-      }),
-    }),
+    createRateLimitDeps(
+      rateLimitConfigFromEnv({ RATE_LIMIT_PRESET_STANDARD: "2/60" }, "test"),
+      hanging,
+    ),
   );
   const statuses = [];
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < 4; i++) {
     const res = await open(from("192.0.2.9"));
     statuses.push(res.status);
-    await res.body?.cancel();
+    if (i === 0) assert.equal((await res.json()).code, "rate_limiter_busy");
+    else await res.body?.cancel();
   }
-  assert.deepEqual(statuses, [200, 200, 429], "the in-memory fallback still limits");
-  assert.equal(logged.length, 3, "every fallback is logged");
+  assert.deepEqual(statuses, [503, 200, 200, 429], "shed, then the in-memory fallback limits");
   const closed = withRateLimit(
     ok,
-    deps(hanging, {
-      config: policiesFromEnv({ RATE_LIMIT_PRESET_STANDARD: "2/60:closed" }, "test"),
-      limiter: resilientLimiter({
-        primary: hanging,
-        fallback: memoryLimiter(),
-        timeoutMs: 50,
-        log: () => {},
-      }),
-    }),
+    createRateLimitDeps(
+      rateLimitConfigFromEnv({ RATE_LIMIT_PRESET_STANDARD: "2/60:closed" }, "test"),
+      hanging,
+    ),
   );
-  const res = await closed(from("192.0.2.9"));
-  assert.equal(res.status, 503);
-  assert.equal((await res.json()).code, "rate_limiter_unavailable");
+  const answers = [];
+  for (let i = 0; i < 2; i++) {
+    const res = await closed(from("192.0.2.9"));
+    answers.push([res.status, (await res.json()).code]);
+  }
+  assert.deepEqual(answers, [[503, "rate_limiter_busy"], [503, "rate_limiter_unavailable"]]);
 });
 
 Deno.test("withRefusalCache() spares the database a refused key until it may retry", async () => {

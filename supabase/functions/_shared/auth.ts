@@ -114,6 +114,17 @@ export function isServiceKey(token: string | undefined, keys: string[]): boolean
   return match;
 }
 
+/**
+ * The service role or nobody, by comparing the bearer token with the service keys alone: for a
+ * function that must keep answering when Auth (JWKS) or the database is down, like health.
+ */
+export function identifyServiceOnly(serviceKeys: string[]): (req: Request) => Promise<Caller> {
+  return (req) =>
+    Promise.resolve(
+      isServiceKey(bearerToken(req), serviceKeys) ? { kind: "service" } : { kind: "none" },
+    );
+}
+
 export async function identify(req: Request, deps: AuthDeps): Promise<Caller> {
   const token = bearerToken(req);
   if (isServiceKey(token, deps.serviceKeys)) return { kind: "service" };

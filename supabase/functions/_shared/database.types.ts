@@ -312,6 +312,7 @@ export type Database = {
           isSetofReturn: true;
         };
       };
+      "free_workers": { Args: { "job_ids": (string)[] }; Returns: undefined };
       "health_snapshot": {
         Args: Record<PropertyKey, never>;
         Returns: {
@@ -355,19 +356,17 @@ export type Database = {
       "prune_rate_limits": { Args: Record<PropertyKey, never>; Returns: number };
       "raise_alert": { Args: { "kind": string; "message": Json }; Returns: number };
       "rate_limit": {
-        Args: { "keys": (string)[]; "limits": (number)[]; "periods_ms": (number)[] };
+        Args: {
+          "costs": (number)[];
+          "keys": (string)[];
+          "limits": (number)[];
+          "periods_ms": (number)[];
+          "requests": (number)[];
+        };
         Returns: {
           "allowed": boolean;
           "remaining": number;
-          "reset_ms": number;
-          "retry_after_ms": number;
-        }[];
-      };
-      "rate_limit_one": {
-        Args: { "key": string; "lim": number; "period_ms": number };
-        Returns: {
-          "allowed": boolean;
-          "remaining": number;
+          "request": number;
           "reset_ms": number;
           "retry_after_ms": number;
         }[];

@@ -70,12 +70,27 @@ const UNAVAILABLE_CODES = new Set([
   "53300",
 ]);
 
+/** node-postgres reports a lost or never-made connection without a code. */
+const CONNECTION_LOST =
+  /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/;
+
 /** True when the error says a dependency is unreachable (retry later), not that we failed. */
 export function isUnavailable(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code !== "string") return false;
+  if (typeof code !== "string") {
+    return error instanceof Error && CONNECTION_LOST.test(error.message);
+  }
   // SQLSTATE class 08: connection exception.
   return UNAVAILABLE_CODES.has(code) || /^08[0-9A-Z]{3}$/.test(code);
+}
+
+/**
+ * The database cannot be reached at all: unavailable as above, or it refuses our credentials
+ * (class 28). What lets the rate limiter fall back to memory; a slow answer never does.
+ */
+export function isUnreachable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return isUnavailable(error) || (typeof code === "string" && /^28[0-9A-Z]{3}$/.test(code));
 }
 
 /**

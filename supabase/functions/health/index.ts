@@ -1,7 +1,8 @@
 // Wiring only: config and clients are built once per instance; see handler.ts.
+import { identifyServiceOnly } from "../_shared/auth.ts";
 import { createDb } from "../_shared/db.ts";
 import { withRateLimit } from "../_shared/ratelimit/middleware.ts";
-import { createRateLimitDeps } from "../_shared/ratelimit/setup.ts";
+import { createRateLimitDeps, LIMITER_CONNECTIONS } from "../_shared/ratelimit/setup.ts";
 import { createSqsClient } from "../_shared/sqs.ts";
 import { loadConfig } from "./config.ts";
 import { handle, type HealthDeps } from "./handler.ts";
@@ -18,4 +19,11 @@ const deps: HealthDeps = {
   startedAt: Date.now(),
 };
 
-Deno.serve(withRateLimit((req) => handle(req, deps), createRateLimitDeps(config.rateLimit, db)));
+const limiterDb = createDb(config.dbUrl, { max: LIMITER_CONNECTIONS });
+const rateLimit = createRateLimitDeps(
+  config.rateLimit,
+  limiterDb,
+  identifyServiceOnly(config.serviceKeys),
+);
+
+Deno.serve(withRateLimit((req) => handle(req, deps), rateLimit));

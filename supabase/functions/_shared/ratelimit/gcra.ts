@@ -1,7 +1,7 @@
 /**
- * GCRA, the algorithm of private.rate_limit() (see the rate-limiting migration), for the
- * in-memory fallback: a bucket of `limit` requests refilling continuously over the period,
- * kept as one number per key (the time the bucket is full again).
+ * GCRA, the algorithm of private.rate_limit() (see supabase/schema.sql), for the in-memory
+ * fallback: a bucket of `limit` units refilling continuously over the period, kept as one number
+ * per key (the time the bucket is full again). A request costs `cost` units (default 1).
  */
 
 export interface Decision {
@@ -21,10 +21,11 @@ export function gcra(
   now: number,
   limit: number,
   periodMs: number,
+  cost = 1,
 ): { decision: Decision; tat: number | undefined } {
   const emission = periodMs / limit;
   const base = Math.max(tat ?? now, now);
-  const ahead = base - now + emission;
+  const ahead = base - now + cost * emission;
   if (ahead > periodMs + SLACK_MS) {
     const current = base - now;
     return {
@@ -44,6 +45,6 @@ export function gcra(
       resetMs: Math.ceil(ahead),
       retryAfterMs: 0,
     },
-    tat: base + emission,
+    tat: base + cost * emission,
   };
 }

@@ -1,11 +1,13 @@
 /**
- * Where decisions are made: in Postgres (exact, shared by every function instance), or, when
- * the database does not answer in time, by a bounded in-memory limiter in this instance, so an
- * outage does not remove all protection. Which one decided is reported with the result.
+ * Where decisions are made: in Postgres (exact, shared by every function instance), one SQL call
+ * deciding a whole batch of requests; or, only while the database is unreachable, by a bounded
+ * in-memory limiter in this instance (see resilient.ts). A refusal cache in front spares the
+ * database the clients it has just refused.
  */
-import { withTimeout } from "../timeout.ts";
 import { type Decision, gcra } from "./gcra.ts";
 import type { FailMode } from "./policy.ts";
+
+export type { Decision };
 
 export interface LimitRequest {
   /** SHA-256 of policy and client, hex: the stored key. */
@@ -15,12 +17,36 @@ export interface LimitRequest {
   failMode: FailMode;
 }
 
-export interface Limiter {
-  /** All requests are admitted together or not at all; one decision per request, in order. */
-  check(requests: LimitRequest[]): Promise<Decision[]>;
+/** One request to decide: every policy that applies to it, and what it costs (units). */
+export interface Ask {
+  requests: LimitRequest[];
+  cost: number;
 }
 
-type Row = { allowed: boolean; remaining: number; reset_ms: number; retry_after_ms: number };
+export interface CheckOptions {
+  /** Units the request takes from every bucket (default 1). */
+  cost?: number;
+  /** Epoch ms by which the answer is due (see batching.ts); limiters in memory ignore it. */
+  deadline?: number;
+}
+
+export interface Limiter {
+  /** All policies admit the request together or not at all; one decision per policy, in order. */
+  check(requests: LimitRequest[], options?: CheckOptions): Promise<Decision[]>;
+}
+
+/** Decides many requests at once, in order, each as if it came alone. */
+export interface BatchDecider {
+  decide(asks: Ask[]): Promise<Decision[][]>;
+}
+
+type Row = {
+  request: number;
+  allowed: boolean;
+  remaining: number;
+  reset_ms: number;
+  retry_after_ms: number;
+};
 
 /**
  * What the limiter needs of a database client: node-postgres's Pool (see createDb), which
@@ -32,24 +58,36 @@ export interface Queryable {
   query(text: string, values: unknown[]): Promise<{ rows: Row[] }>;
 }
 
-const ONE_POLICY = `select allowed, remaining, reset_ms, retry_after_ms
-  from private.rate_limit_one(decode($1, 'hex'), $2, $3)`;
-const POLICIES = `select allowed, remaining, reset_ms, retry_after_ms
-  from private.rate_limit(
-    array(select decode(k, 'hex') from unnest($1::text[]) with ordinality as t(k, o) order by o),
-    $2::int[], $3::int[])`;
+const DECIDE = `select request, allowed, remaining, reset_ms, retry_after_ms
+  from private.rate_limit($1::int[],
+    array(select decode(k, 'hex') from unnest($2::text[]) with ordinality as t(k, o) order by o),
+    $3::int[], $4::int[], $5::int[])`;
 
-export function sqlLimiter(db: Queryable): Limiter {
+/** private.rate_limit(): one SQL call for a whole batch of requests. */
+export function sqlDecider(db: Queryable): BatchDecider {
   return {
-    async check(requests) {
-      const { rows } = requests.length === 1
-        ? await db.query(ONE_POLICY, [requests[0]!.key, requests[0]!.limit, requests[0]!.periodMs])
-        : await db.query(POLICIES, [
-          requests.map((r) => r.key),
-          requests.map((r) => r.limit),
-          requests.map((r) => r.periodMs),
-        ]);
-      return rows.map(decision);
+    async decide(asks) {
+      const entries = asks.flatMap((ask, i) => ask.requests.map((r) => ({ i, r, cost: ask.cost })));
+      const { rows } = await db.query(DECIDE, [
+        entries.map((e) => e.i + 1),
+        entries.map((e) => e.r.key),
+        entries.map((e) => e.r.limit),
+        entries.map((e) => e.r.periodMs),
+        entries.map((e) => e.cost),
+      ]);
+      const decisions: Decision[][] = asks.map(() => []);
+      for (const row of rows) decisions[row.request - 1]!.push(decision(row));
+      return decisions;
+    },
+  };
+}
+
+/** One SQL call per request (no batching): the decider alone, as a Limiter. */
+export function sqlLimiter(db: Queryable): Limiter {
+  const decider = sqlDecider(db);
+  return {
+    async check(requests, options = {}) {
+      return (await decider.decide([{ requests, cost: options.cost ?? 1 }]))[0]!;
     },
   };
 }
@@ -67,7 +105,8 @@ function decision(r: Row): Decision {
  * Remembers, in this instance, the keys the database refused and until when: GCRA only moves a
  * bucket's refill time forward, so a key refused with "retry after R" is refused by the
  * database for all of R, and asking again would only cost a round trip. Abusive clients are
- * then turned away without touching Postgres; the decisions are the same.
+ * then turned away without touching Postgres; the decisions are the same. (A refusal for a cost
+ * of c says nothing about a smaller cost: only unit requests are answered from here.)
  */
 export function withRefusalCache(
   inner: Limiter,
@@ -76,10 +115,10 @@ export function withRefusalCache(
 ): Limiter {
   const blocked = new Map<string, { until: number; resetAt: number }>();
   return {
-    async check(requests) {
+    async check(requests, options = {}) {
       const t = now();
       const cached = requests.map((r) => blocked.get(r.key));
-      if (cached.every((b) => b && b.until > t)) {
+      if ((options.cost ?? 1) === 1 && cached.every((b) => b && b.until > t)) {
         return cached.map((b) => ({
           allowed: false,
           remaining: 0,
@@ -87,12 +126,12 @@ export function withRefusalCache(
           retryAfterMs: b!.until - t,
         }));
       }
-      const decisions = await inner.check(requests);
+      const decisions = await inner.check(requests, options);
       requests.forEach((r, i) => {
         const d = decisions[i]!;
         blocked.delete(r.key);
         // Only a key that is itself out of room (not one refused because another policy was).
-        if (!d.allowed && d.retryAfterMs > 0) {
+        if (!d.allowed && d.retryAfterMs > 0 && (options.cost ?? 1) === 1) {
           blocked.set(r.key, { until: t + d.retryAfterMs, resetAt: t + d.resetMs });
         }
       });
@@ -106,9 +145,10 @@ export function withRefusalCache(
 export function memoryLimiter(maxKeys = 10_000, now: () => number = Date.now): Limiter {
   const buckets = new Map<string, number>();
   return {
-    check(requests) {
+    check(requests, options = {}) {
       const t = now();
-      const trial = requests.map((r) => gcra(buckets.get(r.key), t, r.limit, r.periodMs));
+      const cost = options.cost ?? 1;
+      const trial = requests.map((r) => gcra(buckets.get(r.key), t, r.limit, r.periodMs, cost));
       const allowed = trial.every((x) => x.decision.allowed);
       if (allowed) {
         requests.forEach((r, i) => {
@@ -120,43 +160,6 @@ export function memoryLimiter(maxKeys = 10_000, now: () => number = Date.now): L
       return Promise.resolve(
         trial.map((x) => allowed ? x.decision : { ...x.decision, allowed: false }),
       );
-    },
-  };
-}
-
-export type Outcome =
-  | { source: "database" | "memory"; decisions: Decision[] }
-  | { source: "unavailable" };
-
-/**
- * The database decides within timeoutMs; past that (or on error), fail-open policies fall back
- * to memory and a fail-closed one makes the answer "unavailable". Every fallback is logged.
- */
-export function resilientLimiter(options: {
-  primary: Limiter;
-  fallback: Limiter;
-  timeoutMs: number;
-  log?: (line: string) => void;
-}): { check(requests: LimitRequest[]): Promise<Outcome> } {
-  const log = options.log ?? ((line) => console.warn(line));
-  return {
-    async check(requests) {
-      try {
-        const decisions = await withTimeout(
-          options.primary.check(requests),
-          options.timeoutMs,
-          "decision",
-        );
-        return { source: "database", decisions };
-      } catch (error) {
-        const reason = error instanceof Error ? error.message : String(error);
-        if (requests.some((r) => r.failMode === "closed")) {
-          log(`rate limit: database unavailable (${reason}); failing closed`);
-          return { source: "unavailable" };
-        }
-        log(`rate limit: database unavailable (${reason}); in-memory fallback`);
-        return { source: "memory", decisions: await options.fallback.check(requests) };
-      }
     },
   };
 }

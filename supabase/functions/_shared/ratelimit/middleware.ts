@@ -7,13 +7,14 @@
 import { errorResponse } from "../errors.ts";
 import { type Caller, sha256Hex } from "../auth.ts";
 import { clientAddress, type ClientIpSource } from "./client.ts";
-import type { LimitRequest, Outcome } from "./limiter.ts";
+import type { LimitRequest } from "./limiter.ts";
+import type { Outcome } from "./resilient.ts";
 import type { Policies, Policy } from "./policy.ts";
 
 export interface RateLimitDeps {
   fn: string;
   config: Policies;
-  limiter: { check(requests: LimitRequest[]): Promise<Outcome> };
+  limiter: { check(requests: LimitRequest[], cost?: number): Promise<Outcome> };
   clientIp: ClientIpSource;
   /** Who is calling, as far as the function has verified it; without it, everyone is "none". */
   identify?(req: Request): Promise<Caller>;
@@ -69,6 +70,17 @@ export function withRateLimit(handler: Handler, deps: RateLimitDeps): Handler {
         503,
         "rate_limiter_unavailable",
         "The service cannot check rate limits right now. Try again shortly.",
+        { headers: { "retry-after": "1" } },
+      );
+    }
+    if (outcome.source === "shed") {
+      // 503, not 429: nothing was decided about this client's quota; the instance could not
+      // get a decision in time. Retryable, and never an admission (see resilient.ts).
+      await req.body?.cancel();
+      return errorResponse(
+        503,
+        "rate_limiter_busy",
+        "Too many requests are waiting for a rate-limit decision. Try again shortly.",
         { headers: { "retry-after": "1" } },
       );
     }

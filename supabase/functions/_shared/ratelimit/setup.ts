@@ -1,20 +1,18 @@
 /**
  * A function's rate-limit settings, parsed once from its env vars (see policy.ts and client.ts),
- * and the middleware's deps built from them.
+ * and the middleware's deps built from them: refusal cache → batched database decisions (on a
+ * pool of their own) → circuit breaker and in-memory fallback (see resilient.ts).
  *
- *   RATE_LIMIT_TIMEOUT_MS=300       how long the database may take to decide (then: fallback)
+ *   RATE_LIMIT_TIMEOUT_MS=300       how long a decision may take; a later one is shed (503)
  *   RATE_LIMIT_MEMORY_KEYS=10000    buckets the in-memory fallback keeps at most
  */
 import type { Caller } from "../auth.ts";
 import { type Env, intEnv } from "../config.ts";
 import { type ClientIpSource, clientIpSourceFromEnv } from "./client.ts";
-import {
-  memoryLimiter,
-  type Queryable,
-  resilientLimiter,
-  sqlLimiter,
-  withRefusalCache,
-} from "./limiter.ts";
+import { batchingLimiter } from "./batching.ts";
+import { circuitBreaker } from "./breaker.ts";
+import { memoryLimiter, type Queryable, sqlDecider, withRefusalCache } from "./limiter.ts";
+import { feedBreaker, resilientLimiter } from "./resilient.ts";
 import type { RateLimitDeps } from "./middleware.ts";
 import { type Policies, policiesFromEnv } from "./policy.ts";
 
@@ -36,19 +34,38 @@ export function rateLimitConfigFromEnv(env: Env, fn: string): RateLimitConfig {
   };
 }
 
+/**
+ * Connections the limiter holds, apart from the function's own pool: its SQL calls never wait
+ * behind the function's queries, and two calls in flight, each deciding a whole batch, keep up
+ * with thousands of decisions a second.
+ */
+export const LIMITER_CONNECTIONS = 2;
+/** Decisions one SQL call takes at most, and how many may wait in an instance. */
+const MAX_BATCH = 500;
+const MAX_QUEUED = 5_000;
+
 export function createRateLimitDeps(
   config: RateLimitConfig,
+  /** A pool of LIMITER_CONNECTIONS for the limiter alone (see createDb). */
   db: Queryable,
   identify?: (req: Request) => Promise<Caller>,
 ): RateLimitDeps {
+  const breaker = circuitBreaker();
+  const batching = batchingLimiter(sqlDecider(db), {
+    maxInFlight: LIMITER_CONNECTIONS,
+    maxBatch: MAX_BATCH,
+    maxQueued: MAX_QUEUED,
+    onCall: feedBreaker(breaker),
+  });
   return {
     fn: config.fn,
     config: { policies: config.policies, service: config.service },
     clientIp: config.clientIp,
     limiter: resilientLimiter({
-      primary: withRefusalCache(sqlLimiter(db)),
+      primary: withRefusalCache(batching),
       fallback: memoryLimiter(config.memoryKeys),
       timeoutMs: config.timeoutMs,
+      breaker,
     }),
     identify,
   };

@@ -1,0 +1,116 @@
+/**
+ * Overload is not an outage. The database decides; the in-memory fallback (fail-open policies)
+ * or a 503 (fail-closed) takes over only while the database is unreachable: connection refused,
+ * reset or terminated, authentication failed, or the circuit breaker opened by such failures.
+ * A decision that could not be had in time for any other reason (this instance overloaded, the
+ * database slow but answering) is shed: the request is answered 503 and never admitted, so a
+ * burst can never buy a second, separate limit from the fallback. Each instance's fallback does
+ * admit up to the limit during a real outage: the price of staying up without the database.
+ * Fallbacks and sheds are logged once per interval, with a count.
+ */
+import { isUnreachable } from "../errors.ts";
+import { type CallOutcome, Shed, Unanswered } from "./batching.ts";
+import { type Breaker, circuitBreaker } from "./breaker.ts";
+import type { Decision, Limiter, LimitRequest } from "./limiter.ts";
+
+export type Outcome =
+  | { source: "database" | "memory"; decisions: Decision[] }
+  /** The database is unreachable and a policy is fail-closed. */
+  | { source: "unavailable" }
+  /** No decision in time, the database reachable: refuse without deciding. */
+  | { source: "shed" };
+
+export interface ResilientLimiter {
+  check(requests: LimitRequest[], cost?: number): Promise<Outcome>;
+}
+
+/**
+ * What the breaker learns from each SQL call (the batching limiter's onCall): an answer closes
+ * it; an unreachable database or an idle call left unanswered counts against it; any other error
+ * came from a database that answered, so it is reachable.
+ */
+export function feedBreaker(breaker: Breaker): (outcome: CallOutcome, error?: unknown) => void {
+  return (outcome, error) => {
+    if (outcome === "unanswered" || (outcome === "failed" && isUnreachable(error))) {
+      breaker.failure();
+    } else {
+      breaker.success();
+    }
+  };
+}
+
+/** Logs at most one line per kind per interval, counting what it did not print. */
+export function intervalLog(
+  log: (line: string) => void,
+  intervalMs = 10_000,
+  now: () => number = Date.now,
+): (kind: string, line: string) => void {
+  const last = new Map<string, { at: number; unseen: number }>();
+  return (kind, line) => {
+    const t = now();
+    const seen = last.get(kind);
+    if (seen && t - seen.at < intervalMs) {
+      seen.unseen++;
+      return;
+    }
+    const more = seen?.unseen ? ` (and ${seen.unseen} more since the last such line)` : "";
+    log(`${line}${more}`);
+    last.set(kind, { at: t, unseen: 0 });
+  };
+}
+
+export function resilientLimiter(options: {
+  /** Settles by the deadline it is given (see batching.ts). */
+  primary: Limiter;
+  fallback: Limiter;
+  timeoutMs: number;
+  breaker?: Breaker;
+  log?: (line: string) => void;
+  now?: () => number;
+}): ResilientLimiter {
+  const now = options.now ?? Date.now;
+  const breaker = options.breaker ?? circuitBreaker({ now });
+  const note = intervalLog(options.log ?? ((line) => console.warn(line)), 10_000, now);
+
+  const withoutDatabase = async (
+    requests: LimitRequest[],
+    cost: number,
+    why: string,
+  ): Promise<Outcome> => {
+    if (requests.some((r) => r.failMode === "closed")) {
+      note("closed", `rate limit: database unreachable (${why}); failing closed`);
+      return { source: "unavailable" };
+    }
+    note("fallback", `rate limit: database unreachable (${why}); in-memory fallback`);
+    return { source: "memory", decisions: await options.fallback.check(requests, { cost }) };
+  };
+
+  return {
+    async check(requests, cost = 1) {
+      const gate = breaker.gate();
+      if (gate === "open") return await withoutDatabase(requests, cost, "circuit open");
+      try {
+        const decisions = await options.primary.check(requests, {
+          cost,
+          deadline: now() + options.timeoutMs,
+        });
+        return { source: "database", decisions };
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        // A probe shed here never reached the database: let the next decision probe instead.
+        if (gate === "probe" && error instanceof Shed) breaker.abandon();
+        if (isUnreachable(error)) return await withoutDatabase(requests, cost, reason);
+        if (error instanceof Shed || error instanceof Unanswered) {
+          // An unanswered call may just have opened the breaker: then the database is gone.
+          if (error instanceof Unanswered && breaker.isOpen()) {
+            return await withoutDatabase(requests, cost, "no answer");
+          }
+          note("shed", `rate limit: decision shed (${reason}); answered 503`);
+          return { source: "shed" };
+        }
+        note("error", `rate limit: the database could not decide (${reason}); answered 503`);
+        return { source: "shed" };
+      }
+    },
+  };
+}
