@@ -9,6 +9,7 @@ import { dlqToSlack } from "./dlq.ts";
 import { pipelineFigures } from "./enqueue.ts";
 import { healthFigures } from "./health.ts";
 import { rateLimitFigures } from "./ratelimit.ts";
+import { httpRateLimitFigures } from "./ratelimit_http.ts";
 import { crashToRequeue, sweepFigures } from "./stale.ts";
 import { type Figure, markdownReport, report } from "./stats.ts";
 import { profile } from "../scripts/stack/profile.ts";
@@ -62,6 +63,8 @@ try {
   if (wanted("ratelimit")) {
     console.log("rate limiters side by side...");
     figures.push(...await rateLimitFigures(stack.env.DB_URL));
+    console.log("rate limiting through HTTP...");
+    figures.push(...await httpRateLimitFigures(p.stateDir, stack.env.DB_URL));
   }
   if (wanted("dlq")) {
     console.log("DLQ to Slack with the minute schedule (takes up to 2 minutes)...");

@@ -60,7 +60,6 @@ declare
   ahead double precision;
   i integer;
   j integer;
-  e integer;
   out_allowed boolean[];
   out_remaining integer[];
   out_reset integer[];
