@@ -2,7 +2,7 @@
 -- a request. Algorithm: GCRA (a token bucket kept as one timestamp per key), so state is O(1)
 -- per active key and a request may cost more than one unit. One call decides a whole batch of
 -- requests (a function instance gathers the decisions waiting at that moment), in order, each
--- exactly as if it had come alone: concurrent requests are counted exactly under the row locks,
+-- exactly as if it had come alone: concurrent requests are counted exactly under a lock per key,
 -- and a batch in which nothing can be admitted is decided on a plain read, taking no lock and
 -- writing nothing (the cheap path for an abusive client).
 --
@@ -75,13 +75,12 @@ begin
   select array_agg(d.k order by d.k) into distinct_keys from (select distinct k from unnest(keys) k) d;
   select array_agg(array_position(distinct_keys, u.k) order by u.o) into slot
     from unnest(keys) with ordinality as u(k, o);
-  -- The plain read: no lock, no write.
-  select array_agg(r.tat order by d.o) into tats
-    from unnest(distinct_keys) with ordinality as d(k, o)
-    left join private.rate_limits r on r.key = d.k;
-  now_ts := clock_timestamp();
-
   loop
+    -- The first pass reads without a lock and writes nothing; the second, under the locks.
+    select array_agg(r.tat order by d.o) into tats
+      from unnest(distinct_keys) with ordinality as d(k, o)
+      left join private.rate_limits r on r.key = d.k;
+    now_ts := clock_timestamp();
     new_tats := tats;
     any_admitted := false;
     i := 1;
@@ -119,25 +118,20 @@ begin
     -- Nothing fits on the plain read: nothing would under the locks either (buckets only fill).
     exit when locked or not any_admitted;
 
-    -- Something fits: decide again under the row locks (missing rows made first, so concurrent
-    -- calls for a new key queue on it), judged with the clock read after taking them.
-    insert into private.rate_limits (key, tat)
-    select d.k, now() from unnest(distinct_keys) d(k)
-     where not exists (select 1 from private.rate_limits r where r.key = d.k)
-    on conflict do nothing;
-    select array_agg(l.tat order by l.o) into tats
-      from (select d.o, r.tat from unnest(distinct_keys) with ordinality as d(k, o)
-              join private.rate_limits r on r.key = d.k
-             order by d.k
-               for update of r) l;
-    now_ts := clock_timestamp();
+    -- Something fits: decide again holding a lock on each key, taken in key order so that
+    -- concurrent batches cannot deadlock. Advisory (transaction-scoped, in memory), so a key
+    -- with no row yet is locked too and each changed bucket is written once, by one upsert.
+    -- The class number keeps these locks apart from any other advisory lock.
+    perform pg_advisory_xact_lock(1380730955, ('x' || encode(substr(d.k, 1, 4), 'hex'))::bit(32)::integer)
+       from unnest(distinct_keys) as d(k);
     locked := true;
   end loop;
 
   if locked then
-    update private.rate_limits r set tat = u.tat
-      from unnest(distinct_keys, new_tats) as u(k, tat)
-     where r.key = u.k and u.tat is distinct from r.tat;
+    insert into private.rate_limits as r (key, tat)
+    select u.k, u.new from unnest(distinct_keys, tats, new_tats) as u(k, old, new)
+     where u.new is distinct from u.old
+    on conflict on constraint rate_limits_pkey do update set tat = excluded.tat;
   end if;
   return query select * from unnest(requests, out_allowed, out_remaining, out_reset, out_retry);
 end;
@@ -154,8 +148,11 @@ as $$
 declare
   removed bigint;
 begin
-  -- A bucket whose tat has passed is full: the same as no row at all.
-  delete from private.rate_limits where tat < now();
+  -- A bucket whose tat has passed is full: the same as no row at all. Rows a decision is
+  -- writing right now are skipped (next time), so the cleanup never waits on one, nor one on it.
+  delete from private.rate_limits r
+   using (select key from private.rate_limits where tat < now() for update skip locked) full_bucket
+   where r.key = full_bucket.key;
   get diagnostics removed = row_count;
   return removed;
 end;
