@@ -38,6 +38,16 @@ export function report(figures: Figure[]): string {
 }
 
 /** docs/BENCHMARKS.md: the figures of a full `deno task bench` run, with how to reproduce them. */
+/** How to read the rate-limit rows, and what the limiter does under overload. */
+const RATE_LIMIT_NOTE = [
+  "Rate limiting: (a) is the limiter as the functions ship it, decisions waiting in an instance",
+  "batched into one SQL call (at most two in flight); (a1) sends one call per request, for",
+  "reference. Under overload a decision not had within 300 ms while the database answers is shed",
+  "(503, never admitted); the in-memory fallback decides only while the database is unreachable,",
+  "so a burst admits the limit plus what refills, on 1 instance or 4. The HTTP rows compare",
+  "against the HTTP ceiling: OPTIONS on the same path, which makes no decision.",
+];
+
 export function markdownReport(
   figures: Figure[],
   run: { date: string; cpus: number; seconds: number },
@@ -50,6 +60,8 @@ export function markdownReport(
     "(`pipeline`, `stale`, `health`, `ratelimit`, `dlq`) on a local stack of its own. Do not edit:",
     "run the task again. Benchmarks are measurements, not tests; a MISSED target is worth a look.",
     "Figures on a shared 2-core machine swing by about 30% between runs.",
+    "",
+    ...RATE_LIMIT_NOTE,
     "",
     `Last run: ${run.date}, ${run.cpus} CPU cores, ${Math.round(run.seconds / 60)} minutes.`,
     "",

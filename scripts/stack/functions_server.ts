@@ -110,6 +110,7 @@ export function createGateway(config: GatewayConfig): Gateway {
   // Per function: one slot per instance (a booting or running process), and whose turn it is.
   const pools = new Map<string, { slots: (Promise<Worker> | undefined)[]; next: number }>();
   const secret = new TextEncoder().encode(config.jwtSecret);
+  let closing = false;
 
   function startWorker(slug: string, entry: string, index: number): Promise<Worker> {
     const slots = pools.get(slug)!.slots;
@@ -149,7 +150,7 @@ export function createGateway(config: GatewayConfig): Gateway {
         clearTimeout(timer);
         slots[index] = undefined;
         if (!ready) reject(new Error(`exited with code ${code} before serving`));
-        else console.log(`[${slug}] worker exited with code ${code}`);
+        else if (!closing) console.log(`[${slug}] worker exited with code ${code}`);
       });
       void timer;
     });
@@ -237,6 +238,7 @@ export function createGateway(config: GatewayConfig): Gateway {
   }
 
   async function close(): Promise<void> {
+    closing = true;
     const booting = [...pools.values()].flatMap((p) => p.slots.filter((s) => s !== undefined));
     const running = await Promise.allSettled(booting);
     await Promise.all(
