@@ -73,8 +73,10 @@ begin
     raise exception 'rate_limit: limits, periods_ms and costs must be positive';
   end if;
   select array_agg(d.k order by d.k) into distinct_keys from (select distinct k from unnest(keys) k) d;
-  select array_agg(array_position(distinct_keys, u.k) order by u.o) into slot
-    from unnest(keys) with ordinality as u(k, o);
+  -- Each entry's bucket: its key's position among distinct_keys.
+  select array_agg(d.o::integer order by u.o) into slot
+    from unnest(keys) with ordinality as u(k, o)
+    join unnest(distinct_keys) with ordinality as d(k, o) on d.k = u.k;
   loop
     -- The first pass reads without a lock and writes nothing; the second, under the locks.
     select array_agg(r.tat order by d.o) into tats

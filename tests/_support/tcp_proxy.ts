@@ -1,13 +1,17 @@
 /**
- * A TCP proxy on 127.0.0.1 in front of a real server, that a test can cut and restore: down()
- * closes the listener and every connection through it (clients see their connections reset,
- * then refused), up() listens again on the same port. A network outage without stopping the
- * server other tests share.
+ * A TCP proxy on 127.0.0.1 in front of a real server, that a test can break and mend without
+ * stopping the server other tests share:
+ * - down(): closes the listener and every connection through it (clients see their connections
+ *   reset, then refused); up() listens again on the same port;
+ * - silence(): a network that drops everything: connections stay open, new ones are accepted,
+ *   and no byte gets through either way; restore() lets the held bytes go on.
  */
 export interface TcpProxy {
   port: number;
   down(): void;
   up(): void;
+  silence(): void;
+  restore(): void;
   close(): Promise<void>;
 }
 
@@ -15,21 +19,38 @@ export function tcpProxy(targetPort: number): TcpProxy {
   let listener: Deno.TcpListener | undefined;
   let accepting: Promise<void> = Promise.resolve();
   const open = new Set<Deno.Conn>();
-  const pipes = new Set<Promise<void>>();
+  const pumps = new Set<Promise<void>>();
   let port = 0;
+  let silent: { restored: Promise<void>; restore(): void } | undefined;
 
-  const pipe = (from: Deno.Conn, to: Deno.Conn) => {
-    const done = from.readable.pipeTo(to.writable).catch(() => {}).finally(() => {
-      for (const conn of [from, to]) {
-        if (open.delete(conn)) {
-          try {
-            conn.close();
-          } catch { /* already closed */ }
+  const closeQuietly = (conn: Deno.Conn) => {
+    if (!open.delete(conn)) return;
+    try {
+      conn.close();
+    } catch { /* already closed */ }
+  };
+
+  /** Copies bytes from one side to the other, holding them while the network is silent. */
+  const pump = (from: Deno.Conn, to: Deno.Conn) => {
+    const done = (async () => {
+      const reader = from.readable.getReader();
+      const writer = to.writable.getWriter();
+      try {
+        while (true) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          while (silent) await silent.restored;
+          await writer.write(value);
         }
+      } catch {
+        // The connection was cut.
+      } finally {
+        closeQuietly(from);
+        closeQuietly(to);
       }
-      pipes.delete(done);
-    });
-    pipes.add(done);
+    })();
+    pumps.add(done);
+    done.finally(() => pumps.delete(done));
   };
 
   const listen = () => {
@@ -41,8 +62,8 @@ export function tcpProxy(targetPort: number): TcpProxy {
         try {
           const server = await Deno.connect({ hostname: "127.0.0.1", port: targetPort });
           open.add(client).add(server);
-          pipe(client, server);
-          pipe(server, client);
+          pump(client, server);
+          pump(server, client);
         } catch {
           client.close();
         }
@@ -53,12 +74,12 @@ export function tcpProxy(targetPort: number): TcpProxy {
   const down = () => {
     listener?.close();
     listener = undefined;
-    for (const conn of open) {
-      try {
-        conn.close();
-      } catch { /* already closed */ }
-    }
-    open.clear();
+    for (const conn of [...open]) closeQuietly(conn);
+  };
+
+  const restore = () => {
+    silent?.restore();
+    silent = undefined;
   };
 
   listen();
@@ -68,10 +89,18 @@ export function tcpProxy(targetPort: number): TcpProxy {
     },
     down,
     up: listen,
+    silence() {
+      if (silent) return;
+      let resolve!: () => void;
+      const restored = new Promise<void>((r) => (resolve = r));
+      silent = { restored, restore: resolve };
+    },
+    restore,
     async close() {
+      restore();
       down();
       await accepting;
-      await Promise.all(pipes);
+      await Promise.all(pumps);
     },
   };
 }

@@ -115,15 +115,30 @@ for (const instances of [1, 2, 4]) {
         started,
         "queue, a user",
       );
+    } finally {
+      await gw.close();
+    }
+  });
 
-      // 2,000 at once over 20 clients: each gets exactly its 100, none refused or shed.
+  Deno.test(`${instances} instance(s): 2,000 requests at once over 20 clients give each exactly its limit`, async () => {
+    await fullBuckets();
+    // 100 requests each against a limit of 50 (a preset override): over-admission would show.
+    const gw = await startExtraGateway(stack.stateDir, {
+      instances,
+      env: { RATE_LIMIT_PRESET_STANDARD: "50/60" },
+      prestart: ["queue"],
+    });
+    try {
       const clients = await apiKeys(20);
+      const started = performance.now();
       const perClient = await Promise.all(
         clients.map(({ customer, key }) =>
-          burst(fn(`queue/${customer}`), 100, { "x-api-key": key })
+          burst(`${gw.url}/functions/v1/queue/${customer}`, 100, { "x-api-key": key })
         ),
       );
-      perClient.forEach((statuses, i) => assert.equal(count(statuses, 200), 100, `client ${i}`));
+      perClient.forEach((statuses, i) =>
+        assertExactly(statuses, 200, 50, 60_000, started, `API-key client ${i}`)
+      );
     } finally {
       await gw.close();
     }

@@ -8,8 +8,8 @@ import assert from "node:assert/strict";
 import { withRateLimit } from "../../supabase/functions/_shared/ratelimit/middleware.ts";
 import { type Queryable, sqlLimiter } from "../../supabase/functions/_shared/ratelimit/limiter.ts";
 import {
+  createLimiterDb,
   createRateLimitDeps,
-  LIMITER_CONNECTIONS,
   rateLimitConfigFromEnv,
 } from "../../supabase/functions/_shared/ratelimit/setup.ts";
 import { createDb } from "../../supabase/functions/_shared/db.ts";
@@ -39,7 +39,7 @@ async function withServer(
 }
 
 /** The limiter's own pool, as the functions make it. */
-const limiterDb = (url = stack.dbUrl) => createDb(url, { max: LIMITER_CONNECTIONS });
+const limiterDb = (url = stack.dbUrl) => createLimiterDb(url);
 
 async function burst(url: string, n: number, init: RequestInit = {}): Promise<number[]> {
   return await Promise.all(Array.from({ length: n }, async () => {
@@ -67,7 +67,7 @@ Deno.test("a concurrent burst admits exactly the limit (1, 3, 10, 100)", async (
   }
 });
 
-Deno.test("concurrent requests reaching the row lock out of order are all admitted while room remains", async () => {
+Deno.test("concurrent requests reaching the lock out of order are all admitted while room remains", async () => {
   // Two requests for a new key, each deciding with its own clock: the one that read the clock
   // first may take the row lock second (or see the other's row on its plain read). Its decision
   // must use a clock read after that, or it is refused although there was room (seen with
@@ -286,6 +286,47 @@ Deno.test("Postgres cut off and back: fail-open falls back, fail-closed answers 
         assert.deepEqual(after, [200, 200, 200, 429]);
         assert.equal((await status(closed)).status, 200, "fail-closed decides again too");
       });
+    });
+  } finally {
+    await db.end();
+    await proxy.close();
+  }
+});
+
+Deno.test("a network that goes silent, then comes back: shed, then the fallback, then the database decides again", async () => {
+  const proxy = tcpProxy(Number(new URL(stack.dbUrl).port));
+  const url = new URL(stack.dbUrl);
+  url.port = String(proxy.port);
+  const db = limiterDb(url.toString());
+  const answer = async (target: string) => {
+    const started = performance.now();
+    const res = await fetch(target);
+    await res.body?.cancel();
+    return { status: res.status, ms: performance.now() - started };
+  };
+  try {
+    await withServer({ spec: "5/3600", db }, async (open) => {
+      assert.deepEqual([(await answer(open)).status, (await answer(open)).status], [200, 200]);
+
+      proxy.silence();
+      const during = [];
+      for (let i = 0; i < 7; i++) during.push(await answer(open));
+      // No error, no answer: the first decision is shed (the database may only be slow); the
+      // second call left unanswered opens the breaker, and the fallback decides from then on.
+      assert.deepEqual(during.map((d) => d.status), [503, 200, 200, 200, 200, 200, 429]);
+      assert.ok(during.every((d) => d.ms < 1_000), "each within the deadline");
+
+      proxy.restore();
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      const after = [];
+      for (let i = 0; i < 4; i++) after.push((await answer(open)).status);
+      // The fallback's bucket is spent (it refused the 7th), so an admission now is the
+      // database's. Its bucket had 3 left; the two decisions sent into the silence may have been
+      // charged when the network came back (late answers lose a unit, never give one).
+      const admitted = after.filter((status) => status === 200).length;
+      assert.equal(after[0], 200, "the database decides again");
+      assert.ok(admitted === 3 || admitted === 1, `admitted ${admitted} of the 3 left: ${after}`);
+      assert.deepEqual(after.slice(admitted), Array(4 - admitted).fill(429));
     });
   } finally {
     await db.end();

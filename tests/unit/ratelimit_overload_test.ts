@@ -79,7 +79,7 @@ Deno.test("batchingLimiter() sheds a decision still waiting here at its deadline
   await alsoWaiting;
 });
 
-Deno.test("batchingLimiter() reports an idle call left unanswered once; those that queued behind it do not count", async () => {
+Deno.test("batchingLimiter() reports an idle call left unanswered; one sent from a backlog waits for its answer", async () => {
   const { decider, calls } = manualDecider();
   const outcomes: CallOutcome[] = [];
   const limiter = batchingLimiter(decider, {
@@ -88,21 +88,21 @@ Deno.test("batchingLimiter() reports an idle call left unanswered once; those th
     maxQueued: 100,
     onCall: (outcome) => outcomes.push(outcome),
   });
-  const deadline = Date.now() + 20;
-  const idle = limiter.check([request()], { deadline });
+  const idle = limiter.check([request()], { deadline: Date.now() + 20 });
+  const queued = limiter.check([request()], { deadline: Date.now() + 40 });
   await assert.rejects(idle, Unanswered);
   assert.deepEqual(outcomes, ["unanswered"]);
-  const queued = limiter.check([request()], { deadline: Date.now() + 20 });
-  calls[0]!.answer(); // late: the next call goes out, with the queued decision
-  await assert.rejects(queued, Unanswered);
-  assert.deepEqual(
-    outcomes,
-    ["unanswered", "answered"],
-    "a call sent from a backlog is not counted",
-  );
-  calls[1]!.fail(Object.assign(new Error("refused"), { code: "ECONNREFUSED" }));
+  calls[0]!.answer(); // late: the queued decision goes out now, from a backlog
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  assert.equal(calls.length, 2, "sent before its deadline");
+  calls[1]!.answer(); // after its deadline: it waited for the answer
+  assert.deepEqual(await queued, [admitted]);
+  assert.deepEqual(outcomes, ["unanswered", "answered", "answered"], "a backlog is not counted");
   await tick();
-  assert.deepEqual(outcomes, ["unanswered", "answered", "failed"]);
+  const failing = limiter.check([request()]);
+  calls[2]!.fail(Object.assign(new Error("refused"), { code: "ECONNREFUSED" }));
+  await assert.rejects(failing);
+  assert.deepEqual(outcomes.at(-1), "failed");
 });
 
 Deno.test("circuitBreaker() opens after failures in a row, lets one probe through after the cooldown", () => {
@@ -224,4 +224,45 @@ Deno.test("withRefusalCache() answers only unit requests from what it remembers"
   assert.equal(calls, 2, "the remembered refusal spares a call");
   await limiter.check([req], { cost: 2 });
   assert.equal(calls, 3, "a request of another cost is asked for");
+});
+
+Deno.test("withRefusalCache() refuses a request when any of its policies is remembered refused", async () => {
+  let calls = 0;
+  const inner = memoryLimiter(10, () => 0);
+  const counted: Limiter = {
+    check: (r, o) => {
+      calls++;
+      return inner.check(r, o);
+    },
+  };
+  const limiter = withRefusalCache(counted, 10, () => 0);
+  const tight = { key: "tight", limit: 1, periodMs: 1000, failMode: "open" as const };
+  const loose = { key: "loose", limit: 100, periodMs: 1000, failMode: "open" as const };
+  assert.equal((await limiter.check([tight, loose]))[0]!.allowed, true);
+  const refused = await limiter.check([tight, loose]); // tight is out of room: remembered
+  assert.equal(calls, 2);
+  const cached = await limiter.check([tight, loose]);
+  assert.equal(calls, 2, "answered without asking");
+  assert.deepEqual(cached.map((d) => d.allowed), [false, false]);
+  assert.equal(cached[0]!.retryAfterMs, refused[0]!.retryAfterMs);
+  assert.equal(cached[1]!.remaining, refused[1]!.remaining, "the other policy as last seen");
+});
+
+Deno.test("resilientLimiter() lets another decision probe when the probe never reached the database", async () => {
+  let clock = 0;
+  const breaker = circuitBreaker({ threshold: 1, cooldownMs: 1000, now: () => clock });
+  breaker.failure();
+  clock = 1000;
+  // The probe is answered without a call (as from the refusal cache): the breaker hears nothing.
+  const quiet: Limiter = { check: () => Promise.resolve([admitted]) };
+  const limiter = resilientLimiter({
+    primary: quiet,
+    fallback: memoryLimiter(),
+    timeoutMs: 300,
+    breaker,
+    log: () => {},
+    now: () => clock,
+  });
+  await limiter.check([request()]);
+  assert.equal(breaker.gate(), "probe", "the next decision may probe");
 });

@@ -44,12 +44,30 @@ const RESULT_TYPES: pg.CustomTypesConfig = {
   }) as pg.CustomTypesConfig["getTypeParser"],
 };
 
-export function createDb(url: string, options: { max?: number } = {}): Db {
+export function createDb(
+  url: string,
+  options: {
+    max?: number;
+    /**
+     * Give up on a statement after this long: the server cancels it (SQLSTATE 57014); a second
+     * later the client drops the connection ("Query read timeout"), for a network that lost it
+     * and would otherwise hold the pool slot until TCP gives up, minutes later. Default: none.
+     */
+    queryTimeoutMs?: number;
+  } = {},
+): Db {
   const pool = new pg.Pool({
     connectionString: url,
     max: options.max ?? 5,
     connectionTimeoutMillis: 2_000,
     idleTimeoutMillis: 30_000,
+    keepAlive: true,
+    ...(options.queryTimeoutMs
+      ? {
+        statement_timeout: options.queryTimeoutMs,
+        query_timeout: options.queryTimeoutMs + 1_000,
+      }
+      : {}),
     types: RESULT_TYPES,
   });
   // An idle connection that breaks (Postgres restarted) must not crash the function.

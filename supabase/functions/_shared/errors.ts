@@ -72,7 +72,7 @@ const UNAVAILABLE_CODES = new Set([
 
 /** node-postgres reports a lost or never-made connection without a code. */
 const CONNECTION_LOST =
-  /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/;
+  /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Query read timeout)/;
 
 /** True when the error says a dependency is unreachable (retry later), not that we failed. */
 export function isUnavailable(error: unknown): boolean {

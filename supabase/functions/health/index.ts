@@ -2,7 +2,7 @@
 import { identifyServiceOnly } from "../_shared/auth.ts";
 import { createDb } from "../_shared/db.ts";
 import { withRateLimit } from "../_shared/ratelimit/middleware.ts";
-import { createRateLimitDeps, LIMITER_CONNECTIONS } from "../_shared/ratelimit/setup.ts";
+import { createLimiterDb, createRateLimitDeps } from "../_shared/ratelimit/setup.ts";
 import { createSqsClient } from "../_shared/sqs.ts";
 import { loadConfig } from "./config.ts";
 import { handle, type HealthDeps } from "./handler.ts";
@@ -19,7 +19,7 @@ const deps: HealthDeps = {
   startedAt: Date.now(),
 };
 
-const limiterDb = createDb(config.dbUrl, { max: LIMITER_CONNECTIONS });
+const limiterDb = createLimiterDb(config.dbUrl);
 const rateLimit = createRateLimitDeps(
   config.rateLimit,
   limiterDb,

@@ -3,7 +3,7 @@ import { createJwtVerifier, identify, identifyOnce } from "../_shared/auth.ts";
 import { createDb } from "../_shared/db.ts";
 import { dispatchSoon, sqsBatchSender } from "../_shared/outbox.ts";
 import { withRateLimit } from "../_shared/ratelimit/middleware.ts";
-import { createRateLimitDeps, LIMITER_CONNECTIONS } from "../_shared/ratelimit/setup.ts";
+import { createLimiterDb, createRateLimitDeps } from "../_shared/ratelimit/setup.ts";
 import { createSqsClient } from "../_shared/sqs.ts";
 import { loadConfig } from "./config.ts";
 import { handle, type QueueDeps } from "./handler.ts";
@@ -29,7 +29,7 @@ const deps: QueueDeps = {
   maxBodyBytes: config.maxBodyBytes,
 };
 
-const limiterDb = createDb(config.dbUrl, { max: LIMITER_CONNECTIONS });
+const limiterDb = createLimiterDb(config.dbUrl);
 const rateLimit = createRateLimitDeps(config.rateLimit, limiterDb, caller);
 
 Deno.serve(withRateLimit((req) => handle(req, deps), rateLimit));

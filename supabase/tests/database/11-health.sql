@@ -2,7 +2,7 @@
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
-select plan(10);
+select plan(11);
 
 -- A clean slate inside the transaction, then one fixture per figure.
 delete from public.worker_heartbeats;
@@ -27,6 +27,13 @@ values ('w_live', now()), ('w_gone', now() - interval '10 minutes');
 insert into private.integration_status (name, ok, detail)
 values ('slack', false, 'webhook answered 404'), ('other', true, '');
 
+-- latest_run: dispatch-outbox's most recent run, in the past hour, failed.
+insert into cron.job_run_details (jobid, runid, job_pid, database, username, command, status,
+                                  return_message, start_time, end_time)
+select jobid, 900000000001, 0, 'postgres', 'postgres', command, 'failed', 'boom',
+       now() - interval '5 minutes', now() - interval '5 minutes'
+  from cron.job where jobname = 'dispatch-outbox';
+
 create temporary table snap as select * from private.health_snapshot();
 
 select is((select jobs_pending from snap), 2::bigint, 'pending jobs');
@@ -44,7 +51,12 @@ select is(
 select ok(
   (select bool_and(j.schedule is not null and j.active is not null)
      from snap, unnest(snap.cron_jobs) j),
-  'with its schedule and whether it is active (last run and status once it ran)');
+  'with its schedule and whether it is active');
+select is(
+  (select row(j.last_run, j.last_status)::text from snap, unnest(snap.cron_jobs) j
+    where j.name = 'dispatch-outbox'),
+  row(now() - interval '5 minutes', 'failed')::text,
+  'and its latest run: when, and how it ended');
 
 select is((select to_jsonb(misconfigured) from snap),
   '[{"name": "slack", "detail": "webhook answered 404"}]'::jsonb,

@@ -5,10 +5,12 @@
  * commit, it adds no wait when the instance is idle: the first decision goes out at once.
  *
  * Every decision has a deadline. One still waiting here when it passes is shed (`Shed`): the
- * instance is overloaded, and a decision it could not even ask for must not be admitted. One
- * sent that has no answer by then gets `Unanswered`. Of those, a call sent at once from an idle
- * instance is the database's doing, not ours: the call reports "unanswered" to `onCall`, which
- * the circuit breaker counts (see resilient.ts). The queue is bounded (`maxQueued`).
+ * instance is overloaded, and a decision it could not even ask for must not be admitted. A call
+ * sent at once from an idle instance that has no answer by the deadline is the database's doing,
+ * not ours: its decision gets `Unanswered`, and the call reports "unanswered" to `onCall`, which
+ * the circuit breaker counts (see resilient.ts). A call sent from a backlog is late because this
+ * instance is busy: its decisions wait for their exact answer (the limiter's pool gives up on a
+ * statement after a few seconds, see setup.ts). The queue is bounded (`maxQueued`).
  */
 import type {
   Ask,
@@ -75,7 +77,9 @@ export function batchingLimiter(decider: BatchDecider, options: BatchingOptions)
       settle(p, { error: new Shed("waited in this instance past its deadline") });
       return;
     }
-    if (p.call.idle && !p.call.reportedUnanswered) {
+    // Sent from a backlog: the answer is late because we are busy; it is still the answer.
+    if (!p.call.idle) return;
+    if (!p.call.reportedUnanswered) {
       p.call.reportedUnanswered = true;
       options.onCall?.("unanswered");
     }

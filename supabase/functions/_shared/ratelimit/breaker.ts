@@ -12,7 +12,7 @@ export interface Breaker {
   gate(): Gate;
   success(): void;
   failure(): void;
-  /** The probe ended without telling either way (e.g. it was shed): let another try. */
+  /** The probe ended; if it told nothing either way (it never reached the database), another may try. */
   abandon(): void;
   isOpen(): boolean;
 }

@@ -104,38 +104,43 @@ function decision(r: Row): Decision {
 /**
  * Remembers, in this instance, the keys the database refused and until when: GCRA only moves a
  * bucket's refill time forward, so a key refused with "retry after R" is refused by the
- * database for all of R, and asking again would only cost a round trip. Abusive clients are
- * then turned away without touching Postgres; the decisions are the same. (A refusal for a cost
- * of c says nothing about a smaller cost: only unit requests are answered from here.)
+ * database for all of R, and asking again would only cost a round trip. A request is refused
+ * when any of its policies would refuse it, so one remembered refusal answers it whole; the
+ * other policies' headers then show what the database last said of them (they can only have
+ * refilled since). Abusive clients are turned away without touching Postgres; the decisions are
+ * the same. (A refusal for a cost of c says nothing about a smaller cost: only unit requests are
+ * answered from here.)
  */
 export function withRefusalCache(
   inner: Limiter,
   maxKeys = 10_000,
   now: () => number = Date.now,
 ): Limiter {
-  const blocked = new Map<string, { until: number; resetAt: number }>();
+  /** Per key: refused until (0: not refused), and the last remaining and reset seen. */
+  const known = new Map<string, { until: number; remaining: number; resetAt: number }>();
   return {
     async check(requests, options = {}) {
       const t = now();
-      const cached = requests.map((r) => blocked.get(r.key));
-      if ((options.cost ?? 1) === 1 && cached.every((b) => b && b.until > t)) {
-        return cached.map((b) => ({
+      const unit = (options.cost ?? 1) === 1;
+      const cached = requests.map((r) => known.get(r.key));
+      if (unit && cached.some((k) => k && k.until > t)) {
+        return cached.map((k) => ({
           allowed: false,
-          remaining: 0,
-          resetMs: Math.max(0, b!.resetAt - t),
-          retryAfterMs: b!.until - t,
+          remaining: k && k.until > t ? 0 : k?.remaining ?? 0,
+          resetMs: k ? Math.max(0, k.resetAt - t) : 0,
+          retryAfterMs: k && k.until > t ? k.until - t : 0,
         }));
       }
       const decisions = await inner.check(requests, options);
       requests.forEach((r, i) => {
         const d = decisions[i]!;
-        blocked.delete(r.key);
-        // Only a key that is itself out of room (not one refused because another policy was).
-        if (!d.allowed && d.retryAfterMs > 0 && (options.cost ?? 1) === 1) {
-          blocked.set(r.key, { until: t + d.retryAfterMs, resetAt: t + d.resetMs });
-        }
+        known.delete(r.key);
+        // Refused until: only a key that is itself out of room (not one refused because another
+        // policy was), and only as a unit request sees it.
+        const until = !d.allowed && d.retryAfterMs > 0 && unit ? t + d.retryAfterMs : 0;
+        known.set(r.key, { until, remaining: d.remaining, resetAt: t + d.resetMs });
       });
-      while (blocked.size > maxKeys) blocked.delete(blocked.keys().next().value!);
+      while (known.size > maxKeys) known.delete(known.keys().next().value!);
       return decisions;
     },
   };

@@ -97,8 +97,6 @@ export function resilientLimiter(options: {
         return { source: "database", decisions };
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error);
-        // A probe shed here never reached the database: let the next decision probe instead.
-        if (gate === "probe" && error instanceof Shed) breaker.abandon();
         if (isUnreachable(error)) return await withoutDatabase(requests, cost, reason);
         if (error instanceof Shed || error instanceof Unanswered) {
           // An unanswered call may just have opened the breaker: then the database is gone.
@@ -110,6 +108,11 @@ export function resilientLimiter(options: {
         }
         note("error", `rate limit: the database could not decide (${reason}); answered 503`);
         return { source: "shed" };
+      } finally {
+        // A probe that reached the database has closed or reopened the breaker by now (see
+        // feedBreaker). One that did not (answered from the refusal cache, shed, or sent behind
+        // a backlog) told it nothing: let the next decision probe instead.
+        if (gate === "probe") breaker.abandon();
       }
     },
   };

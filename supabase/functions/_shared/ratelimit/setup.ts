@@ -7,6 +7,7 @@
  *   RATE_LIMIT_MEMORY_KEYS=10000    buckets the in-memory fallback keeps at most
  */
 import type { Caller } from "../auth.ts";
+import { createDb, type Db } from "../db.ts";
 import { type Env, intEnv } from "../config.ts";
 import { type ClientIpSource, clientIpSourceFromEnv } from "./client.ts";
 import { batchingLimiter, type CallOutcome } from "./batching.ts";
@@ -46,6 +47,18 @@ export function rateLimitConfigFromEnv(env: Env, fn: string): RateLimitConfig {
  * with thousands of decisions a second.
  */
 export const LIMITER_CONNECTIONS = 2;
+/**
+ * A statement of the limiter's that runs this long is given up (see createDb): a call stuck on a
+ * dead connection frees its slot and counts against the breaker, instead of holding the slot
+ * until TCP gives up.
+ */
+const LIMITER_QUERY_TIMEOUT_MS = 2_000;
+
+/** The limiter's own pool. */
+export function createLimiterDb(url: string): Db {
+  return createDb(url, { max: LIMITER_CONNECTIONS, queryTimeoutMs: LIMITER_QUERY_TIMEOUT_MS });
+}
+
 /** Decisions one SQL call takes at most, and how many may wait in an instance. */
 const MAX_BATCH = 500;
 const MAX_QUEUED = 5_000;
@@ -68,7 +81,7 @@ export function databaseLimiter(
 
 export function createRateLimitDeps(
   config: RateLimitConfig,
-  /** A pool of LIMITER_CONNECTIONS for the limiter alone (see createDb). */
+  /** The limiter's own pool (createLimiterDb). */
   db: Queryable,
   identify?: (req: Request) => Promise<Caller>,
 ): RateLimitDeps {
