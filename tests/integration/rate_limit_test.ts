@@ -41,6 +41,21 @@ async function withServer(
 /** The limiter's own pool, as the functions make it. */
 const limiterDb = (url = stack.dbUrl) => createLimiterDb(url);
 
+/** The limiter's pool reaching the test database through a proxy the test can break. */
+function limiterBehindProxy() {
+  const proxy = tcpProxy(Number(new URL(stack.dbUrl).port));
+  const url = new URL(stack.dbUrl);
+  url.port = String(proxy.port);
+  return { proxy, db: limiterDb(url.toString()) };
+}
+
+async function timedStatus(target: string): Promise<{ status: number; ms: number }> {
+  const started = performance.now();
+  const res = await fetch(target);
+  await res.body?.cancel();
+  return { status: res.status, ms: performance.now() - started };
+}
+
 async function burst(url: string, n: number, init: RequestInit = {}): Promise<number[]> {
   return await Promise.all(Array.from({ length: n }, async () => {
     const res = await fetch(url, init);
@@ -247,16 +262,8 @@ Deno.test("a database that refuses our password: the fallback decides at once", 
 });
 
 Deno.test("Postgres cut off and back: fail-open falls back, fail-closed answers 503, then the database decides again", async () => {
-  const proxy = tcpProxy(Number(new URL(stack.dbUrl).port));
-  const url = new URL(stack.dbUrl);
-  url.port = String(proxy.port);
-  const db = limiterDb(url.toString());
-  const status = async (target: string) => {
-    const started = performance.now();
-    const res = await fetch(target);
-    await res.body?.cancel();
-    return { status: res.status, ms: performance.now() - started };
-  };
+  const { proxy, db } = limiterBehindProxy();
+  const status = timedStatus;
   try {
     await withServer({ spec: "5/3600", db }, async (open) => {
       await withServer({ spec: "5/3600:closed", db }, async (closed) => {
@@ -294,16 +301,8 @@ Deno.test("Postgres cut off and back: fail-open falls back, fail-closed answers 
 });
 
 Deno.test("a network that goes silent, then comes back: shed, then the fallback, then the database decides again", async () => {
-  const proxy = tcpProxy(Number(new URL(stack.dbUrl).port));
-  const url = new URL(stack.dbUrl);
-  url.port = String(proxy.port);
-  const db = limiterDb(url.toString());
-  const answer = async (target: string) => {
-    const started = performance.now();
-    const res = await fetch(target);
-    await res.body?.cancel();
-    return { status: res.status, ms: performance.now() - started };
-  };
+  const { proxy, db } = limiterBehindProxy();
+  const answer = timedStatus;
   try {
     await withServer({ spec: "5/3600", db }, async (open) => {
       assert.deepEqual([(await answer(open)).status, (await answer(open)).status], [200, 200]);

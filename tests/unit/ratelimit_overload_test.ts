@@ -207,7 +207,8 @@ Deno.test("gcra() and memoryLimiter() charge a request its cost, all or nothing"
   assert.equal((await limiter.check([req]))[0]!.allowed, true, "the refused cost took nothing");
 });
 
-Deno.test("withRefusalCache() answers only unit requests from what it remembers", async () => {
+/** withRefusalCache() over an in-memory limiter that counts the calls reaching it. */
+function cachedCounting(): { limiter: Limiter; calls(): number } {
   let calls = 0;
   const inner = memoryLimiter(10, () => 0);
   const counted: Limiter = {
@@ -216,33 +217,29 @@ Deno.test("withRefusalCache() answers only unit requests from what it remembers"
       return inner.check(r, o);
     },
   };
-  const limiter = withRefusalCache(counted, 10, () => 0);
+  return { limiter: withRefusalCache(counted, 10, () => 0), calls: () => calls };
+}
+
+Deno.test("withRefusalCache() answers only unit requests from what it remembers", async () => {
+  const { limiter, calls } = cachedCounting();
   const req = { key: "c", limit: 1, periodMs: 1000, failMode: "open" as const };
   await limiter.check([req]);
   await limiter.check([req]); // refused: remembered
   await limiter.check([req]);
-  assert.equal(calls, 2, "the remembered refusal spares a call");
+  assert.equal(calls(), 2, "the remembered refusal spares a call");
   await limiter.check([req], { cost: 2 });
-  assert.equal(calls, 3, "a request of another cost is asked for");
+  assert.equal(calls(), 3, "a request of another cost is asked for");
 });
 
 Deno.test("withRefusalCache() refuses a request when any of its policies is remembered refused", async () => {
-  let calls = 0;
-  const inner = memoryLimiter(10, () => 0);
-  const counted: Limiter = {
-    check: (r, o) => {
-      calls++;
-      return inner.check(r, o);
-    },
-  };
-  const limiter = withRefusalCache(counted, 10, () => 0);
+  const { limiter, calls } = cachedCounting();
   const tight = { key: "tight", limit: 1, periodMs: 1000, failMode: "open" as const };
   const loose = { key: "loose", limit: 100, periodMs: 1000, failMode: "open" as const };
   assert.equal((await limiter.check([tight, loose]))[0]!.allowed, true);
   const refused = await limiter.check([tight, loose]); // tight is out of room: remembered
-  assert.equal(calls, 2);
+  assert.equal(calls(), 2);
   const cached = await limiter.check([tight, loose]);
-  assert.equal(calls, 2, "answered without asking");
+  assert.equal(calls(), 2, "answered without asking");
   assert.deepEqual(cached.map((d) => d.allowed), [false, false]);
   assert.equal(cached[0]!.retryAfterMs, refused[0]!.retryAfterMs);
   assert.equal(cached[1]!.remaining, refused[1]!.remaining, "the other policy as last seen");
