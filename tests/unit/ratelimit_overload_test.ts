@@ -79,7 +79,7 @@ Deno.test("batchingLimiter() sheds a decision still waiting here at its deadline
   await alsoWaiting;
 });
 
-Deno.test("batchingLimiter() reports an idle call left unanswered; one sent from a backlog waits for its answer", async () => {
+Deno.test("batchingLimiter() reports an idle call unanswered at its deadline, and its decision waits for the late answer", async () => {
   const { decider, calls } = manualDecider();
   const outcomes: CallOutcome[] = [];
   const limiter = batchingLimiter(decider, {
@@ -89,20 +89,35 @@ Deno.test("batchingLimiter() reports an idle call left unanswered; one sent from
     onCall: (outcome) => outcomes.push(outcome),
   });
   const idle = limiter.check([request()], { deadline: Date.now() + 20 });
-  const queued = limiter.check([request()], { deadline: Date.now() + 40 });
-  await assert.rejects(idle, Unanswered);
-  assert.deepEqual(outcomes, ["unanswered"]);
-  calls[0]!.answer(); // late: the queued decision goes out now, from a backlog
-  await new Promise((resolve) => setTimeout(resolve, 60));
-  assert.equal(calls.length, 2, "sent before its deadline");
-  calls[1]!.answer(); // after its deadline: it waited for the answer
-  assert.deepEqual(await queued, [admitted]);
-  assert.deepEqual(outcomes, ["unanswered", "answered", "answered"], "a backlog is not counted");
+  const queued = limiter.check([request()], { deadline: Date.now() + 20 });
+  await assert.rejects(queued, Shed, "a decision never sent is shed at its deadline");
+  assert.deepEqual(outcomes, ["unanswered"], "the idle call counts against the breaker");
+  calls[0]!.answer();
+  assert.deepEqual(await idle, [admitted], "late, and still the answer");
+  assert.deepEqual(outcomes, ["unanswered", "answered"]);
   await tick();
   const failing = limiter.check([request()]);
-  calls[2]!.fail(Object.assign(new Error("refused"), { code: "ECONNREFUSED" }));
-  await assert.rejects(failing);
+  calls[1]!.fail(Object.assign(new Error("refused"), { code: "ECONNREFUSED" }));
+  await assert.rejects(failing, /refused/);
   assert.deepEqual(outcomes.at(-1), "failed");
+});
+
+Deno.test("batchingLimiter() lets every waiting decision go once giveUp() says the database is gone", async () => {
+  const { decider, calls } = manualDecider();
+  let open = false;
+  const limiter = batchingLimiter(decider, {
+    maxInFlight: 1,
+    maxBatch: 500,
+    maxQueued: 100,
+    onCall: (outcome) => (open = outcome === "unanswered"),
+    giveUp: () => open,
+  });
+  const overdue = limiter.check([request()], { deadline: Date.now() + 20 });
+  const queued = limiter.check([request()], { deadline: Date.now() + 10_000 });
+  await assert.rejects(overdue, Unanswered);
+  await assert.rejects(queued, Unanswered, "the queue is let go too, long before its deadline");
+  assert.equal(calls.length, 1, "and never sent");
+  calls[0]!.answer(); // a late answer finds nobody waiting
 });
 
 Deno.test("circuitBreaker() opens after failures in a row, lets one probe through after the cooldown", () => {

@@ -5,12 +5,13 @@
  * commit, it adds no wait when the instance is idle: the first decision goes out at once.
  *
  * Every decision has a deadline. One still waiting here when it passes is shed (`Shed`): the
- * instance is overloaded, and a decision it could not even ask for must not be admitted. A call
- * sent at once from an idle instance that has no answer by the deadline is the database's doing,
- * not ours: its decision gets `Unanswered`, and the call reports "unanswered" to `onCall`, which
- * the circuit breaker counts (see resilient.ts). A call sent from a backlog is late because this
- * instance is busy: its decisions wait for their exact answer (the limiter's pool gives up on a
- * statement after a few seconds, see setup.ts). The queue is bounded (`maxQueued`).
+ * instance is overloaded, and a decision it could not even ask for must not be admitted. One sent
+ * keeps waiting for its exact answer past the deadline (late is still right; the limiter's pool
+ * gives up on a statement after a few seconds, see setup.ts). But a call sent at once from an
+ * idle instance and unanswered at the deadline is the database's doing, not ours: it reports
+ * "unanswered" to `onCall`, which the circuit breaker counts (see resilient.ts). Once the breaker
+ * is open (`giveUp`), every decision still waiting, overdue or queued, is let go with
+ * `Unanswered`, for the fallback to decide. The queue is bounded (`maxQueued`).
  */
 import type {
   Ask,
@@ -39,6 +40,8 @@ export interface BatchingOptions {
   maxBatch: number;
   maxQueued: number;
   onCall?(outcome: CallOutcome, error?: unknown): void;
+  /** True while decisions should not wait for the database (the circuit breaker is open). */
+  giveUp?(): boolean;
   now?(): number;
 }
 
@@ -60,14 +63,30 @@ interface Call {
 export function batchingLimiter(decider: BatchDecider, options: BatchingOptions): Limiter {
   const now = options.now ?? Date.now;
   const queue: Pending[] = [];
+  /** Sent, past their deadline, still waiting for the answer. */
+  const overdue = new Set<Pending>();
   let inFlight = 0;
 
   const settle = (p: Pending, outcome: { decisions: Decision[] } | { error: Error }) => {
     if (p.settled) return;
     p.settled = true;
     clearTimeout(p.timer);
+    overdue.delete(p);
     if ("error" in outcome) p.reject(outcome.error);
     else p.resolve(outcome.decisions);
+  };
+
+  /** The breaker opened: nothing waits for the database any more. */
+  const letGo = () => {
+    const waiting = [...overdue, ...queue.splice(0)];
+    for (const p of waiting) {
+      settle(p, { error: new Unanswered("the database is unreachable (circuit open)") });
+    }
+  };
+
+  const report = (outcome: CallOutcome, error?: unknown) => {
+    options.onCall?.(outcome, error);
+    if (options.giveUp?.()) letGo();
   };
 
   const onDeadline = (p: Pending) => {
@@ -77,13 +96,13 @@ export function batchingLimiter(decider: BatchDecider, options: BatchingOptions)
       settle(p, { error: new Shed("waited in this instance past its deadline") });
       return;
     }
-    // Sent from a backlog: the answer is late because we are busy; it is still the answer.
-    if (!p.call.idle) return;
-    if (!p.call.reportedUnanswered) {
+    overdue.add(p);
+    if (p.call.idle && !p.call.reportedUnanswered) {
       p.call.reportedUnanswered = true;
-      options.onCall?.("unanswered");
+      report("unanswered");
+    } else if (options.giveUp?.()) {
+      letGo();
     }
-    settle(p, { error: new Unanswered("the database did not answer by the deadline") });
   };
 
   const pump = (idle: boolean) => {
@@ -94,13 +113,13 @@ export function batchingLimiter(decider: BatchDecider, options: BatchingOptions)
       inFlight++;
       decider.decide(batch.map((p) => p.ask)).then(
         (decisions) => {
-          options.onCall?.("answered");
           batch.forEach((p, i) => settle(p, { decisions: decisions[i]! }));
+          report("answered");
         },
         (error) => {
-          options.onCall?.("failed", error);
           const reason = error instanceof Error ? error : new Error(String(error));
           for (const p of batch) settle(p, { error: reason });
+          report("failed", error);
         },
       ).finally(() => {
         inFlight--;

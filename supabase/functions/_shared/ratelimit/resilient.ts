@@ -99,10 +99,8 @@ export function resilientLimiter(options: {
         const reason = error instanceof Error ? error.message : String(error);
         if (isUnreachable(error)) return await withoutDatabase(requests, cost, reason);
         if (error instanceof Shed || error instanceof Unanswered) {
-          // An unanswered call may just have opened the breaker: then the database is gone.
-          if (error instanceof Unanswered && breaker.isOpen()) {
-            return await withoutDatabase(requests, cost, "no answer");
-          }
+          // Let go because the breaker opened while it waited: the database is gone.
+          if (breaker.isOpen()) return await withoutDatabase(requests, cost, reason);
           note("shed", `rate limit: decision shed (${reason}); answered 503`);
           return { source: "shed" };
         }

@@ -10,8 +10,8 @@ import type { Caller } from "../auth.ts";
 import { createDb, type Db } from "../db.ts";
 import { type Env, intEnv } from "../config.ts";
 import { type ClientIpSource, clientIpSourceFromEnv } from "./client.ts";
-import { batchingLimiter, type CallOutcome } from "./batching.ts";
-import { circuitBreaker } from "./breaker.ts";
+import { batchingLimiter } from "./batching.ts";
+import { type Breaker, circuitBreaker } from "./breaker.ts";
 import {
   type Limiter,
   memoryLimiter,
@@ -67,15 +67,13 @@ const MAX_QUEUED = 5_000;
  * The database's side as the functions ship it: refusals remembered in the instance, then
  * decisions batched over LIMITER_CONNECTIONS calls in flight (the benchmarks measure this).
  */
-export function databaseLimiter(
-  db: Queryable,
-  onCall?: (outcome: CallOutcome, error?: unknown) => void,
-): Limiter {
+export function databaseLimiter(db: Queryable, breaker?: Breaker): Limiter {
   return withRefusalCache(batchingLimiter(sqlDecider(db), {
     maxInFlight: LIMITER_CONNECTIONS,
     maxBatch: MAX_BATCH,
     maxQueued: MAX_QUEUED,
-    onCall,
+    onCall: breaker && feedBreaker(breaker),
+    giveUp: breaker && (() => breaker.isOpen()),
   }));
 }
 
@@ -91,7 +89,7 @@ export function createRateLimitDeps(
     config: { policies: config.policies, service: config.service },
     clientIp: config.clientIp,
     limiter: resilientLimiter({
-      primary: databaseLimiter(db, feedBreaker(breaker)),
+      primary: databaseLimiter(db, breaker),
       fallback: memoryLimiter(config.memoryKeys),
       timeoutMs: config.timeoutMs,
       breaker,
