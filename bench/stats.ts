@@ -42,7 +42,7 @@ export function report(figures: Figure[]): string {
 const RATE_LIMIT_NOTE = [
   "Rate limiting: (a) is the limiter as the functions ship it, decisions waiting in an instance",
   "batched into one SQL call (at most two in flight); (a1) sends one call per request, for",
-  "reference. Under overload a decision still waiting in an instance after 300 ms is shed (503,",
+  "reference. Under overload a decision still waiting in an instance after 1 s is shed (503,",
   "never admitted); the in-memory fallback decides only while the database is unreachable,",
   "so a burst admits the limit plus what refills, on 1 instance or 4. The HTTP rows compare",
   "against the HTTP ceiling: OPTIONS on the same path, which makes no decision.",

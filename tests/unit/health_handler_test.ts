@@ -244,7 +244,7 @@ Deno.test("loadConfig() parses the rate-limit settings too, and keeps no raw env
   assert.deepEqual(config.rateLimit.policies.map((p) => p.name), ["relaxed"]);
   assert.deepEqual(config.rateLimit.clientIp, { kind: "xff", hops: 1 });
   assert.equal(config.rateLimit.memoryKeys, 50);
-  assert.equal(config.rateLimit.timeoutMs, 300);
+  assert.equal(config.rateLimit.timeoutMs, 1_000);
   assert.deepEqual(config.serviceKeys, ["service-key"], "to give the service role its own policy");
   assert.ok(!("env" in config));
 });

@@ -144,6 +144,10 @@ Deno.test("circuitBreaker() opens after failures in a row, lets one probe throug
   breaker.success();
   assert.equal(breaker.gate(), "closed", "an answer closes it");
   assert.equal(breaker.isOpen(), false);
+  for (let i = 0; i < 10; i++) breaker.failure(false);
+  assert.equal(breaker.gate(), "closed", "calls unanswered by their deadline alone never open it");
+  breaker.failure(true);
+  assert.equal(breaker.gate(), "open", "with the database unreachable, they count");
 });
 
 Deno.test("feedBreaker() counts an unreachable database and silence, never an error it answered with", () => {

@@ -102,7 +102,7 @@ Deno.test("rateLimitConfigFromEnv() parses policies, client address, fallback si
     service: policiesFromEnv({}, "health").service,
     clientIp: { kind: "xff", hops: 1 },
     memoryKeys: 10_000,
-    timeoutMs: 300,
+    timeoutMs: 1_000,
   });
   assert.throws(
     () => rateLimitConfigFromEnv({ RATE_LIMIT_TIMEOUT_MS: "soon" }, "queue"),
@@ -276,7 +276,7 @@ Deno.test("a database that stops answering: the first decision waits for the poo
     statuses.push(res.status);
     await res.body?.cancel();
   }
-  // The first waits past its 300 ms deadline (unanswered: one failure) until the pool gives up
+  // The first waits past its 1 s deadline (unanswered: one failure) until the pool gives up
   // (unreachable: the second); the breaker is open, and the in-memory fallback decides it all.
   assert.deepEqual(statuses, [200, 200, 429, 429], "the in-memory fallback limits");
   const closed = withRateLimit(

@@ -1,8 +1,10 @@
 /**
  * A circuit breaker for the database's decisions. Closed: every decision goes to the database.
- * `threshold` failures in a row (unreachable, or an idle call left unanswered) open it: for
- * `cooldownMs` no decision is sent. Then it is half-open: one decision goes as a probe; an answer
- * closes the breaker, a failure opens it again for another cooldown.
+ * `threshold` failures in a row open it, if at least one of them was the database being
+ * unreachable (an error, or a timeout of the pool): a call merely unanswered by its deadline
+ * counts, but a busy database answers late, and overload must never open the breaker by itself.
+ * Open: for `cooldownMs` no decision is sent. Then it is half-open: one decision goes as a probe;
+ * an answer closes the breaker, a failure opens it again for another cooldown.
  */
 
 export type Gate = "closed" | "probe" | "open";
@@ -11,7 +13,8 @@ export interface Breaker {
   /** May this decision go to the database: yes, yes as the probe, or no. */
   gate(): Gate;
   success(): void;
-  failure(): void;
+  /** `unreachable`: an error said so; false: only no answer by the deadline. */
+  failure(unreachable?: boolean): void;
   /** The probe ended; if it told nothing either way (it never reached the database), another may try. */
   abandon(): void;
   isOpen(): boolean;
@@ -24,6 +27,7 @@ export function circuitBreaker(
   const cooldownMs = options.cooldownMs ?? 1_000;
   const now = options.now ?? Date.now;
   let failures = 0;
+  let unreachableSeen = false;
   let openUntil: number | undefined;
   let probing = false;
 
@@ -36,12 +40,14 @@ export function circuitBreaker(
     },
     success() {
       failures = 0;
+      unreachableSeen = false;
       openUntil = undefined;
       probing = false;
     },
-    failure() {
+    failure(unreachable = true) {
       failures++;
-      if (probing || failures >= threshold) {
+      unreachableSeen ||= unreachable;
+      if (probing || (failures >= threshold && unreachableSeen)) {
         openUntil = now() + cooldownMs;
         probing = false;
       }

@@ -26,16 +26,14 @@ export interface ResilientLimiter {
 
 /**
  * What the breaker learns from each SQL call (the batching limiter's onCall): an answer closes
- * it; an unreachable database or an idle call left unanswered counts against it; any other error
- * came from a database that answered, so it is reachable.
+ * it; an unreachable database counts against it, and so does an idle call left unanswered (which
+ * alone never opens it); any other error came from a database that answered: it is reachable.
  */
 export function feedBreaker(breaker: Breaker): (outcome: CallOutcome, error?: unknown) => void {
   return (outcome, error) => {
-    if (outcome === "unanswered" || (outcome === "failed" && isUnreachable(error))) {
-      breaker.failure();
-    } else {
-      breaker.success();
-    }
+    if (outcome === "unanswered") breaker.failure(false);
+    else if (outcome === "failed" && isUnreachable(error)) breaker.failure(true);
+    else breaker.success();
   };
 }
 

@@ -3,7 +3,7 @@
  * and the middleware's deps built from them: refusal cache → batched database decisions (on a
  * pool of their own) → circuit breaker and in-memory fallback (see resilient.ts).
  *
- *   RATE_LIMIT_TIMEOUT_MS=300       how long a decision may take; a later one is shed (503)
+ *   RATE_LIMIT_TIMEOUT_MS=1000      how long a decision may wait in the instance; then shed (503)
  *   RATE_LIMIT_MEMORY_KEYS=10000    buckets the in-memory fallback keeps at most
  */
 import type { Caller } from "../auth.ts";
@@ -37,7 +37,7 @@ export function rateLimitConfigFromEnv(env: Env, fn: string): RateLimitConfig {
     ...policiesFromEnv(env, fn),
     clientIp: clientIpSourceFromEnv(env, fn),
     memoryKeys: intEnv(env, fn, "RATE_LIMIT_MEMORY_KEYS", 10_000),
-    timeoutMs: intEnv(env, fn, "RATE_LIMIT_TIMEOUT_MS", 300),
+    timeoutMs: intEnv(env, fn, "RATE_LIMIT_TIMEOUT_MS", 1_000),
   };
 }
 
