@@ -377,6 +377,7 @@ COMMENT ON FUNCTION private.raise_alert(kind text, message jsonb) IS 'Stores an 
 CREATE FUNCTION private.rate_limit(requests integer[], keys bytea[], limits integer[], periods_ms integer[], costs integer[]) RETURNS TABLE(request integer, allowed boolean, remaining integer, reset_ms integer, retry_after_ms integer)
     LANGUAGE plpgsql
     SET search_path TO ''
+    SET enable_seqscan TO 'off'
     AS $$
 declare
   m integer := coalesce(array_length(keys, 1), 0);

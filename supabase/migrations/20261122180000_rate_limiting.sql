@@ -45,6 +45,10 @@ create function private.rate_limit(
 )
 language plpgsql
 set search_path = ''
+-- Every lookup here is by primary key. A plan cached while the unlogged table was nearly empty
+-- (a fresh database, before autovacuum's first analyze) scanned it whole and hashed it, at every
+-- call, once it held thousands of buckets: measured 8,000 decisions/s falling to 1,200.
+set enable_seqscan = off
 as $$
 declare
   m integer := coalesce(array_length(keys, 1), 0);
