@@ -46,6 +46,18 @@ function applicable(
   });
 }
 
+/** Answers for a request the limiter could not decide: the database is out, or too busy. */
+const UNDECIDED = {
+  unavailable: [
+    "rate_limiter_unavailable",
+    "The service cannot check rate limits right now. Try again shortly.",
+  ],
+  shed: [
+    "rate_limiter_busy",
+    "Too many requests are waiting for a rate-limit decision. Try again shortly.",
+  ],
+} as const;
+
 function quote(name: string): string {
   return `"${name.replace(/["\\]/g, "")}"`;
 }
@@ -64,25 +76,12 @@ export function withRateLimit(handler: Handler, deps: RateLimitDeps): Handler {
       failMode: policy.failMode,
     }));
     const outcome = await deps.limiter.check(requests);
-    if (outcome.source === "unavailable") {
+    if (outcome.source === "unavailable" || outcome.source === "shed") {
+      // 503, not 429: nothing was decided about this client's quota (see resilient.ts).
+      // Retryable, and never an admission.
       await req.body?.cancel();
-      return errorResponse(
-        503,
-        "rate_limiter_unavailable",
-        "The service cannot check rate limits right now. Try again shortly.",
-        { headers: { "retry-after": "1" } },
-      );
-    }
-    if (outcome.source === "shed") {
-      // 503, not 429: nothing was decided about this client's quota; the instance could not
-      // get a decision in time. Retryable, and never an admission (see resilient.ts).
-      await req.body?.cancel();
-      return errorResponse(
-        503,
-        "rate_limiter_busy",
-        "Too many requests are waiting for a rate-limit decision. Try again shortly.",
-        { headers: { "retry-after": "1" } },
-      );
+      const [code, message] = UNDECIDED[outcome.source];
+      return errorResponse(503, code, message, { headers: { "retry-after": "1" } });
     }
     const policyHeader = rules.map(({ policy }) =>
       `${quote(policy.name)};q=${policy.limit};w=${policy.periodSeconds}`
