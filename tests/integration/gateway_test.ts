@@ -38,6 +38,17 @@ Deno.serve(async () => {
 });
 `;
 
+// Answers at once, then calls ?notify= 300 ms later through EdgeRuntime.waitUntil.
+const AFTER = `
+Deno.serve((req) => {
+  const notify = new URL(req.url).searchParams.get("notify");
+  EdgeRuntime.waitUntil(
+    new Promise((resolve) => setTimeout(resolve, 300)).then(() => fetch(notify, { method: "POST" })),
+  );
+  return new Response("answered");
+});
+`;
+
 async function sign(claims: Record<string, unknown>, secret = SECRET, expiresIn = "1h") {
   return await new SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setIssuedAt()
     .setExpirationTime(expiresIn).sign(new TextEncoder().encode(secret));
@@ -56,10 +67,12 @@ async function withGateway(
   write("open-echo", ECHO);
   write("writer", WRITER);
   write("broken", "throw new Error('boom at import');\n");
+  write("after", AFTER);
   Deno.writeTextFileSync(
     join(root, "config.toml"),
     "[functions.open-echo]\nverify_jwt = false\n[functions.writer]\nverify_jwt = false\n" +
-      "[functions.broken]\nverify_jwt = false\n[functions.late]\nverify_jwt = false\n",
+      "[functions.broken]\nverify_jwt = false\n[functions.late]\nverify_jwt = false\n" +
+      "[functions.after]\nverify_jwt = false\n",
   );
   Deno.writeTextFileSync(
     join(functionsDir, ".env"),
@@ -172,4 +185,28 @@ Deno.test("gateway: a new function folder is served without a restart", async ()
     assert.equal(after.status, 200);
     assert.equal((await after.json()).path, "/late");
   });
+});
+
+Deno.test("gateway: EdgeRuntime.waitUntil work outlives the answer and delays the instance's stop", async () => {
+  let notifiedAt: number | undefined;
+  const notify = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, () => {
+    notifiedAt = performance.now();
+    return new Response("ok");
+  });
+  let answeredAt = 0;
+  try {
+    await withGateway(async (base) => {
+      const res = await fetch(
+        `${base}/functions/v1/after?notify=http://127.0.0.1:${notify.addr.port}/done`,
+      );
+      assert.equal(await res.text(), "answered");
+      answeredAt = performance.now();
+      assert.equal(notifiedAt, undefined, "the answer did not wait for the background work");
+      // withGateway now stops the instance (SIGTERM), 300 ms before the work is due.
+    });
+    assert.ok(notifiedAt !== undefined, "the instance finished the work before it stopped");
+    assert.ok(notifiedAt > answeredAt);
+  } finally {
+    await notify.shutdown();
+  }
 });
