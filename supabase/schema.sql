@@ -183,6 +183,142 @@ $$;
 
 COMMENT ON FUNCTION private.due_alerts(max_alerts integer) IS 'Undelivered alerts whose time has come, oldest first.';
 
+CREATE FUNCTION private.enqueue_jobs(customer_id text, items jsonb, batch_key text DEFAULT NULL::text, limit_key bytea DEFAULT NULL::bytea, limit_count integer DEFAULT NULL::integer, limit_period_ms integer DEFAULT NULL::integer, reserve_seconds integer DEFAULT 0) RETURNS TABLE(item integer, outcome text, job_id uuid, status text, attempts integer, created_at timestamp with time zone, outbox_id bigint, limit_remaining integer, limit_reset_ms integer, limit_retry_after_ms integer)
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+declare
+  total integer := jsonb_array_length(items);
+  request_hash bytea;
+  batch private.enqueue_batches;
+  existing_items integer[];
+  existing_ids uuid[];
+  conflict_at integer;
+  fresh integer;
+  allowed boolean;
+  remaining integer;
+  reset_ms integer;
+  retry_after_ms integer;
+  answer_items integer[];
+  answer_ids uuid[];
+  answer_outbox bigint[];
+begin
+  -- 1. A bulk request's key seen before: the same items are a replay, other items a conflict.
+  --    (A concurrent first request holding the key makes this insert wait for its outcome.)
+  if batch_key is not null then
+    request_hash := extensions.digest(items::text, 'sha256');
+    insert into private.enqueue_batches (customer_id, idempotency_key, request_hash, job_ids)
+    values (enqueue_jobs.customer_id, batch_key, request_hash, '{}')
+    on conflict do nothing;
+    if not found then
+      select * into batch from private.enqueue_batches b
+       where b.customer_id = enqueue_jobs.customer_id and b.idempotency_key = batch_key;
+      if batch.request_hash <> request_hash then
+        return query select null::integer, 'conflict', null::uuid, null::text, null::integer,
+          null::timestamptz, null::bigint, null::integer, null::integer, null::integer;
+        return;
+      end if;
+      return query
+        select (t.o - 1)::integer, 'existing', j.id, j.status, j.attempts, j.created_at,
+               null::bigint, null::integer, null::integer, null::integer
+          from unnest(batch.job_ids) with ordinality as t(id, o)
+          join public.jobs j on j.id = t.id
+         order by t.o;
+      return;
+    end if;
+  end if;
+
+-- 2. Items whose own key was used before: the same job is returned; other fields conflict.
+  select coalesce(array_agg((e.o - 1)::integer order by e.o), '{}'),
+         coalesce(array_agg(j.id order by e.o), '{}'),
+         min((e.o - 1)::integer) filter (
+           where j.package_size <> (e.v->>'package_size')::integer
+              or j.priority_level <> (e.v->>'priority_level')::integer
+              or j.payload <> coalesce(e.v->'payload', '{}'::jsonb))
+    into existing_items, existing_ids, conflict_at
+    from jsonb_array_elements(items) with ordinality as e(v, o)
+    join public.jobs j on j.customer_id = enqueue_jobs.customer_id
+                      and j.idempotency_key = e.v->>'idempotency_key'
+   where e.v ? 'idempotency_key';
+  if conflict_at is not null then
+    delete from private.enqueue_batches b
+     where b.customer_id = enqueue_jobs.customer_id and b.idempotency_key = batch_key;
+    return query select conflict_at, 'conflict', j.id, j.status, j.attempts, j.created_at,
+      null::bigint, null::integer, null::integer, null::integer
+      from public.jobs j where j.id = existing_ids[array_position(existing_items, conflict_at)];
+    return;
+  end if;
+
+-- 3. Charge the new jobs to the customer's jobs policy; replays cost nothing.
+  fresh := total - cardinality(existing_items);
+  if fresh > 0 and limit_key is not null then
+    select r.allowed, r.remaining, r.reset_ms, r.retry_after_ms
+      into allowed, remaining, reset_ms, retry_after_ms
+      from private.rate_limit(array[1], array[limit_key], array[limit_count],
+                              array[limit_period_ms], array[fresh]) r;
+    if not allowed then
+      delete from private.enqueue_batches b
+       where b.customer_id = enqueue_jobs.customer_id and b.idempotency_key = batch_key;
+      return query select null::integer, 'rate_limited', null::uuid, null::text, null::integer,
+        null::timestamptz, null::bigint, remaining, reset_ms, retry_after_ms;
+      return;
+    end if;
+  end if;
+
+-- 4. The new jobs, their outbox rows and their history, in one statement.
+  with input as materialized (
+    select (e.o - 1)::integer as item, gen_random_uuid() as id, e.v
+      from jsonb_array_elements(items) with ordinality as e(v, o)
+     where (e.o - 1)::integer <> all (existing_items)
+  ), inserted as (
+    insert into public.jobs (id, customer_id, package_size, priority_level, payload,
+                             idempotency_key)
+    select i.id, enqueue_jobs.customer_id, (i.v->>'package_size')::integer,
+           (i.v->>'priority_level')::integer, coalesce(i.v->'payload', '{}'::jsonb),
+           i.v->>'idempotency_key'
+      from input i
+    on conflict (customer_id, idempotency_key) where idempotency_key is not null do nothing
+    returning id
+  ), queued as (
+    insert into private.outbox (job_id, available_at)
+    select n.id, now() + make_interval(secs => reserve_seconds) from inserted n
+    returning id, job_id
+  ), logged as (
+    insert into public.queue_history (job_id, event, attempt)
+    select n.id, 'enqueued', 0 from inserted n
+  ), answer as (
+    select i.item, i.id, q.id as outbox_id from input i join queued q on q.job_id = i.id
+    union all
+    select t.item, t.id, null::bigint from unnest(existing_items, existing_ids) as t(item, id)
+  )
+  select array_agg(a.item order by a.item), array_agg(a.id order by a.item),
+         array_agg(a.outbox_id order by a.item)
+    into answer_items, answer_ids, answer_outbox
+    from answer a;
+
+-- 5. An item key taken by a concurrent enqueue after step 2: nothing of this call may stay.
+  if coalesce(cardinality(answer_items), 0) < total then
+    raise exception 'an idempotency key was used by a concurrent enqueue'
+      using errcode = '40001', hint = 'Retry: the replay then returns the job that won.';
+  end if;
+  if batch_key is not null then
+    update private.enqueue_batches b set job_ids = answer_ids
+     where b.customer_id = enqueue_jobs.customer_id and b.idempotency_key = batch_key;
+  end if;
+
+return query
+    select t.item, case when t.outbox_id is null then 'existing' else 'created' end, j.id,
+           j.status, j.attempts, j.created_at, t.outbox_id,
+           remaining, reset_ms, retry_after_ms
+      from unnest(answer_items, answer_ids, answer_outbox) as t(item, id, outbox_id)
+      join public.jobs j on j.id = t.id
+     order by t.item;
+end;
+$$;
+
+COMMENT ON FUNCTION private.enqueue_jobs(customer_id text, items jsonb, batch_key text, limit_key bytea, limit_count integer, limit_period_ms integer, reserve_seconds integer) IS 'Enqueues items (1..n jobs) in one transaction, all or nothing, charging new jobs to the jobs policy; one row per item, in order, or one conflict / rate_limited row.';
+
 CREATE FUNCTION private.free_workers(job_ids uuid[]) RETURNS void
     LANGUAGE sql
     SET search_path TO ''
@@ -756,41 +892,17 @@ $$;
 COMMENT ON FUNCTION public.complete_job(job_id uuid, lease uuid, result jsonb) IS 'Marks the job completed if lease is its current lease; false when the lease was lost.';
 
 CREATE FUNCTION public.enqueue_job(customer_id text, package_size integer, priority_level integer DEFAULT 0, payload jsonb DEFAULT '{}'::jsonb, idempotency_key text DEFAULT NULL::text) RETURNS public.enqueued_job
-    LANGUAGE plpgsql SECURITY DEFINER
+    LANGUAGE sql SECURITY DEFINER
     SET search_path TO ''
     AS $$
-#variable_conflict use_column
-declare
-  job public.jobs;
-  result public.enqueued_job;
-begin
-  insert into public.jobs (customer_id, package_size, priority_level, payload, idempotency_key)
-  values (enqueue_job.customer_id, enqueue_job.package_size, enqueue_job.priority_level,
-          coalesce(enqueue_job.payload, '{}'::jsonb), enqueue_job.idempotency_key)
-  on conflict (customer_id, idempotency_key) where idempotency_key is not null do nothing
-  returning * into job;
-
-if job.id is null then
-    -- The key was used before: the same request is replayed, a different one is a conflict.
-    select * into job from public.jobs j
-     where j.customer_id = enqueue_job.customer_id
-       and j.idempotency_key = enqueue_job.idempotency_key;
-    result.outcome := case
-      when job.package_size = enqueue_job.package_size
-       and job.priority_level = enqueue_job.priority_level
-       and job.payload = coalesce(enqueue_job.payload, '{}'::jsonb) then 'existing'
-      else 'conflict' end;
-  else
-    insert into private.outbox (job_id) values (job.id) returning id into result.outbox_id;
-    insert into public.queue_history (job_id, event, attempt) values (job.id, 'enqueued', 0);
-    result.outcome := 'created';
-  end if;
-  result.job_id := job.id;
-  result.status := job.status;
-  result.attempts := job.attempts;
-  result.created_at := job.created_at;
-  return result;
-end;
+  select (e.outcome, e.job_id, e.status, e.attempts, e.created_at, e.outbox_id)::public.enqueued_job
+    from private.enqueue_jobs(
+      enqueue_job.customer_id,
+      jsonb_build_array(jsonb_strip_nulls(jsonb_build_object(
+        'package_size', enqueue_job.package_size,
+        'priority_level', enqueue_job.priority_level,
+        'payload', coalesce(enqueue_job.payload, '{}'::jsonb),
+        'idempotency_key', enqueue_job.idempotency_key)))) e;
 $$;
 
 COMMENT ON FUNCTION public.enqueue_job(customer_id text, package_size integer, priority_level integer, payload jsonb, idempotency_key text) IS 'Creates a pending job and its outbox row in one transaction; idempotent per (customer, key).';
@@ -1021,6 +1133,18 @@ CREATE TABLE private.dlq_monitor (
 
 COMMENT ON TABLE private.dlq_monitor IS 'The DLQ monitor''s state (one row): last depth seen, open incident, last alert. Written by private.decide_dlq_alert().';
 
+CREATE TABLE private.enqueue_batches (
+    customer_id text NOT NULL,
+    idempotency_key text NOT NULL,
+    request_hash bytea NOT NULL,
+    job_ids uuid[] NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT enqueue_batches_customer_id_check CHECK (((length(customer_id) >= 1) AND (length(customer_id) <= 128))),
+    CONSTRAINT enqueue_batches_idempotency_key_check CHECK (((length(idempotency_key) >= 1) AND (length(idempotency_key) <= 255)))
+);
+
+COMMENT ON TABLE private.enqueue_batches IS 'Bulk enqueues sent with an Idempotency-Key: the jobs they created, in order, for replays.';
+
 CREATE TABLE private.integration_status (
     name text NOT NULL,
     ok boolean NOT NULL,
@@ -1248,6 +1372,9 @@ ALTER TABLE ONLY private.api_keys
 ALTER TABLE ONLY private.dlq_monitor
     ADD CONSTRAINT dlq_monitor_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY private.enqueue_batches
+    ADD CONSTRAINT enqueue_batches_pkey PRIMARY KEY (customer_id, idempotency_key);
+
 ALTER TABLE ONLY private.integration_status
     ADD CONSTRAINT integration_status_pkey PRIMARY KEY (name);
 
@@ -1319,6 +1446,8 @@ ALTER TABLE private.api_keys ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.dlq_monitor ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE private.enqueue_batches ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE private.integration_status ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.outbox ENABLE ROW LEVEL SECURITY;
@@ -1346,6 +1475,8 @@ REVOKE ALL ON FUNCTION private.clear_revoked_lease() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.decide_dlq_alert(depth integer) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.due_alerts(max_alerts integer) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.enqueue_jobs(customer_id text, items jsonb, batch_key text, limit_key bytea, limit_count integer, limit_period_ms integer, reserve_seconds integer) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.free_workers(job_ids uuid[]) FROM PUBLIC;
 

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { SignJWT, UnsecuredJWT } from "jose";
 import {
   type AuthDeps,
+  cacheApiKeys,
   createJwtVerifier,
   identify,
   identifyServiceOnly,
@@ -152,4 +153,40 @@ Deno.test("identifyServiceOnly() knows the service key by comparison, and nobody
   const token = await jwt({ role: "authenticated", sub: "u1" });
   assert.deepEqual(await who(asking(`Bearer ${token}`)), { kind: "none" });
   assert.deepEqual(await who(asking()), { kind: "none" });
+});
+
+Deno.test("cacheApiKeys(): one lookup per key per TTL, shared by concurrent calls", async () => {
+  let t = 0;
+  const asked: string[] = [];
+  const lookup = (hash: string) => {
+    asked.push(hash);
+    return Promise.resolve(hash === "good" ? "acme" : undefined);
+  };
+  const cached = cacheApiKeys(lookup, 5_000, 10_000, () => t);
+  assert.deepEqual(await Promise.all([cached("good"), cached("good")]), ["acme", "acme"]);
+  assert.equal(await cached("bad"), undefined);
+  t = 4_999;
+  assert.equal(await cached("good"), "acme");
+  assert.deepEqual(asked, ["good", "bad"], "within the TTL: no lookup");
+  t = 5_000;
+  assert.equal(await cached("good"), "acme");
+  assert.deepEqual(asked, ["good", "bad", "good"], "a revocation is seen after the TTL");
+});
+
+Deno.test("cacheApiKeys(): a failed lookup is not remembered; TTL 0 is no cache", async () => {
+  let fail = true;
+  let calls = 0;
+  const lookup = () => {
+    calls++;
+    return fail ? Promise.reject(new Error("db down")) : Promise.resolve("acme");
+  };
+  const cached = cacheApiKeys(lookup, 5_000);
+  await assert.rejects(cached("k"), /db down/);
+  fail = false;
+  assert.equal(await cached("k"), "acme");
+  assert.equal(calls, 2);
+  const uncached = cacheApiKeys(lookup, 0);
+  await uncached("k");
+  await uncached("k");
+  assert.equal(calls, 4);
 });

@@ -42,3 +42,33 @@ Deno.test("loadConfig() stops with the message of the setting at fault", () => {
     /Cannot start queue: RATE_LIMIT_MEMORY_KEYS must be a non-negative integer, got 'many'/,
   );
 });
+
+Deno.test("loadConfig(): bulk limits, the send reservation, the API-key cache and the jobs policy", () => {
+  const defaults = loadConfig(ENV);
+  assert.deepEqual(defaults.limits, {
+    maxBodyBytes: 65_536,
+    maxBulkBodyBytes: 1_048_576,
+    maxBulkJobs: 500,
+    reserveSeconds: 15,
+  });
+  assert.equal(defaults.apiKeyCacheMs, 5_000);
+  assert.deepEqual(
+    [defaults.jobsPolicy?.name, defaults.jobsPolicy?.limit, defaults.jobsPolicy?.periodSeconds],
+    ["jobs", 10_000, 3600],
+  );
+  const tuned = loadConfig({
+    ...ENV,
+    QUEUE_MAX_BULK_JOBS: "100",
+    API_KEY_CACHE_SECONDS: "0",
+    RATE_LIMIT_JOBS: "500/60",
+  });
+  assert.equal(tuned.limits.maxBulkJobs, 100);
+  assert.equal(tuned.apiKeyCacheMs, 0);
+  assert.equal(tuned.jobsPolicy?.limit, 500);
+  assert.equal(tuned.jobsPolicy?.periodSeconds, 60);
+  assert.equal(loadConfig({ ...ENV, RATE_LIMIT_JOBS: "off" }).jobsPolicy, undefined);
+  assert.throws(
+    () => loadConfig({ ...ENV, RATE_LIMIT_JOBS: "lots" }),
+    /Cannot start queue: RATE_LIMIT_JOBS must look like 100\/60/,
+  );
+});

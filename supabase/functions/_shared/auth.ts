@@ -170,3 +170,33 @@ export function identifyOnce(
     return caller;
   };
 }
+
+/**
+ * customerForApiKey, remembered per instance for ttlMs: a client calling with the same key costs
+ * one database round trip per ttlMs instead of one per request, and concurrent requests share
+ * one lookup. The price, documented as API_KEY_CACHE_SECONDS: a revoked key keeps working in an
+ * instance that saw it for at most ttlMs, and a key tried before it existed is refused as long.
+ * A lookup that fails is not remembered. ttlMs 0: no cache.
+ */
+export function cacheApiKeys(
+  lookup: AuthDeps["customerForApiKey"],
+  ttlMs: number,
+  maxKeys = 10_000,
+  now: () => number = Date.now,
+): AuthDeps["customerForApiKey"] {
+  if (ttlMs <= 0) return lookup;
+  const known = new Map<string, { until: number; customer: Promise<string | undefined> }>();
+  return (keyHashHex) => {
+    const t = now();
+    const hit = known.get(keyHashHex);
+    if (hit && hit.until > t) return hit.customer;
+    const customer = lookup(keyHashHex);
+    known.delete(keyHashHex);
+    known.set(keyHashHex, { until: t + ttlMs, customer });
+    customer.catch(() => {
+      if (known.get(keyHashHex)?.customer === customer) known.delete(keyHashHex);
+    });
+    while (known.size > maxKeys) known.delete(known.keys().next().value!);
+    return customer;
+  };
+}

@@ -102,6 +102,31 @@ export type Database = {
         };
         Relationships: [];
       };
+      "enqueue_batches": {
+        Row: {
+          "created_at": string;
+          "customer_id": string;
+          "idempotency_key": string;
+          "job_ids": (string)[];
+          "request_hash": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "created_at"?: string;
+          "customer_id": string;
+          "idempotency_key": string;
+          "job_ids": (string)[];
+          "request_hash": string;
+        };
+        Update: {
+          "created_at"?: string;
+          "customer_id"?: string;
+          "idempotency_key"?: string;
+          "job_ids"?: (string)[];
+          "request_hash"?: string;
+        };
+        Relationships: [];
+      };
       "integration_status": {
         Row: {
           "detail": string;
@@ -311,6 +336,29 @@ export type Database = {
           isOneToOne: false;
           isSetofReturn: true;
         };
+      };
+      "enqueue_jobs": {
+        Args: {
+          "batch_key"?: string;
+          "customer_id": string;
+          "items": Json;
+          "limit_count"?: number;
+          "limit_key"?: string;
+          "limit_period_ms"?: number;
+          "reserve_seconds"?: number;
+        };
+        Returns: {
+          "attempts": number;
+          "created_at": string;
+          "item": number;
+          "job_id": string;
+          "limit_remaining": number;
+          "limit_reset_ms": number;
+          "limit_retry_after_ms": number;
+          "outbox_id": number;
+          "outcome": string;
+          "status": string;
+        }[];
       };
       "free_workers": { Args: { "job_ids": (string)[] }; Returns: undefined };
       "health_snapshot": {

@@ -1,18 +1,23 @@
 /** The queue function's settings, read once from its env vars. */
 import { type Env, intEnv, requireEnv } from "../_shared/config.ts";
 import { type JwtConfig, jwtConfigFromEnv, serviceKeysFromEnv } from "../_shared/auth.ts";
+import { jobsPolicyFromEnv, type Policy } from "../_shared/ratelimit/policy.ts";
 import { type RateLimitConfig, rateLimitConfigFromEnv } from "../_shared/ratelimit/setup.ts";
+import type { QueueLimits } from "./handler.ts";
 import { type SqsConfig, sqsConfigFromEnv } from "../_shared/sqs.ts";
 
 export interface QueueConfig {
   dbUrl: string;
   serviceKeys: string[];
   sqs: SqsConfig;
-  maxBodyBytes: number;
-  /** How long a request waits for its own job to reach SQS before leaving it to pg_cron. */
+  limits: QueueLimits;
+  /** How long the send after the answer waits for SQS before leaving the jobs to dispatch. */
   dispatchTimeoutMs: number;
+  /** How long an instance remembers which customer an API key belongs to (0: not at all). */
+  apiKeyCacheMs: number;
   jwt: JwtConfig;
   rateLimit: RateLimitConfig;
+  jobsPolicy?: Policy;
 }
 
 export function loadConfig(env: Env = Deno.env.toObject()): QueueConfig {
@@ -20,9 +25,16 @@ export function loadConfig(env: Env = Deno.env.toObject()): QueueConfig {
     dbUrl: requireEnv(env, "queue", "SUPABASE_DB_URL"),
     serviceKeys: serviceKeysFromEnv(env, "queue"),
     sqs: sqsConfigFromEnv(env, "queue"),
-    maxBodyBytes: intEnv(env, "queue", "QUEUE_MAX_BODY_BYTES", 64 * 1024),
+    limits: {
+      maxBodyBytes: intEnv(env, "queue", "QUEUE_MAX_BODY_BYTES", 64 * 1024),
+      maxBulkBodyBytes: intEnv(env, "queue", "QUEUE_MAX_BULK_BODY_BYTES", 1024 * 1024),
+      maxBulkJobs: intEnv(env, "queue", "QUEUE_MAX_BULK_JOBS", 500),
+      reserveSeconds: intEnv(env, "queue", "QUEUE_SEND_RESERVE_SECONDS", 15),
+    },
     dispatchTimeoutMs: intEnv(env, "queue", "QUEUE_DISPATCH_TIMEOUT_MS", 2_000),
+    apiKeyCacheMs: intEnv(env, "queue", "API_KEY_CACHE_SECONDS", 5) * 1000,
     jwt: jwtConfigFromEnv(env, "queue"),
     rateLimit: rateLimitConfigFromEnv(env, "queue"),
+    jobsPolicy: jobsPolicyFromEnv(env, "queue"),
   };
 }

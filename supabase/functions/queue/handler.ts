@@ -1,44 +1,63 @@
 /**
  * The queue API.
  *   GET  /queue/<customerId>   that customer's jobs, newest first (?limit=1..200, default 50)
- *   POST /queue/<customerId>   enqueue {package_size, priority_level, payload?}; optional
- *                              Idempotency-Key header; 202 with the job
+ *   POST /queue/<customerId>   enqueue one job {package_size, priority_level, payload?}, or up
+ *                              to maxBulkJobs as {"jobs": [...]} in one transaction; optional
+ *                              Idempotency-Key header; 202 with the job(s) once committed
  * Callers: the service role key; a user JWT whose app_metadata.customer_id is that customer; or
  * an x-api-key issued to that customer. Nobody reads or writes another customer's queue.
+ * The answer does not wait for SQS: the new jobs' messages are sent after it (sendAfterAnswer).
  */
 import type { Caller } from "../_shared/auth.ts";
 import { errorResponse, internalError } from "../_shared/errors.ts";
 import { CORS_HEADERS, json, readBodyCapped, withHeaders } from "../_shared/http.ts";
-import type { Enqueued, QueueStore } from "./store.ts";
-import { checkCustomerId, checkEnqueueBody, checkIdempotencyKey } from "./validate.ts";
+import type { OutboxRow } from "../_shared/outbox.ts";
+import { limitKey, policyField, rateLimited, stateField } from "../_shared/ratelimit/middleware.ts";
+import type { Policy } from "../_shared/ratelimit/policy.ts";
+import type { EnqueuedJob, EnqueueResult, JobsCharge, QueueStore } from "./store.ts";
+import {
+  type BulkItem,
+  checkBulkBody,
+  checkCustomerId,
+  checkEnqueueBody,
+  checkIdempotencyKey,
+} from "./validate.ts";
+
+export interface QueueLimits {
+  /** A single job's body, and each job of a bulk request, at most. */
+  maxBodyBytes: number;
+  /** A bulk request's body at most. */
+  maxBulkBodyBytes: number;
+  /** Jobs one bulk request may carry. */
+  maxBulkJobs: number;
+  /** Seconds new outbox rows wait for this instance's send before the scheduled dispatch. */
+  reserveSeconds: number;
+}
 
 export interface QueueDeps {
   identify(req: Request): Promise<Caller>;
   store: Pick<QueueStore, "enqueue" | "listJobs">;
-  /** Sends the new job's outbox row right away; never throws (pg_cron retries what is left). */
-  dispatchNow(outboxId: number): Promise<void>;
-  maxBodyBytes: number;
+  /** Sends new jobs' outbox rows to SQS after the answer; never throws (dispatch is the backstop). */
+  sendAfterAnswer(rows: OutboxRow[]): void;
+  limits: QueueLimits;
+  /** Jobs per customer (RATE_LIMIT_JOBS), charged per new job; undefined: not limited. */
+  jobsPolicy?: Policy;
 }
 
 const ALLOW = "GET, POST, OPTIONS";
 const DEFAULT_LIMIT = 50;
 const MAX_LIMIT = 200;
+const utf8 = new TextEncoder();
 
-function jobBody(
-  customerId: string,
-  job: Enqueued,
-  input: { package_size: number; priority_level: number },
-) {
+function jobView(customerId: string, job: EnqueuedJob, item: BulkItem) {
   return {
-    job: {
-      id: job.job_id,
-      customer_id: customerId,
-      status: job.status,
-      package_size: input.package_size,
-      priority_level: input.priority_level,
-      attempts: job.attempts,
-      created_at: job.created_at,
-    },
+    id: job.job_id,
+    customer_id: customerId,
+    status: job.status,
+    package_size: item.package_size,
+    priority_level: item.priority_level,
+    attempts: job.attempts,
+    created_at: job.created_at,
   };
 }
 
@@ -54,6 +73,63 @@ async function list(req: Request, deps: QueueDeps, customerId: string): Promise<
   return json({ customer_id: customerId, jobs });
 }
 
+/** The jobs policy's RateLimit header fields, when it was charged. */
+function jobsHeaders(
+  policy: Policy | undefined,
+  charge: JobsCharge | undefined,
+): Record<string, string> {
+  if (!policy || !charge) return {};
+  return { "ratelimit-policy": policyField(policy), ratelimit: stateField(policy, charge) };
+}
+
+/** The parsed, checked body: the items to enqueue and whether it was a bulk request. */
+type Parsed = { ok: true; items: BulkItem[]; bulk: boolean } | { ok: false; response: Response };
+
+function parseBody(text: string, key: string | null, limits: QueueLimits): Parsed {
+  const refuse = (response: Response): Parsed => ({ ok: false, response });
+  const tooLarge = () =>
+    refuse(
+      errorResponse(413, "payload_too_large", `The body is over ${limits.maxBodyBytes} bytes.`),
+    );
+  // Only a bulk request may be larger than one job's limit.
+  const overSingle = text.length > limits.maxBodyBytes / 3 &&
+    utf8.encode(text).length > limits.maxBodyBytes;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return overSingle
+      ? tooLarge()
+      : refuse(errorResponse(400, "invalid_json", "The body is not valid JSON."));
+  }
+  const isBulk = parsed !== null && typeof parsed === "object" && !Array.isArray(parsed) &&
+    "jobs" in parsed;
+  if (!isBulk) {
+    if (overSingle) return tooLarge();
+    const input = checkEnqueueBody(parsed);
+    if (!input.ok) {
+      return refuse(errorResponse(400, "invalid_body", input.message, {
+        extra: input.field ? { field: input.field } : {},
+      }));
+    }
+    const item: BulkItem = key === null ? input.value : { ...input.value, idempotency_key: key };
+    return { ok: true, items: [item], bulk: false };
+  }
+  const checked = checkBulkBody(parsed as Record<string, unknown>, {
+    maxJobs: limits.maxBulkJobs,
+    maxJobBytes: limits.maxBodyBytes,
+  });
+  if (!checked.ok) {
+    return refuse(errorResponse(
+      checked.status,
+      checked.status === 413 ? "payload_too_large" : "invalid_body",
+      checked.message,
+      { extra: { ...(checked.field ? { field: checked.field } : {}), index: checked.index } },
+    ));
+  }
+  return { ok: true, items: checked.value, bulk: true };
+}
+
 async function enqueue(req: Request, deps: QueueDeps, customerId: string): Promise<Response> {
   const type = req.headers.get("content-type") ?? "";
   if (!/^application\/json\s*(;|$)/i.test(type)) {
@@ -63,41 +139,80 @@ async function enqueue(req: Request, deps: QueueDeps, customerId: string): Promi
   if (!key.ok) {
     return errorResponse(400, "invalid_header", key.message, { extra: { field: key.field } });
   }
+  const { limits } = deps;
   let text: string | null;
   try {
-    text = await readBodyCapped(req, deps.maxBodyBytes);
+    text = await readBodyCapped(req, Math.max(limits.maxBodyBytes, limits.maxBulkBodyBytes));
   } catch {
     return errorResponse(400, "invalid_json", "The body is not valid UTF-8 JSON.");
   }
   if (text === null) {
-    return errorResponse(413, "payload_too_large", `The body is over ${deps.maxBodyBytes} bytes.`);
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    return errorResponse(400, "invalid_json", "The body is not valid JSON.");
-  }
-  const input = checkEnqueueBody(parsed);
-  if (!input.ok) {
-    return errorResponse(400, "invalid_body", input.message, {
-      extra: input.field ? { field: input.field } : {},
-    });
-  }
-  const job = await deps.store.enqueue(customerId, input.value, key.value);
-  if (job.outcome === "conflict") {
     return errorResponse(
-      409,
-      "idempotency_key_reused",
-      "This Idempotency-Key was already used for a different job.",
+      413,
+      "payload_too_large",
+      `The body is over ${limits.maxBulkBodyBytes} bytes (a bulk request's limit).`,
     );
   }
-  if (job.outcome === "created" && job.outbox_id) await deps.dispatchNow(job.outbox_id);
+  const body = parseBody(text, key.value, limits);
+  if (!body.ok) return body.response;
+
+  const policy = deps.jobsPolicy;
+  const result: EnqueueResult = await deps.store.enqueue(customerId, body.items, {
+    // A single job's key is the job's own (inside items); a bulk request's covers the batch.
+    batchKey: body.bulk ? key.value : null,
+    limit: policy && {
+      key: limitKey("queue", policy, `customer:${customerId}`),
+      limit: policy.limit,
+      periodMs: policy.periodSeconds * 1000,
+    },
+    reserveSeconds: limits.reserveSeconds,
+  });
+  if (result.kind === "conflict") {
+    const itemAtFault = body.bulk ? result.item : undefined;
+    const message = itemAtFault !== undefined
+      ? `jobs[${itemAtFault}]'s idempotency_key was already used for a different job.`
+      : `This Idempotency-Key was already used for a different ${body.bulk ? "batch" : "job"}.`;
+    return errorResponse(409, "idempotency_key_reused", message, {
+      extra: itemAtFault !== undefined
+        ? { index: itemAtFault, field: `jobs[${itemAtFault}].idempotency_key` }
+        : {},
+    });
+  }
+  if (result.kind === "rate_limited") {
+    const refused = rateLimited(policy!, result.charge.retryAfterMs, "jobs");
+    return withHeaders(refused, jobsHeaders(policy, result.charge));
+  }
+
+  deps.sendAfterAnswer(
+    result.jobs.flatMap((job) =>
+      job.outbox_id === null
+        ? []
+        : [{ outbox_id: job.outbox_id, job_id: job.job_id, customer_id: customerId, tries: 0 }]
+    ),
+  );
   const headers: Record<string, string> = {
     location: `/functions/v1/queue/${encodeURIComponent(customerId)}`,
+    ...jobsHeaders(policy, result.charge),
   };
-  if (job.outcome === "existing") headers["idempotent-replayed"] = "true";
-  return json(jobBody(customerId, job, input.value), 202, headers);
+  if (result.jobs.every((job) => job.outcome === "existing")) {
+    headers["idempotent-replayed"] = "true";
+  }
+  if (!body.bulk) {
+    return json({ job: jobView(customerId, result.jobs[0]!, body.items[0]!) }, 202, headers);
+  }
+  return json(
+    {
+      jobs: result.jobs.map((job, i) => ({
+        ...jobView(customerId, job, body.items[i]!),
+        ...(body.items[i]!.idempotency_key
+          ? { idempotency_key: body.items[i]!.idempotency_key }
+          : {}),
+        replayed: job.outcome === "existing",
+      })),
+    },
+    202,
+    headers,
+  );
 }
 
 export async function handle(req: Request, deps: QueueDeps): Promise<Response> {

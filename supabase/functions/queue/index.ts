@@ -1,9 +1,11 @@
 // Wiring only: config and clients are built once per instance; see handler.ts.
-import { createJwtVerifier, identify, identifyOnce } from "../_shared/auth.ts";
+import { cacheApiKeys, createJwtVerifier, identify, identifyOnce } from "../_shared/auth.ts";
 import { createDb } from "../_shared/db.ts";
-import { dispatchSoon, sqsBatchSender } from "../_shared/outbox.ts";
+import { sqsBatchSender } from "../_shared/outbox.ts";
+import { afterAnswerSender } from "../_shared/outbox_after_answer.ts";
 import { withRateLimit } from "../_shared/ratelimit/middleware.ts";
 import { createLimiterDb, createRateLimitDeps } from "../_shared/ratelimit/setup.ts";
+import { afterAnswer } from "../_shared/runtime.ts";
 import { createSqsClient } from "../_shared/sqs.ts";
 import { loadConfig } from "./config.ts";
 import { handle, type QueueDeps } from "./handler.ts";
@@ -14,19 +16,24 @@ const db = createDb(config.dbUrl, { max: 8 });
 const store = sqlQueueStore(db);
 const verifyJwt = createJwtVerifier(config.jwt);
 const sqs = createSqsClient(config.sqs, config.dispatchTimeoutMs);
-const send = sqsBatchSender(sqs, config.sqs.queueUrl);
+const sender = afterAnswerSender(
+  db,
+  sqsBatchSender(sqs, config.sqs.queueUrl),
+  (line) => console.error(line),
+);
 const caller = identifyOnce((req) =>
   identify(req, {
     serviceKeys: config.serviceKeys,
     verifyJwt,
-    customerForApiKey: store.customerForApiKey,
+    customerForApiKey: cacheApiKeys(store.customerForApiKey, config.apiKeyCacheMs),
   })
 );
 const deps: QueueDeps = {
   identify: caller,
   store,
-  dispatchNow: (outboxId) => dispatchSoon(db, send, [outboxId], (line) => console.error(line)),
-  maxBodyBytes: config.maxBodyBytes,
+  sendAfterAnswer: (rows) => afterAnswer(sender.send(rows)),
+  limits: config.limits,
+  jobsPolicy: config.jobsPolicy,
 };
 
 const limiterDb = createLimiterDb(config.dbUrl);

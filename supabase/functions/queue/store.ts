@@ -1,7 +1,7 @@
 /** The queue API's SQL, in one place. */
-import type { CompositeTypes, Tables } from "../_shared/database.types.ts";
-import { type Db, query } from "../_shared/db.ts";
-import type { EnqueueInput } from "./validate.ts";
+import type { Tables } from "../_shared/database.types.ts";
+import { type Db, type FunctionRow, query } from "../_shared/db.ts";
+import type { BulkItem } from "./validate.ts";
 
 export type JobView =
   & Pick<
@@ -22,34 +22,110 @@ export type JobView =
     queue_position: number | null;
   };
 
-/** public.enqueue_job()'s result; every field but outbox_id is always set. */
-export type Enqueued =
-  & {
-    [K in "job_id" | "status" | "attempts" | "created_at"]: NonNullable<
-      CompositeTypes<"enqueued_job">[K]
-    >;
-  }
-  & {
-    outcome: "created" | "existing" | "conflict";
-    outbox_id: CompositeTypes<"enqueued_job">["outbox_id"];
-  };
+/** One job of an enqueue's answer, in the order of the request. */
+export interface EnqueuedJob {
+  job_id: string;
+  status: string;
+  attempts: number;
+  created_at: string;
+  /** created: a new job (its outbox row, reserved for this caller); existing: a replay. */
+  outcome: "created" | "existing";
+  outbox_id: number | null;
+}
+
+/** What the jobs policy said of the new jobs (none were charged on a replay). */
+export interface JobsCharge {
+  remaining: number;
+  resetMs: number;
+  retryAfterMs: number;
+}
+
+export type EnqueueResult =
+  | { kind: "enqueued"; jobs: EnqueuedJob[]; charge?: JobsCharge }
+  /** A key reused for other content: the whole batch's (item undefined) or an item's. */
+  | { kind: "conflict"; item?: number }
+  | { kind: "rate_limited"; charge: JobsCharge };
+
+/** The jobs policy as private.enqueue_jobs() takes it. */
+export interface JobsLimit {
+  key: string;
+  limit: number;
+  periodMs: number;
+}
+
+export interface EnqueueOptions {
+  /** A bulk request's Idempotency-Key, covering the whole batch. */
+  batchKey: string | null;
+  limit?: JobsLimit;
+  /** Seconds the new outbox rows are left to this instance's send before dispatch takes them. */
+  reserveSeconds: number;
+}
 
 export interface QueueStore {
-  enqueue(customerId: string, input: EnqueueInput, key: string | null): Promise<Enqueued>;
+  /** 1..n jobs in one transaction, all or nothing. */
+  enqueue(customerId: string, items: BulkItem[], options: EnqueueOptions): Promise<EnqueueResult>;
   listJobs(customerId: string, limit: number): Promise<JobView[]>;
   customerForApiKey(keyHashHex: string): Promise<string | undefined>;
 }
 
+/** A row of private.enqueue_jobs(): which columns are set depends on the outcome. */
+type EnqueueRow = {
+  [K in keyof FunctionRow<"private", "enqueue_jobs">]:
+    | FunctionRow<"private", "enqueue_jobs">[K]
+    | null;
+};
+
+const ENQUEUE = `select item, outcome, job_id, status, attempts, created_at, outbox_id,
+         limit_remaining, limit_reset_ms, limit_retry_after_ms
+    from private.enqueue_jobs($1, $2::jsonb, $3, decode($4, 'hex'), $5, $6, $7)`;
+
+/** SQLSTATE of private.enqueue_jobs() losing an item key to a concurrent enqueue. */
+const LOST_KEY_RACE = "40001";
+
+function charge(row: EnqueueRow): JobsCharge | undefined {
+  return row.limit_remaining === null ? undefined : {
+    remaining: row.limit_remaining,
+    resetMs: row.limit_reset_ms!,
+    retryAfterMs: row.limit_retry_after_ms!,
+  };
+}
+
 export function sqlQueueStore(db: Db): QueueStore {
   return {
-    async enqueue(customerId, input, key) {
-      const [row] = await query<Enqueued>(
-        db,
-        `select outcome, job_id, status, attempts, created_at, outbox_id
-           from public.enqueue_job($1, $2, $3, $4::jsonb, $5)`,
-        [customerId, input.package_size, input.priority_level, JSON.stringify(input.payload), key],
-      );
-      return row!;
+    async enqueue(customerId, items, options) {
+      const values = [
+        customerId,
+        JSON.stringify(items),
+        options.batchKey,
+        options.limit?.key ?? null,
+        options.limit?.limit ?? null,
+        options.limit?.periodMs ?? null,
+        options.reserveSeconds,
+      ];
+      let rows: EnqueueRow[];
+      try {
+        rows = await query<EnqueueRow>(db, ENQUEUE, values);
+      } catch (error) {
+        // Lost an item key to a concurrent request: once that one has committed, the same call
+        // is a replay (or a conflict) and nothing of the first try was kept.
+        if ((error as { code?: string }).code !== LOST_KEY_RACE) throw error;
+        rows = await query<EnqueueRow>(db, ENQUEUE, values);
+      }
+      const first = rows[0]!;
+      if (first.outcome === "conflict") return { kind: "conflict", item: first.item ?? undefined };
+      if (first.outcome === "rate_limited") return { kind: "rate_limited", charge: charge(first)! };
+      return {
+        kind: "enqueued",
+        charge: charge(first),
+        jobs: rows.map((row) => ({
+          job_id: row.job_id!,
+          status: row.status!,
+          attempts: row.attempts!,
+          created_at: row.created_at!,
+          outcome: row.outcome as EnqueuedJob["outcome"],
+          outbox_id: row.outbox_id,
+        })),
+      };
     },
     async listJobs(customerId, limit) {
       // Position: pending jobs ahead in run order (priority, then age), counted on the

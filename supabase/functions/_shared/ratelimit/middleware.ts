@@ -7,7 +7,7 @@
 import { errorResponse } from "../errors.ts";
 import { type Caller, sha256Hex } from "../auth.ts";
 import { clientAddress, type ClientIpSource } from "./client.ts";
-import type { LimitRequest } from "./limiter.ts";
+import type { Decision, LimitRequest } from "./limiter.ts";
 import type { Outcome } from "./resilient.ts";
 import type { Policies, Policy } from "./policy.ts";
 
@@ -62,6 +62,39 @@ function quote(name: string): string {
   return `"${name.replace(/["\\]/g, "")}"`;
 }
 
+/** The stored key of a client's bucket under a function's policy (SHA-256, hex). */
+export function limitKey(fn: string, policy: Policy, client: string): string {
+  return sha256Hex(`${fn}\u0000${policy.name}\u0000${client}`);
+}
+
+/** A policy's entry in the RateLimit-Policy header field. */
+export function policyField(policy: Policy): string {
+  return `${quote(policy.name)};q=${policy.limit};w=${policy.periodSeconds}`;
+}
+
+/** A policy's entry in the RateLimit header field, from its decision. */
+export function stateField(policy: Policy, d: Pick<Decision, "remaining" | "resetMs">): string {
+  return `${quote(policy.name)};r=${d.remaining};t=${Math.ceil(d.resetMs / 1000)}`;
+}
+
+function joinFields(...fields: (string | null)[]): string {
+  return fields.filter(Boolean).join(", ");
+}
+
+/**
+ * The 429 existing clients parse: "Max <limit> <what> per <period>s", retryAfter in seconds in
+ * the body and in Retry-After.
+ */
+export function rateLimited(policy: Policy, retryAfterMs: number, what = "requests"): Response {
+  const retryAfter = Math.max(1, Math.ceil(retryAfterMs / 1000));
+  return errorResponse(
+    429,
+    "rate_limited",
+    `Rate limit exceeded. Max ${policy.limit} ${what} per ${policy.periodSeconds}s`,
+    { extra: { retryAfter }, headers: { "retry-after": String(retryAfter) } },
+  );
+}
+
 export function withRateLimit(handler: Handler, deps: RateLimitDeps): Handler {
   return async (req) => {
     if (req.method === "OPTIONS") return handler(req);
@@ -70,7 +103,7 @@ export function withRateLimit(handler: Handler, deps: RateLimitDeps): Handler {
     const rules = applicable(caller, deps.config, address);
     if (rules.length === 0) return handler(req);
     const requests: LimitRequest[] = rules.map(({ policy, client }) => ({
-      key: sha256Hex(`${deps.fn}\u0000${policy.name}\u0000${client}`),
+      key: limitKey(deps.fn, policy, client),
       limit: policy.limit,
       periodMs: policy.periodSeconds * 1000,
       failMode: policy.failMode,
@@ -83,13 +116,9 @@ export function withRateLimit(handler: Handler, deps: RateLimitDeps): Handler {
       const [code, message] = UNDECIDED[outcome.source];
       return errorResponse(503, code, message, { headers: { "retry-after": "1" } });
     }
-    const policyHeader = rules.map(({ policy }) =>
-      `${quote(policy.name)};q=${policy.limit};w=${policy.periodSeconds}`
-    ).join(", ");
-    const stateHeader = rules.map(({ policy }, i) => {
-      const d = outcome.decisions[i]!;
-      return `${quote(policy.name)};r=${d.remaining};t=${Math.ceil(d.resetMs / 1000)}`;
-    }).join(", ");
+    const policyHeader = rules.map(({ policy }) => policyField(policy)).join(", ");
+    const stateHeader = rules.map(({ policy }, i) => stateField(policy, outcome.decisions[i]!))
+      .join(", ");
 
     let res: Response;
     if (outcome.decisions.every((d) => d.allowed)) {
@@ -101,18 +130,12 @@ export function withRateLimit(handler: Handler, deps: RateLimitDeps): Handler {
       outcome.decisions.forEach((d, i) => {
         if (d.retryAfterMs > outcome.decisions[worst]!.retryAfterMs) worst = i;
       });
-      const { policy } = rules[worst]!;
-      const retryAfter = Math.max(1, Math.ceil(outcome.decisions[worst]!.retryAfterMs / 1000));
-      res = errorResponse(
-        429,
-        "rate_limited",
-        `Rate limit exceeded. Max ${policy.limit} requests per ${policy.periodSeconds}s`,
-        { extra: { retryAfter }, headers: { "retry-after": String(retryAfter) } },
-      );
+      res = rateLimited(rules[worst]!.policy, outcome.decisions[worst]!.retryAfterMs);
     }
+    // A policy the handler applied itself (the queue's jobs policy) comes after the middleware's.
     const headers = new Headers(res.headers);
-    headers.set("ratelimit-policy", policyHeader);
-    headers.set("ratelimit", stateHeader);
+    headers.set("ratelimit-policy", joinFields(policyHeader, res.headers.get("ratelimit-policy")));
+    headers.set("ratelimit", joinFields(stateHeader, res.headers.get("ratelimit")));
     return new Response(res.body, { status: res.status, statusText: res.statusText, headers });
   };
 }

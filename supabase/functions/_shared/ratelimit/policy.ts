@@ -5,6 +5,7 @@
  *   RATE_LIMIT_<FUNCTION>=standard,apiKey       which presets apply to a function (default: standard)
  *   RATE_LIMIT_PRESET_<NAME>=100/60[:closed]    override a preset: limit per seconds, fail mode
  *   RATE_LIMIT_SERVICE=10000/60                 the service role's own policy (the default)
+ *   RATE_LIMIT_JOBS=10000/3600                  jobs a customer may enqueue (queue only; off: none)
  */
 import type { Env } from "../config.ts";
 
@@ -44,6 +45,19 @@ export const SERVICE_POLICY: Policy = {
   limit: 10_000,
   periodSeconds: 60,
   failMode: "open",
+  keyedOn: "client",
+};
+
+/**
+ * Jobs per customer, charged by the queue function one unit per new job (a bulk of 500 costs
+ * 500) in the same transaction as the enqueue: without the database nothing is enqueued, so it
+ * has no fallback and fails closed.
+ */
+export const JOBS_POLICY: Policy = {
+  name: "jobs",
+  limit: 10_000,
+  periodSeconds: 3600,
+  failMode: "closed",
   keyedOn: "client",
 };
 
@@ -97,4 +111,11 @@ export function policiesFromEnv(env: Env, fn: string): Policies {
     ? parseSpec(SERVICE_POLICY, serviceRaw, "RATE_LIMIT_SERVICE", fn)
     : SERVICE_POLICY;
   return { policies, service };
+}
+
+/** The queue function's jobs policy, or undefined when RATE_LIMIT_JOBS=off. */
+export function jobsPolicyFromEnv(env: Env, fn: string): Policy | undefined {
+  const raw = env.RATE_LIMIT_JOBS?.trim();
+  if (raw === "off") return undefined;
+  return raw ? parseSpec(JOBS_POLICY, raw, "RATE_LIMIT_JOBS", fn) : JOBS_POLICY;
 }

@@ -1,0 +1,108 @@
+import assert from "node:assert/strict";
+import type { BatchResult, OutboxRow } from "../../supabase/functions/_shared/outbox.ts";
+import {
+  afterAnswerSender,
+  MAX_SENDS,
+} from "../../supabase/functions/_shared/outbox_after_answer.ts";
+import { fakeDb } from "../_support/fakes.ts";
+
+function rows(from: number, count: number): OutboxRow[] {
+  return Array.from({ length: count }, (_, i) => ({
+    outbox_id: from + i,
+    job_id: `j${from + i}`,
+    customer_id: "c",
+    tries: 0,
+  }));
+}
+
+/** A SendMessageBatch that waits until released, recording each call's outbox ids. */
+function gatedSend(fail: (id: number) => boolean = () => false) {
+  const calls: number[][] = [];
+  const gates: (() => void)[] = [];
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const send = async (batch: OutboxRow[]): Promise<BatchResult> => {
+    calls.push(batch.map((r) => r.outbox_id));
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    await new Promise<void>((resolve) => gates.push(resolve));
+    inFlight--;
+    return {
+      delivered: batch.filter((r) => !fail(r.outbox_id)).map((r) => ({
+        id: r.outbox_id,
+        messageId: `m${r.outbox_id}`,
+      })),
+      failed: batch.filter((r) => fail(r.outbox_id)).map((r) => ({
+        id: r.outbox_id,
+        error: "ServiceUnavailable: try later",
+      })),
+    };
+  };
+  const releaseAll = async () => {
+    while (gates.length > 0 || inFlight > 0) {
+      gates.splice(0).forEach((go) => go());
+      await new Promise((r) => setTimeout(r, 1));
+    }
+  };
+  return { send, calls, releaseAll, maxInFlight: () => maxInFlight };
+}
+
+Deno.test("a free slot sends at once; rows that arrive while MAX_SENDS are busy fill batches of 10", async () => {
+  const { db, statements } = fakeDb();
+  const gate = gatedSend();
+  const sender = afterAnswerSender(db, gate.send, () => {});
+  const done = [sender.send(rows(1, 1)), sender.send(rows(2, 3)), sender.send(rows(5, 60))];
+  assert.equal(sender.backlog(), 64);
+  await gate.releaseAll();
+  await Promise.all(done);
+  // 1 and 3 leave at once (slots were free), then two batches of 10 fill the slots; the other
+  // 40 rows wait and leave in full batches as slots free up.
+  assert.deepEqual(gate.calls.map((c) => c.length), [1, 3, 10, 10, 10, 10, 10, 10]);
+  assert.deepEqual(gate.calls.flat(), rows(1, 64).map((r) => r.outbox_id), "in arrival order");
+  assert.equal(gate.maxInFlight(), MAX_SENDS);
+  assert.equal(sender.backlog(), 0);
+  const settled = statements.flatMap((s) => s.values[0] as number[]);
+  assert.deepEqual(settled.sort((a, b) => a - b), rows(1, 64).map((r) => r.outbox_id));
+  assert.ok(statements.length < 8, `settles gathered: ${statements.length} calls for 8 sends`);
+  assert.ok(statements.every((s) => s.text.startsWith("select private.settle_outbox(")));
+});
+
+Deno.test("a refused row is settled as failed (dispatch retries it) and logged once per settle", async () => {
+  const { db, statements } = fakeDb();
+  const gate = gatedSend((id) => id === 2);
+  const lines: string[] = [];
+  const sender = afterAnswerSender(db, gate.send, (line) => lines.push(line));
+  const done = sender.send(rows(1, 3));
+  await gate.releaseAll();
+  await done;
+  assert.deepEqual(statements[0]!.values, [
+    [1, 3],
+    ["m1", "m3"],
+    [2],
+    "ServiceUnavailable: try later",
+  ]);
+  assert.equal(lines.length, 1);
+  assert.match(lines[0]!, /1 message\(s\) not sent/);
+});
+
+Deno.test("a settle the database refuses is logged; the request's promise still ends", async () => {
+  const { db } = fakeDb(() => {
+    throw new Error("connection terminated");
+  });
+  const gate = gatedSend();
+  const lines: string[] = [];
+  const sender = afterAnswerSender(db, gate.send, (line) => lines.push(line));
+  const done = sender.send(rows(1, 2));
+  await gate.releaseAll();
+  await done;
+  assert.equal(sender.backlog(), 0);
+  assert.match(lines.join("\n"), /2 row\(s\) not settled, left to dispatch: connection terminated/);
+});
+
+Deno.test("nothing to send resolves at once and calls nothing", async () => {
+  const { db, statements } = fakeDb();
+  const gate = gatedSend();
+  await afterAnswerSender(db, gate.send, () => {}).send([]);
+  assert.deepEqual(gate.calls, []);
+  assert.deepEqual(statements, []);
+});
