@@ -102,6 +102,8 @@ export interface Gateway {
   handle(req: Request, remoteAddr: string): Promise<Response>;
   /** Boots every instance of a function now rather than on its first request. */
   prestart(slug: string): Promise<void>;
+  /** The process ids of a function's running instances (a fault test kills one). */
+  pids(slug: string): number[];
   close(): Promise<void>;
 }
 
@@ -109,6 +111,8 @@ export function createGateway(config: GatewayConfig): Gateway {
   const instances = Math.max(1, config.instances ?? 1);
   // Per function: one slot per instance (a booting or running process), and whose turn it is.
   const pools = new Map<string, { slots: (Promise<Worker> | undefined)[]; next: number }>();
+  /** Running instances' pids, by function. */
+  const running = new Map<string, Set<number>>();
   const secret = new TextEncoder().encode(config.jwtSecret);
   let closing = false;
 
@@ -134,6 +138,8 @@ export function createGateway(config: GatewayConfig): Gateway {
         onLine: (line) => {
           if (!ready && line.startsWith(READY_PREFIX)) {
             ready = true;
+            if (!running.has(slug)) running.set(slug, new Set());
+            running.get(slug)!.add(service.pid);
             resolve({ service, port: Number(line.slice(READY_PREFIX.length + 1)) });
           } else {
             console.log(`[${slug}] ${line}`);
@@ -148,6 +154,7 @@ export function createGateway(config: GatewayConfig): Gateway {
       }, WORKER_BOOT_MS);
       service.exited.then((code) => {
         clearTimeout(timer);
+        running.get(slug)?.delete(service.pid);
         slots[index] = undefined;
         if (!ready) reject(new Error(`exited with code ${code} before serving`));
         else if (!closing) console.log(`[${slug}] worker exited with code ${code}`);
@@ -246,7 +253,7 @@ export function createGateway(config: GatewayConfig): Gateway {
     );
   }
 
-  return { handle, prestart, close };
+  return { handle, prestart, pids: (slug) => [...running.get(slug) ?? []], close };
 }
 
 /** The gateway on 127.0.0.1 (port 0: any free port), logging one line per request by default. */

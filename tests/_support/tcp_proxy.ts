@@ -5,6 +5,7 @@
  *   reset, then refused); up() listens again on the same port;
  * - silence(): a network that drops everything: connections stay open, new ones are accepted,
  *   and no byte gets through either way; restore() lets the held bytes go on.
+ * `onClientBytes` sees what each client connection sends (see pg_wire.ts), as it passes.
  */
 export interface TcpProxy {
   port: number;
@@ -15,7 +16,11 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
-export function tcpProxy(targetPort: number): TcpProxy {
+export function tcpProxy(
+  targetPort: number,
+  options: { onClientBytes?: (connection: number, bytes: Uint8Array) => void } = {},
+): TcpProxy {
+  let connections = 0;
   let listener: Deno.TcpListener | undefined;
   let accepting: Promise<void> = Promise.resolve();
   const open = new Set<Deno.Conn>();
@@ -31,7 +36,7 @@ export function tcpProxy(targetPort: number): TcpProxy {
   };
 
   /** Copies bytes from one side to the other, holding them while the network is silent. */
-  const pump = (from: Deno.Conn, to: Deno.Conn) => {
+  const pump = (from: Deno.Conn, to: Deno.Conn, observe?: (bytes: Uint8Array) => void) => {
     const done = (async () => {
       const reader = from.readable.getReader();
       const writer = to.writable.getWriter();
@@ -40,6 +45,7 @@ export function tcpProxy(targetPort: number): TcpProxy {
           const { value, done } = await reader.read();
           if (done) break;
           while (silent) await silent.restored;
+          observe?.(value);
           await writer.write(value);
         }
       } catch {
@@ -62,7 +68,9 @@ export function tcpProxy(targetPort: number): TcpProxy {
         try {
           const server = await Deno.connect({ hostname: "127.0.0.1", port: targetPort });
           open.add(client).add(server);
-          pump(client, server);
+          const id = ++connections;
+          const observe = options.onClientBytes;
+          pump(client, server, observe && ((bytes) => observe(id, bytes)));
           pump(server, client);
         } catch {
           client.close();

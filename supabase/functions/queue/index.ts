@@ -21,12 +21,9 @@ const sender = afterAnswerSender(
   sqsBatchSender(sqs, config.sqs.queueUrl),
   (line) => console.error(line),
 );
+const customerForApiKey = cacheApiKeys(store.customerForApiKey, config.apiKeyCacheMs);
 const caller = identifyOnce((req) =>
-  identify(req, {
-    serviceKeys: config.serviceKeys,
-    verifyJwt,
-    customerForApiKey: cacheApiKeys(store.customerForApiKey, config.apiKeyCacheMs),
-  })
+  identify(req, { serviceKeys: config.serviceKeys, verifyJwt, customerForApiKey })
 );
 const deps: QueueDeps = {
   identify: caller,
