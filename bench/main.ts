@@ -6,8 +6,8 @@
  */
 import { join } from "node:path";
 import { dlqToSlack } from "./dlq.ts";
-import { pipelineFigures } from "./enqueue.ts";
 import { healthFigures } from "./health.ts";
+import { pipelineFigures } from "./pipeline.ts";
 import { rateLimitFigures } from "./ratelimit.ts";
 import { httpRateLimitFigures } from "./ratelimit_http.ts";
 import { crashToRequeue, sweepFigures } from "./stale.ts";
@@ -50,7 +50,7 @@ const figures: Figure[] = [];
 try {
   if (wanted("pipeline")) {
     console.log("\njob pipeline...");
-    figures.push(...await pipelineFigures(stack.env, startWorkers));
+    figures.push(...await pipelineFigures(stack.env, p.stateDir, startWorkers));
   }
   if (wanted("stale")) {
     console.log("stale-job sweep at 10k and 1M jobs...");
