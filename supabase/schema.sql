@@ -183,98 +183,138 @@ $$;
 
 COMMENT ON FUNCTION private.due_alerts(max_alerts integer) IS 'Undelivered alerts whose time has come, oldest first.';
 
-CREATE FUNCTION private.enqueue_jobs(customer_id text, items jsonb, batch_key text DEFAULT NULL::text, limit_key bytea DEFAULT NULL::bytea, limit_count integer DEFAULT NULL::integer, limit_period_ms integer DEFAULT NULL::integer, reserve_seconds integer DEFAULT 0) RETURNS TABLE(item integer, outcome text, job_id uuid, status text, attempts integer, created_at timestamp with time zone, outbox_id bigint, limit_remaining integer, limit_reset_ms integer, limit_retry_after_ms integer)
+CREATE FUNCTION private.enqueue_requests(requests jsonb, reserve_seconds integer DEFAULT 0) RETURNS TABLE(request integer, item integer, outcome text, job_id uuid, status text, attempts integer, created_at timestamp with time zone, outbox_id bigint, limit_remaining integer, limit_reset_ms integer, limit_retry_after_ms integer)
     LANGUAGE plpgsql
     SET search_path TO ''
-    AS $$
+    SET plan_cache_mode TO 'force_generic_plan'
+    AS $_$
 #variable_conflict use_column
 declare
-  total integer := jsonb_array_length(items);
-  request_hash bytea;
+  n integer := jsonb_array_length(requests);
+  r integer;
+  req jsonb;
   batch private.enqueue_batches;
-  existing_items integer[];
-  existing_ids uuid[];
   conflict_at integer;
-  fresh integer;
-  allowed boolean;
-  remaining integer;
-  reset_ms integer;
-  retry_after_ms integer;
-  answer_items integer[];
-  answer_ids uuid[];
-  answer_outbox bigint[];
+  -- Per request (1-based): answered before the insert, and new jobs to charge.
+  answered boolean[] := array_fill(false, array[n]);
+  fresh integer[] := array_fill(0, array[n]);
+  -- Items that are earlier jobs (their own key used before with the same fields).
+  old_request integer[] := '{}';
+  old_item integer[] := '{}';
+  old_id uuid[] := '{}';
+  -- The jobs policy's word per charged request.
+  limited integer[];
+  allowed boolean[];
+  remaining integer[];
+  reset_ms integer[];
+  retry_after_ms integer[];
+  new_request integer[];
+  new_item integer[];
+  new_id uuid[];
+  new_outbox bigint[];
+  expected integer;
 begin
-  -- 1. A bulk request's key seen before: the same items are a replay, other items a conflict.
-  --    (A concurrent first request holding the key makes this insert wait for its outcome.)
-  if batch_key is not null then
-    request_hash := extensions.digest(items::text, 'sha256');
-    insert into private.enqueue_batches (customer_id, idempotency_key, request_hash, job_ids)
-    values (enqueue_jobs.customer_id, batch_key, request_hash, '{}')
-    on conflict do nothing;
-    if not found then
-      select * into batch from private.enqueue_batches b
-       where b.customer_id = enqueue_jobs.customer_id and b.idempotency_key = batch_key;
-      if batch.request_hash <> request_hash then
-        return query select null::integer, 'conflict', null::uuid, null::text, null::integer,
-          null::timestamptz, null::bigint, null::integer, null::integer, null::integer;
-        return;
+  for r in 1 .. n loop
+    req := requests -> (r - 1);
+    fresh[r] := jsonb_array_length(req->'items');
+    -- 1. A bulk request's key seen before: the same items are a replay, other items a conflict.
+    --    (A concurrent first request holding the key makes this insert wait for its outcome.)
+    if req->>'batch_key' is not null then
+      insert into private.enqueue_batches (customer_id, idempotency_key, request_hash, job_ids)
+      values (req->>'customer_id', req->>'batch_key',
+              extensions.digest((req->'items')::text, 'sha256'), '{}')
+      on conflict do nothing;
+      if not found then
+        answered[r] := true;
+        select * into batch from private.enqueue_batches b
+         where b.customer_id = req->>'customer_id' and b.idempotency_key = req->>'batch_key';
+        if batch.request_hash <> extensions.digest((req->'items')::text, 'sha256') then
+          return query select r - 1, null::integer, 'conflict', null::uuid, null::text,
+            null::integer, null::timestamptz, null::bigint, null::integer, null::integer,
+            null::integer;
+        else
+          return query
+            select r - 1, (t.o - 1)::integer, 'existing', j.id, j.status, j.attempts,
+                   j.created_at, null::bigint, null::integer, null::integer, null::integer
+              from unnest(batch.job_ids) with ordinality as t(id, o)
+              join public.jobs j on j.id = t.id;
+        end if;
+        continue;
       end if;
-      return query
-        select (t.o - 1)::integer, 'existing', j.id, j.status, j.attempts, j.created_at,
-               null::bigint, null::integer, null::integer, null::integer
-          from unnest(batch.job_ids) with ordinality as t(id, o)
-          join public.jobs j on j.id = t.id
-         order by t.o;
-      return;
     end if;
-  end if;
 
--- 2. Items whose own key was used before: the same job is returned; other fields conflict.
-  select coalesce(array_agg((e.o - 1)::integer order by e.o), '{}'),
-         coalesce(array_agg(j.id order by e.o), '{}'),
-         min((e.o - 1)::integer) filter (
-           where j.package_size <> (e.v->>'package_size')::integer
-              or j.priority_level <> (e.v->>'priority_level')::integer
-              or j.payload <> coalesce(e.v->'payload', '{}'::jsonb))
-    into existing_items, existing_ids, conflict_at
-    from jsonb_array_elements(items) with ordinality as e(v, o)
-    join public.jobs j on j.customer_id = enqueue_jobs.customer_id
-                      and j.idempotency_key = e.v->>'idempotency_key'
-   where e.v ? 'idempotency_key';
-  if conflict_at is not null then
-    delete from private.enqueue_batches b
-     where b.customer_id = enqueue_jobs.customer_id and b.idempotency_key = batch_key;
-    return query select conflict_at, 'conflict', j.id, j.status, j.attempts, j.created_at,
-      null::bigint, null::integer, null::integer, null::integer
-      from public.jobs j where j.id = existing_ids[array_position(existing_items, conflict_at)];
-    return;
-  end if;
+-- 2. Items whose own key was used before: that job is returned; other fields conflict.
+    if jsonb_path_exists(req->'items', '$[*].idempotency_key') then
+      select min((e.o - 1)::integer) filter (
+               where j.package_size <> (e.v->>'package_size')::integer
+                  or j.priority_level <> (e.v->>'priority_level')::integer
+                  or j.payload <> coalesce(e.v->'payload', '{}'::jsonb))
+        into conflict_at
+        from jsonb_array_elements(req->'items') with ordinality as e(v, o)
+        join public.jobs j on j.customer_id = req->>'customer_id'
+                          and j.idempotency_key = e.v->>'idempotency_key';
+      if conflict_at is not null then
+        answered[r] := true;
+        delete from private.enqueue_batches b
+         where b.customer_id = req->>'customer_id' and b.idempotency_key = req->>'batch_key';
+        return query
+          select r - 1, conflict_at, 'conflict', j.id, j.status, j.attempts, j.created_at,
+                 null::bigint, null::integer, null::integer, null::integer
+            from public.jobs j
+           where j.customer_id = req->>'customer_id'
+             and j.idempotency_key = req->'items'->conflict_at->>'idempotency_key';
+        continue;
+      end if;
+      select old_request || array_agg(r), old_item || array_agg((e.o - 1)::integer),
+             old_id || array_agg(j.id)
+        into old_request, old_item, old_id
+        from jsonb_array_elements(req->'items') with ordinality as e(v, o)
+        join public.jobs j on j.customer_id = req->>'customer_id'
+                          and j.idempotency_key = e.v->>'idempotency_key';
+      fresh[r] := fresh[r] - (select count(*) from unnest(old_request) x where x = r);
+    end if;
+  end loop;
 
--- 3. Charge the new jobs to the customer's jobs policy; replays cost nothing.
-  fresh := total - cardinality(existing_items);
-  if fresh > 0 and limit_key is not null then
-    select r.allowed, r.remaining, r.reset_ms, r.retry_after_ms
+-- 3. Charge new jobs to their customer's jobs policy, every request in one call, in order;
+  --    replays cost nothing. A refused request writes nothing.
+  select array_agg(x.r order by x.r) into limited
+    from generate_series(1, n) as x(r)
+   where not answered[x.r] and fresh[x.r] > 0 and requests->(x.r - 1)->>'limit_key' is not null;
+  if limited is not null then
+    select array_agg(d.allowed order by d.request), array_agg(d.remaining order by d.request),
+           array_agg(d.reset_ms order by d.request), array_agg(d.retry_after_ms order by d.request)
       into allowed, remaining, reset_ms, retry_after_ms
-      from private.rate_limit(array[1], array[limit_key], array[limit_count],
-                              array[limit_period_ms], array[fresh]) r;
-    if not allowed then
+      from private.rate_limit(
+        limited,
+        array(select decode(requests->(l - 1)->>'limit_key', 'hex') from unnest(limited) l),
+        array(select (requests->(l - 1)->>'limit_count')::integer from unnest(limited) l),
+        array(select (requests->(l - 1)->>'limit_period_ms')::integer from unnest(limited) l),
+        array(select fresh[l] from unnest(limited) l)) d;
+    for r in 1 .. cardinality(limited) loop
+      continue when allowed[r];
+      answered[limited[r]] := true;
+      req := requests -> (limited[r] - 1);
       delete from private.enqueue_batches b
-       where b.customer_id = enqueue_jobs.customer_id and b.idempotency_key = batch_key;
-      return query select null::integer, 'rate_limited', null::uuid, null::text, null::integer,
-        null::timestamptz, null::bigint, remaining, reset_ms, retry_after_ms;
-      return;
-    end if;
+       where b.customer_id = req->>'customer_id' and b.idempotency_key = req->>'batch_key';
+      return query select limited[r] - 1, null::integer, 'rate_limited', null::uuid, null::text,
+        null::integer, null::timestamptz, null::bigint, remaining[r], reset_ms[r],
+        retry_after_ms[r];
+    end loop;
   end if;
 
 -- 4. The new jobs, their outbox rows and their history, in one statement.
   with input as materialized (
-    select (e.o - 1)::integer as item, gen_random_uuid() as id, e.v
-      from jsonb_array_elements(items) with ordinality as e(v, o)
-     where (e.o - 1)::integer <> all (existing_items)
+    select q.o::integer as request, (e.o - 1)::integer as item, gen_random_uuid() as id,
+           q.v->>'customer_id' as customer_id, e.v
+      from jsonb_array_elements(requests) with ordinality as q(v, o)
+     cross join lateral jsonb_array_elements(q.v->'items') with ordinality as e(v, o)
+     where not answered[q.o::integer]
+       and not exists (select 1 from unnest(old_request, old_item) as x(r, i)
+                        where x.r = q.o and x.i = e.o - 1)
   ), inserted as (
     insert into public.jobs (id, customer_id, package_size, priority_level, payload,
                              idempotency_key)
-    select i.id, enqueue_jobs.customer_id, (i.v->>'package_size')::integer,
+    select i.id, i.customer_id, (i.v->>'package_size')::integer,
            (i.v->>'priority_level')::integer, coalesce(i.v->'payload', '{}'::jsonb),
            i.v->>'idempotency_key'
       from input i
@@ -288,36 +328,44 @@ begin
     insert into public.queue_history (job_id, event, attempt)
     select n.id, 'enqueued', 0 from inserted n
   ), answer as (
-    select i.item, i.id, q.id as outbox_id from input i join queued q on q.job_id = i.id
+    select i.request, i.item, i.id, q.id as outbox_id from input i join queued q on q.job_id = i.id
     union all
-    select t.item, t.id, null::bigint from unnest(existing_items, existing_ids) as t(item, id)
+    select x.r, x.i, x.id, null::bigint from unnest(old_request, old_item, old_id) as x(r, i, id)
+     where not answered[x.r]
   )
-  select array_agg(a.item order by a.item), array_agg(a.id order by a.item),
-         array_agg(a.outbox_id order by a.item)
-    into answer_items, answer_ids, answer_outbox
+  select coalesce(array_agg(a.request order by a.request, a.item), '{}'),
+         coalesce(array_agg(a.item order by a.request, a.item), '{}'),
+         coalesce(array_agg(a.id order by a.request, a.item), '{}'),
+         coalesce(array_agg(a.outbox_id order by a.request, a.item), '{}')
+    into new_request, new_item, new_id, new_outbox
     from answer a;
 
 -- 5. An item key taken by a concurrent enqueue after step 2: nothing of this call may stay.
-  if coalesce(cardinality(answer_items), 0) < total then
+  select coalesce(sum(jsonb_array_length(requests->(x.r - 1)->'items')), 0) into expected
+    from generate_series(1, n) as x(r) where not answered[x.r];
+  if cardinality(new_request) < expected then
     raise exception 'an idempotency key was used by a concurrent enqueue'
       using errcode = '40001', hint = 'Retry: the replay then returns the job that won.';
   end if;
-  if batch_key is not null then
-    update private.enqueue_batches b set job_ids = answer_ids
-     where b.customer_id = enqueue_jobs.customer_id and b.idempotency_key = batch_key;
-  end if;
+  update private.enqueue_batches b set job_ids = a.ids
+    from (select x.r, array_agg(x.id order by x.i) as ids
+            from unnest(new_request, new_item, new_id) as x(r, i, id) group by x.r) a
+   where b.customer_id = requests->(a.r - 1)->>'customer_id'
+     and b.idempotency_key = requests->(a.r - 1)->>'batch_key';
 
 return query
-    select t.item, case when t.outbox_id is null then 'existing' else 'created' end, j.id,
-           j.status, j.attempts, j.created_at, t.outbox_id,
-           remaining, reset_ms, retry_after_ms
-      from unnest(answer_items, answer_ids, answer_outbox) as t(item, id, outbox_id)
-      join public.jobs j on j.id = t.id
-     order by t.item;
+    select x.r - 1, x.i, case when x.outbox_id is null then 'existing' else 'created' end,
+           j.id, j.status, j.attempts, j.created_at, x.outbox_id,
+           remaining[l.o], reset_ms[l.o], retry_after_ms[l.o]
+      from unnest(new_request, new_item, new_id, new_outbox) with ordinality
+           as x(r, i, id, outbox_id, n)
+      join public.jobs j on j.id = x.id
+      left join unnest(limited) with ordinality as l(r, o) on l.r = x.r
+     order by x.n;
 end;
-$$;
+$_$;
 
-COMMENT ON FUNCTION private.enqueue_jobs(customer_id text, items jsonb, batch_key text, limit_key bytea, limit_count integer, limit_period_ms integer, reserve_seconds integer) IS 'Enqueues items (1..n jobs) in one transaction, all or nothing, charging new jobs to the jobs policy; one row per item, in order, or one conflict / rate_limited row.';
+COMMENT ON FUNCTION private.enqueue_requests(requests jsonb, reserve_seconds integer) IS 'Enqueues many requests (1..n jobs each) in one transaction, each all or nothing and charged to its customer''s jobs policy; rows per item in order, or one conflict / rate_limited row per request.';
 
 CREATE FUNCTION private.free_workers(job_ids uuid[]) RETURNS void
     LANGUAGE sql
@@ -896,13 +944,13 @@ CREATE FUNCTION public.enqueue_job(customer_id text, package_size integer, prior
     SET search_path TO ''
     AS $$
   select (e.outcome, e.job_id, e.status, e.attempts, e.created_at, e.outbox_id)::public.enqueued_job
-    from private.enqueue_jobs(
-      enqueue_job.customer_id,
-      jsonb_build_array(jsonb_strip_nulls(jsonb_build_object(
+    from private.enqueue_requests(jsonb_build_array(jsonb_build_object(
+      'customer_id', enqueue_job.customer_id,
+      'items', jsonb_build_array(jsonb_strip_nulls(jsonb_build_object(
         'package_size', enqueue_job.package_size,
         'priority_level', enqueue_job.priority_level,
         'payload', coalesce(enqueue_job.payload, '{}'::jsonb),
-        'idempotency_key', enqueue_job.idempotency_key)))) e;
+        'idempotency_key', enqueue_job.idempotency_key)))))) e;
 $$;
 
 COMMENT ON FUNCTION public.enqueue_job(customer_id text, package_size integer, priority_level integer, payload jsonb, idempotency_key text) IS 'Creates a pending job and its outbox row in one transaction; idempotent per (customer, key).';
@@ -1476,7 +1524,7 @@ REVOKE ALL ON FUNCTION private.decide_dlq_alert(depth integer) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.due_alerts(max_alerts integer) FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION private.enqueue_jobs(customer_id text, items jsonb, batch_key text, limit_key bytea, limit_count integer, limit_period_ms integer, reserve_seconds integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.enqueue_requests(requests jsonb, reserve_seconds integer) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.free_workers(job_ids uuid[]) FROM PUBLIC;
 

@@ -1,5 +1,5 @@
 -- Rolls back 20261129170000_fast_enqueue.sql: public.enqueue_job gets its own body back (as in
--- 20261122160000_job_pipeline). Roll back the queue function first: it calls enqueue_jobs.
+-- 20261122160000_job_pipeline). Roll back the queue function first: it calls enqueue_requests.
 create or replace function public.enqueue_job(
   customer_id text,
   package_size integer,
@@ -44,5 +44,5 @@ begin
   return result;
 end;
 $$;
-drop function private.enqueue_jobs(text, jsonb, text, bytea, integer, integer, integer);
+drop function private.enqueue_requests(jsonb, integer);
 drop table private.enqueue_batches;

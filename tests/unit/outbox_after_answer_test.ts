@@ -47,7 +47,7 @@ function gatedSend(fail: (id: number) => boolean = () => false) {
   return { send, calls, releaseAll, maxInFlight: () => maxInFlight };
 }
 
-Deno.test("a free slot sends at once; rows that arrive while MAX_SENDS are busy fill batches of 10", async () => {
+Deno.test("a lone row leaves at once; while a send is on its way, rows wait for batches of 10", async () => {
   const { db, statements } = fakeDb();
   const gate = gatedSend();
   const sender = afterAnswerSender(db, gate.send, () => {});
@@ -55,9 +55,9 @@ Deno.test("a free slot sends at once; rows that arrive while MAX_SENDS are busy 
   assert.equal(sender.backlog(), 64);
   await gate.releaseAll();
   await Promise.all(done);
-  // 1 and 3 leave at once (slots were free), then two batches of 10 fill the slots; the other
-  // 40 rows wait and leave in full batches as slots free up.
-  assert.deepEqual(gate.calls.map((c) => c.length), [1, 3, 10, 10, 10, 10, 10, 10]);
+  // The first row leaves alone; the next 3 wait for a full batch, which the 60 complete; the last
+  // 3 leave once nothing else is on its way.
+  assert.deepEqual(gate.calls.map((c) => c.length), [1, 10, 10, 10, 10, 10, 10, 3]);
   assert.deepEqual(gate.calls.flat(), rows(1, 64).map((r) => r.outbox_id), "in arrival order");
   assert.equal(gate.maxInFlight(), MAX_SENDS);
   assert.equal(sender.backlog(), 0);
@@ -105,4 +105,21 @@ Deno.test("nothing to send resolves at once and calls nothing", async () => {
   await afterAnswerSender(db, gate.send, () => {}).send([]);
   assert.deepEqual(gate.calls, []);
   assert.deepEqual(statements, []);
+});
+
+Deno.test("sent rows are settled together while sends are in flight, and at once when none is", async () => {
+  const { db, statements } = fakeDb();
+  const gate = gatedSend();
+  const sender = afterAnswerSender(db, gate.send, () => {});
+  const done = [sender.send(rows(1, 1)), sender.send(rows(2, 100))];
+  await gate.releaseAll();
+  await Promise.all(done);
+  const sizes = statements.map((s) => (s.values[0] as number[]).length);
+  assert.equal(sizes.reduce((a, b) => a + b, 0), 101);
+  assert.ok(sizes.length <= 4, `101 rows in ${sizes.length} settles`);
+  const lone = afterAnswerSender(db, gate.send, () => {});
+  const one = lone.send(rows(500, 1));
+  await gate.releaseAll();
+  await one;
+  assert.deepEqual(statements.at(-1)!.values[0], [500], "alone, it is settled right away");
 });

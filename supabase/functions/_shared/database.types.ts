@@ -337,16 +337,8 @@ export type Database = {
           isSetofReturn: true;
         };
       };
-      "enqueue_jobs": {
-        Args: {
-          "batch_key"?: string;
-          "customer_id": string;
-          "items": Json;
-          "limit_count"?: number;
-          "limit_key"?: string;
-          "limit_period_ms"?: number;
-          "reserve_seconds"?: number;
-        };
+      "enqueue_requests": {
+        Args: { "requests": Json; "reserve_seconds"?: number };
         Returns: {
           "attempts": number;
           "created_at": string;
@@ -357,6 +349,7 @@ export type Database = {
           "limit_retry_after_ms": number;
           "outbox_id": number;
           "outcome": string;
+          "request": number;
           "status": string;
         }[];
       };

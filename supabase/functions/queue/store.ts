@@ -46,7 +46,7 @@ export type EnqueueResult =
   | { kind: "conflict"; item?: number }
   | { kind: "rate_limited"; charge: JobsCharge };
 
-/** The jobs policy as private.enqueue_jobs() takes it. */
+/** The jobs policy as private.enqueue_requests() takes it (per request). */
 export interface JobsLimit {
   key: string;
   limit: number;
@@ -68,19 +68,26 @@ export interface QueueStore {
   customerForApiKey(keyHashHex: string): Promise<string | undefined>;
 }
 
-/** A row of private.enqueue_jobs(): which columns are set depends on the outcome. */
+/** A row of private.enqueue_requests(): which columns are set depends on the outcome. */
 type EnqueueRow = {
-  [K in keyof FunctionRow<"private", "enqueue_jobs">]:
-    | FunctionRow<"private", "enqueue_jobs">[K]
+  [K in keyof FunctionRow<"private", "enqueue_requests">]:
+    | FunctionRow<"private", "enqueue_requests">[K]
     | null;
 };
 
-const ENQUEUE = `select item, outcome, job_id, status, attempts, created_at, outbox_id,
+const ENQUEUE = `select request, item, outcome, job_id, status, attempts, created_at, outbox_id,
          limit_remaining, limit_reset_ms, limit_retry_after_ms
-    from private.enqueue_jobs($1, $2::jsonb, $3, decode($4, 'hex'), $5, $6, $7)`;
+    from private.enqueue_requests($1::jsonb, $2)`;
 
-/** SQLSTATE of private.enqueue_jobs() losing an item key to a concurrent enqueue. */
+/** SQLSTATE of private.enqueue_requests() losing an item key to a concurrent enqueue. */
 const LOST_KEY_RACE = "40001";
+
+/**
+ * Enqueue calls in flight at once per instance (the pool's other connections serve GETs and the
+ * sends' settles), and jobs one call takes at most.
+ */
+export const MAX_ENQUEUE_CALLS = 2;
+export const MAX_JOBS_PER_CALL = 1_000;
 
 function charge(row: EnqueueRow): JobsCharge | undefined {
   return row.limit_remaining === null ? undefined : {
@@ -90,19 +97,60 @@ function charge(row: EnqueueRow): JobsCharge | undefined {
   };
 }
 
-export function sqlQueueStore(db: Db): QueueStore {
+/** One request's rows (in item order) as its answer. */
+function result(rows: EnqueueRow[]): EnqueueResult {
+  const first = rows[0]!;
+  if (first.outcome === "conflict") return { kind: "conflict", item: first.item ?? undefined };
+  if (first.outcome === "rate_limited") return { kind: "rate_limited", charge: charge(first)! };
   return {
-    async enqueue(customerId, items, options) {
-      const values = [
-        customerId,
-        JSON.stringify(items),
-        options.batchKey,
-        options.limit?.key ?? null,
-        options.limit?.limit ?? null,
-        options.limit?.periodMs ?? null,
-        options.reserveSeconds,
-      ];
-      let rows: EnqueueRow[];
+    kind: "enqueued",
+    charge: charge(first),
+    jobs: rows.map((row) => ({
+      job_id: row.job_id!,
+      status: row.status!,
+      attempts: row.attempts!,
+      created_at: row.created_at!,
+      outcome: row.outcome as EnqueuedJob["outcome"],
+      outbox_id: row.outbox_id,
+    })),
+  };
+}
+
+interface Waiting {
+  customerId: string;
+  items: BulkItem[];
+  options: EnqueueOptions;
+  /** The (customer, key) pairs it uses: two requests sharing one never go in one call. */
+  keys: string[];
+  resolve(result: EnqueueResult): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Enqueues gathered across concurrent requests: while MAX_ENQUEUE_CALLS calls are in flight, new
+ * requests wait and then go together in one private.enqueue_requests() call (one transaction,
+ * one commit, one charge of the jobs policy for all), each still all or nothing. A lone request
+ * goes at once. The database's per-call and per-commit costs are shared under load, which is
+ * when they matter.
+ */
+function gatheredEnqueue(db: Db): QueueStore["enqueue"] {
+  let waiting: Waiting[] = [];
+  let inFlight = 0;
+
+  async function call(group: Waiting[]): Promise<void> {
+    const values = [
+      JSON.stringify(group.map((w) => ({
+        customer_id: w.customerId,
+        items: w.items,
+        batch_key: w.options.batchKey ?? undefined,
+        limit_key: w.options.limit?.key,
+        limit_count: w.options.limit?.limit,
+        limit_period_ms: w.options.limit?.periodMs,
+      }))),
+      group[0]!.options.reserveSeconds,
+    ];
+    let rows: EnqueueRow[];
+    try {
       try {
         rows = await query<EnqueueRow>(db, ENQUEUE, values);
       } catch (error) {
@@ -111,22 +159,55 @@ export function sqlQueueStore(db: Db): QueueStore {
         if ((error as { code?: string }).code !== LOST_KEY_RACE) throw error;
         rows = await query<EnqueueRow>(db, ENQUEUE, values);
       }
-      const first = rows[0]!;
-      if (first.outcome === "conflict") return { kind: "conflict", item: first.item ?? undefined };
-      if (first.outcome === "rate_limited") return { kind: "rate_limited", charge: charge(first)! };
-      return {
-        kind: "enqueued",
-        charge: charge(first),
-        jobs: rows.map((row) => ({
-          job_id: row.job_id!,
-          status: row.status!,
-          attempts: row.attempts!,
-          created_at: row.created_at!,
-          outcome: row.outcome as EnqueuedJob["outcome"],
-          outbox_id: row.outbox_id,
-        })),
-      };
-    },
+    } catch (error) {
+      for (const w of group) w.reject(error);
+      return;
+    }
+    const byRequest: EnqueueRow[][] = group.map(() => []);
+    for (const row of rows) byRequest[row.request!]!.push(row);
+    group.forEach((w, i) => w.resolve(result(byRequest[i]!.sort((a, b) => a.item! - b.item!))));
+  }
+
+  function pump(): void {
+    while (inFlight < MAX_ENQUEUE_CALLS && waiting.length > 0) {
+      const group: Waiting[] = [];
+      const rest: Waiting[] = [];
+      const keys = new Set<string>();
+      let jobs = 0;
+      for (const w of waiting) {
+        const fits = group.length === 0 ||
+          (jobs + w.items.length <= MAX_JOBS_PER_CALL && !w.keys.some((k) => keys.has(k)));
+        if (!fits) {
+          rest.push(w);
+          continue;
+        }
+        group.push(w);
+        jobs += w.items.length;
+        for (const k of w.keys) keys.add(k);
+      }
+      waiting = rest;
+      inFlight++;
+      void call(group).finally(() => {
+        inFlight--;
+        pump();
+      });
+    }
+  }
+
+  return (customerId, items, options) =>
+    new Promise((resolve, reject) => {
+      const keys = items.flatMap((i) =>
+        i.idempotency_key ? [`job\u0000${customerId}\u0000${i.idempotency_key}`] : []
+      );
+      if (options.batchKey) keys.push(`batch\u0000${customerId}\u0000${options.batchKey}`);
+      waiting.push({ customerId, items, options, keys, resolve, reject });
+      pump();
+    });
+}
+
+export function sqlQueueStore(db: Db): QueueStore {
+  return {
+    enqueue: gatheredEnqueue(db),
     async listJobs(customerId, limit) {
       // Position: pending jobs ahead in run order (priority, then age), counted on the
       // partial index jobs_pending_order_idx.

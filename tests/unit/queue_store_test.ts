@@ -1,0 +1,118 @@
+/** queue/store.ts: enqueues gathered across concurrent requests into private.enqueue_requests(). */
+import assert from "node:assert/strict";
+import { MAX_ENQUEUE_CALLS, sqlQueueStore } from "../../supabase/functions/queue/store.ts";
+import { fakeDb } from "../_support/fakes.ts";
+
+type Request = { customer_id: string; items: unknown[]; batch_key?: string };
+
+/** A database that answers every item 'created' once released, recording each call's requests. */
+function gatedDb(fail?: (call: number) => Error | undefined) {
+  const calls: Request[][] = [];
+  const gates: (() => void)[] = [];
+  const { db } = fakeDb();
+  (db as unknown as { query: unknown }).query = async (_text: string, values: unknown[]) => {
+    const requests = JSON.parse(values[0] as string) as Request[];
+    calls.push(requests);
+    await new Promise<void>((resolve) => gates.push(resolve));
+    const error = fail?.(calls.length);
+    if (error) throw error;
+    return {
+      rows: requests.flatMap((r, request) =>
+        r.items.map((_, item) => ({
+          request,
+          item,
+          outcome: "created",
+          job_id: `${r.customer_id}-${item}`,
+          status: "pending",
+          attempts: 0,
+          created_at: "2026-11-29T00:00:00.000Z",
+          outbox_id: 1,
+          limit_remaining: null,
+          limit_reset_ms: null,
+          limit_retry_after_ms: null,
+        })).reverse()
+      ),
+    };
+  };
+  const release = async () => {
+    while (gates.length > 0) {
+      gates.splice(0).forEach((go) => go());
+      await new Promise((r) => setTimeout(r, 1));
+    }
+  };
+  return { db, calls, release };
+}
+
+const item = (key?: string) => ({
+  package_size: 1,
+  priority_level: 0,
+  payload: {},
+  ...(key ? { idempotency_key: key } : {}),
+});
+const options = { batchKey: null, reserveSeconds: 15 };
+
+Deno.test("requests that arrive while calls are in flight share the next call; each gets its own jobs", async () => {
+  const { db, calls, release } = gatedDb();
+  const store = sqlQueueStore(db);
+  const results = ["a", "b", "c", "d", "e"].map((c) => store.enqueue(c, [item(), item()], options));
+  assert.equal(calls.length, MAX_ENQUEUE_CALLS, "the first ones go at once");
+  await release();
+  const answers = await Promise.all(results);
+  assert.deepEqual(calls.map((c) => c.map((r) => r.customer_id)), [["a"], ["b"], ["c", "d", "e"]]);
+  answers.forEach((answer, i) => {
+    assert.equal(answer.kind, "enqueued");
+    if (answer.kind !== "enqueued") return;
+    const customer = "abcde"[i];
+    assert.deepEqual(
+      answer.jobs.map((j) => j.job_id),
+      [`${customer}-0`, `${customer}-1`],
+      "in item order",
+    );
+  });
+});
+
+Deno.test("two requests using one key never share a call", async () => {
+  const { db, calls, release } = gatedDb();
+  const store = sqlQueueStore(db);
+  const results = [
+    store.enqueue("x", [item()], options),
+    store.enqueue("x", [item()], options),
+    store.enqueue("acme", [item("k1")], options),
+    store.enqueue("acme", [item("k1")], options),
+    store.enqueue("globex", [item("k1")], options),
+    store.enqueue("acme", [item()], { ...options, batchKey: "b" }),
+    store.enqueue("acme", [item()], { ...options, batchKey: "b" }),
+  ];
+  await release();
+  await Promise.all(results);
+  for (const call of calls) {
+    const keys = call.flatMap((r) => [
+      ...r.items.flatMap((i) => (i as { idempotency_key?: string }).idempotency_key ?? []).map((
+        k,
+      ) => `job:${r.customer_id}:${k}`),
+      ...(r.batch_key ? [`batch:${r.customer_id}:${r.batch_key}`] : []),
+    ]);
+    assert.equal(new Set(keys).size, keys.length, JSON.stringify(call));
+  }
+  assert.equal(calls.flat().length, 7, "every request was sent once");
+});
+
+Deno.test("a failed call fails each of its requests; a lost key race is tried once more", async () => {
+  const race = Object.assign(new Error("an idempotency key was used"), { code: "40001" });
+  const down = gatedDb(() => new Error("connection terminated"));
+  const store = sqlQueueStore(down.db);
+  const failing = Promise.allSettled(
+    ["a", "b", "c"].map((c) => store.enqueue(c, [item()], options)),
+  );
+  await down.release();
+  for (const result of await failing) {
+    assert.equal(result.status, "rejected");
+    assert.match(String((result as PromiseRejectedResult).reason), /connection terminated/);
+  }
+
+  const raced = gatedDb((call) => call === 1 ? race : undefined);
+  const retried = sqlQueueStore(raced.db).enqueue("a", [item("k")], options);
+  await raced.release();
+  assert.equal((await retried).kind, "enqueued");
+  assert.equal(raced.calls.length, 2);
+});
