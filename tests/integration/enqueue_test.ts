@@ -330,3 +330,80 @@ Deno.test("the shipped jobs policy: 10,000 jobs an hour per customer, then 429; 
     sqs.destroy();
   }
 });
+
+Deno.test("a burst of 300 POSTs from one API key, shipped settings: exactly the limit enqueued, the rest 429", async () => {
+  const customer = uniqueCustomer("post-burst");
+  const apiKey = await issueApiKey(customer);
+  const url = `${stack.apiUrl}/functions/v1/queue/${customer}`;
+  const started = performance.now();
+  const answers = await Promise.all(Array.from({ length: 300 }, async (_, i) => {
+    const res = await fetch(url, {
+      method: "POST",
+      headers: { "x-api-key": apiKey, ...JSON_TYPE },
+      body: JSON.stringify(item(i)),
+    });
+    return { status: res.status, headers: res.headers, body: await res.json() };
+  }));
+  // The standard policy: 100 a minute per API key, one more every 0.6 s.
+  const refilled = Math.floor((performance.now() - started) / 600);
+  const admitted = answers.filter((a) => a.status === 202);
+  const refused = answers.filter((a) => a.status === 429);
+  assert.ok(
+    admitted.length >= 100 && admitted.length <= 100 + refilled,
+    `admitted ${admitted.length} of 100 + ${refilled}`,
+  );
+  assert.equal(refused.length, 300 - admitted.length, "the rest are 429: none shed, none failed");
+  for (const a of refused) {
+    assert.deepEqual(Object.keys(a.body), ["error", "code", "message", "retryAfter"]);
+    assert.equal(a.body.message, "Rate limit exceeded. Max 100 requests per 60s");
+    assert.equal(a.headers.get("retry-after"), String(a.body.retryAfter));
+  }
+  for (const a of admitted) {
+    assert.match(
+      a.headers.get("ratelimit-policy") ?? "",
+      /^"standard";q=100;w=60, "jobs";q=10000;w=3600$/,
+    );
+    assert.match(a.headers.get("ratelimit") ?? "", /^"standard";r=\d+;t=\d+, "jobs";r=\d+;t=\d+$/);
+  }
+  const sql = connect(stack.dbUrl);
+  try {
+    const { jobs, rows } = first(
+      await sql`
+      select count(*)::int as jobs,
+             (select count(*)::int from private.outbox o join public.jobs j on j.id = o.job_id
+               where j.customer_id = ${customer}) as rows
+        from public.jobs where customer_id = ${customer}`,
+    );
+    assert.equal(jobs, admitted.length, "one job per admitted POST, none for a refused one");
+    assert.equal(rows, admitted.length);
+  } finally {
+    await sql.end();
+  }
+});
+
+Deno.test("the same request sent 10 times at once, with a key: one set of jobs, every answer the same", async () => {
+  const customer = uniqueCustomer("race");
+  const jobs = Array.from({ length: 50 }, (_, i) => item(i));
+  const bulks = await Promise.all(Array.from({ length: 10 }, async () => {
+    const res = await postJobs(customer, { jobs }, { "idempotency-key": "same-batch" });
+    assert.equal(res.status, 202);
+    return ((await res.json()).jobs as { id: string }[]).map((j) => j.id).join();
+  }));
+  assert.equal(new Set(bulks).size, 1, "every answer names the same 50 jobs");
+  const singles = await Promise.all(Array.from({ length: 10 }, async () => {
+    const res = await postJobs(customer, item(7), { "idempotency-key": "same-job" });
+    assert.equal(res.status, 202);
+    return (await res.json()).job.id as string;
+  }));
+  assert.equal(new Set(singles).size, 1, "every answer names the same job");
+  const sql = connect(stack.dbUrl);
+  try {
+    const { n } = first(
+      await sql`
+      select count(*)::int as n from public.jobs where customer_id = ${customer}`,
+    );
+    assert.equal(n, 51);
+  } finally {
+    await sql.end();
+  }
+});
