@@ -71,7 +71,7 @@ Deno.test("a refused row is settled as failed (dispatch retries it) and logged o
   const { db, statements } = fakeDb();
   const gate = gatedSend((id) => id === 2);
   const lines: string[] = [];
-  const sender = afterAnswerSender(db, gate.send, (line) => lines.push(line));
+  const sender = afterAnswerSender(db, gate.send, (_kind, line) => lines.push(line));
   const done = sender.send(rows(1, 3));
   await gate.releaseAll();
   await done;
@@ -91,7 +91,7 @@ Deno.test("a settle the database refuses is logged; the request's promise still 
   });
   const gate = gatedSend();
   const lines: string[] = [];
-  const sender = afterAnswerSender(db, gate.send, (line) => lines.push(line));
+  const sender = afterAnswerSender(db, gate.send, (_kind, line) => lines.push(line));
   const done = sender.send(rows(1, 2));
   await gate.releaseAll();
   await done;

@@ -21,9 +21,9 @@ import {
 } from "../../supabase/functions/_shared/ratelimit/limiter.ts";
 import {
   feedBreaker,
-  intervalLog,
   resilientLimiter,
 } from "../../supabase/functions/_shared/ratelimit/resilient.ts";
+import { intervalLog } from "../../supabase/functions/_shared/log.ts";
 import { isUnreachable } from "../../supabase/functions/_shared/errors.ts";
 
 const request = (key = "k") => ({ key, limit: 100, periodMs: 60_000, failMode: "open" as const });

@@ -36,7 +36,8 @@ interface Entry {
 export function afterAnswerSender(
   db: Pick<DbClient, "query">,
   sendBatch: SendBatch,
-  log: (line: string) => void,
+  /** kind: "unsent" or "unsettled"; under an outage, one line per call (see intervalLog). */
+  log: (kind: string, line: string) => void,
 ): AfterAnswerSender {
   const waiting: Entry[] = [];
   const sent: { entries: Entry[]; result: BatchResult }[] = [];
@@ -76,7 +77,10 @@ export function afterAnswerSender(
       settle();
     };
     if (failed.length > 0) {
-      log(`outbox: ${failed.length} message(s) not sent, will retry: ${failed[0]!.error}`);
+      log(
+        "unsent",
+        `outbox: ${failed.length} message(s) not sent, will retry: ${failed[0]!.error}`,
+      );
     }
     db.query("select private.settle_outbox($1::bigint[], $2::text[], $3::bigint[], $4)", [
       delivered.map((d) => d.id),
@@ -85,11 +89,9 @@ export function afterAnswerSender(
       failed[0]?.error ?? null,
     ]).catch((error) => {
       // Sent but not marked: the scheduled dispatch sends them again once the reservation ends.
-      log(
-        `outbox: ${delivered.length + failed.length} row(s) not settled, left to dispatch: ${
-          error instanceof Error ? error.message : error
-        }`,
-      );
+      const reason = error instanceof Error ? error.message : String(error);
+      const rows = delivered.length + failed.length;
+      log("unsettled", `outbox: ${rows} row(s) not settled, left to dispatch: ${reason}`);
     }).finally(finish);
   }
 

@@ -1,6 +1,7 @@
 // Wiring only: config and clients are built once per instance; see handler.ts.
 import { cacheApiKeys, createJwtVerifier, identify, identifyOnce } from "../_shared/auth.ts";
 import { createDb } from "../_shared/db.ts";
+import { intervalLog } from "../_shared/log.ts";
 import { sqsBatchSender } from "../_shared/outbox.ts";
 import { afterAnswerSender } from "../_shared/outbox_after_answer.ts";
 import { withRateLimit } from "../_shared/ratelimit/middleware.ts";
@@ -19,7 +20,7 @@ const sqs = createSqsClient(config.sqs, config.dispatchTimeoutMs);
 const sender = afterAnswerSender(
   db,
   sqsBatchSender(sqs, config.sqs.queueUrl),
-  (line) => console.error(line),
+  intervalLog((line) => console.error(line)),
 );
 const customerForApiKey = cacheApiKeys(store.customerForApiKey, config.apiKeyCacheMs);
 const caller = identifyOnce((req) =>

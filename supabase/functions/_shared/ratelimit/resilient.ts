@@ -8,6 +8,7 @@
  * admit up to the limit during a real outage: the price of staying up without the database.
  * Fallbacks and sheds are logged once per interval, with a count.
  */
+import { intervalLog } from "../log.ts";
 import { isUnreachable } from "../errors.ts";
 import { type CallOutcome, Shed, Unanswered } from "./batching.ts";
 import { type Breaker, circuitBreaker } from "./breaker.ts";
@@ -34,26 +35,6 @@ export function feedBreaker(breaker: Breaker): (outcome: CallOutcome, error?: un
     if (outcome === "unanswered") breaker.failure(false);
     else if (outcome === "failed" && isUnreachable(error)) breaker.failure(true);
     else breaker.success();
-  };
-}
-
-/** Logs at most one line per kind per interval, counting what it did not print. */
-export function intervalLog(
-  log: (line: string) => void,
-  intervalMs = 10_000,
-  now: () => number = Date.now,
-): (kind: string, line: string) => void {
-  const last = new Map<string, { at: number; unseen: number }>();
-  return (kind, line) => {
-    const t = now();
-    const seen = last.get(kind);
-    if (seen && t - seen.at < intervalMs) {
-      seen.unseen++;
-      return;
-    }
-    const more = seen?.unseen ? ` (and ${seen.unseen} more since the last such line)` : "";
-    log(`${line}${more}`);
-    last.set(kind, { at: t, unseen: 0 });
   };
 }
 
