@@ -7,6 +7,8 @@
 --
 -- Replaces public.enqueue_job from 20261122160000_job_pipeline: it is now one request of one item
 -- to private.enqueue_requests, so every enqueue shares one body (same answers as before).
+-- Replaces private.settle_outbox from 20261122160000_job_pipeline: a row already delivered stays
+-- as its first delivery recorded it (the answering instance and dispatch may both send it).
 
 -- A bulk request's Idempotency-Key: replaying it returns the same jobs, in the same order.
 create table private.enqueue_batches (
@@ -57,11 +59,15 @@ declare
   conflict_at integer;
   -- Per request (1-based): answered before the insert, and new jobs to charge.
   answered boolean[] := array_fill(false, array[n]);
+  -- Per request: its batch key was claimed (first used) by this call.
+  claimed boolean[] := array_fill(false, array[n]);
   fresh integer[] := array_fill(0, array[n]);
   -- Items that are earlier jobs (their own key used before with the same fields).
   old_request integer[] := '{}';
   old_item integer[] := '{}';
   old_id uuid[] := '{}';
+  seen_item integer[];
+  seen_id uuid[];
   -- The jobs policy's word per charged request.
   limited integer[];
   allowed boolean[];
@@ -88,7 +94,10 @@ begin
         answered[r] := true;
         select * into batch from private.enqueue_batches b
          where b.customer_id = req->>'customer_id' and b.idempotency_key = req->>'batch_key';
-        if batch.request_hash <> extensions.digest((req->'items')::text, 'sha256') then
+        -- Other items, or jobs of the batch deleted since (it can no longer be replayed whole).
+        if batch.request_hash <> extensions.digest((req->'items')::text, 'sha256')
+           or (select count(*) from public.jobs j where j.id = any (batch.job_ids))
+              <> cardinality(batch.job_ids) then
           return query select r - 1, null::integer, 'conflict', null::uuid, null::text,
             null::integer, null::timestamptz, null::bigint, null::integer, null::integer,
             null::integer;
@@ -103,35 +112,33 @@ begin
       end if;
     end if;
 
+    claimed[r] := req->>'batch_key' is not null;
+
     -- 2. Items whose own key was used before: that job is returned; other fields conflict.
     if jsonb_path_exists(req->'items', '$[*].idempotency_key') then
       select min((e.o - 1)::integer) filter (
                where j.package_size <> (e.v->>'package_size')::integer
                   or j.priority_level <> (e.v->>'priority_level')::integer
-                  or j.payload <> coalesce(e.v->'payload', '{}'::jsonb))
-        into conflict_at
+                  or j.payload <> coalesce(e.v->'payload', '{}'::jsonb)),
+             coalesce(array_agg((e.o - 1)::integer order by e.o), '{}'),
+             coalesce(array_agg(j.id order by e.o), '{}')
+        into conflict_at, seen_item, seen_id
         from jsonb_array_elements(req->'items') with ordinality as e(v, o)
         join public.jobs j on j.customer_id = req->>'customer_id'
                           and j.idempotency_key = e.v->>'idempotency_key';
       if conflict_at is not null then
         answered[r] := true;
-        delete from private.enqueue_batches b
-         where b.customer_id = req->>'customer_id' and b.idempotency_key = req->>'batch_key';
         return query
           select r - 1, conflict_at, 'conflict', j.id, j.status, j.attempts, j.created_at,
                  null::bigint, null::integer, null::integer, null::integer
             from public.jobs j
-           where j.customer_id = req->>'customer_id'
-             and j.idempotency_key = req->'items'->conflict_at->>'idempotency_key';
+           where j.id = seen_id[array_position(seen_item, conflict_at)];
         continue;
       end if;
-      select old_request || array_agg(r), old_item || array_agg((e.o - 1)::integer),
-             old_id || array_agg(j.id)
-        into old_request, old_item, old_id
-        from jsonb_array_elements(req->'items') with ordinality as e(v, o)
-        join public.jobs j on j.customer_id = req->>'customer_id'
-                          and j.idempotency_key = e.v->>'idempotency_key';
-      fresh[r] := fresh[r] - (select count(*) from unnest(old_request) x where x = r);
+      old_request := old_request || array_fill(r, array[cardinality(seen_item)]);
+      old_item := old_item || seen_item;
+      old_id := old_id || seen_id;
+      fresh[r] := fresh[r] - cardinality(seen_item);
     end if;
   end loop;
 
@@ -153,14 +160,18 @@ begin
     for r in 1 .. cardinality(limited) loop
       continue when allowed[r];
       answered[limited[r]] := true;
-      req := requests -> (limited[r] - 1);
-      delete from private.enqueue_batches b
-       where b.customer_id = req->>'customer_id' and b.idempotency_key = req->>'batch_key';
       return query select limited[r] - 1, null::integer, 'rate_limited', null::uuid, null::text,
         null::integer, null::timestamptz, null::bigint, remaining[r], reset_ms[r],
         retry_after_ms[r];
     end loop;
   end if;
+
+  -- A request answered with a conflict or a refusal keeps no batch key of this call.
+  delete from private.enqueue_batches b
+   using generate_series(1, n) as x(r)
+   where answered[x.r] and claimed[x.r]
+     and b.customer_id = requests->(x.r - 1)->>'customer_id'
+     and b.idempotency_key = requests->(x.r - 1)->>'batch_key';
 
   -- 4. The new jobs, their outbox rows and their history, in one statement.
   with input as materialized (
@@ -242,13 +253,45 @@ as $$
   select (e.outcome, e.job_id, e.status, e.attempts, e.created_at, e.outbox_id)::public.enqueued_job
     from private.enqueue_requests(jsonb_build_array(jsonb_build_object(
       'customer_id', enqueue_job.customer_id,
-      'items', jsonb_build_array(jsonb_strip_nulls(jsonb_build_object(
-        'package_size', enqueue_job.package_size,
-        'priority_level', enqueue_job.priority_level,
-        'payload', coalesce(enqueue_job.payload, '{}'::jsonb),
-        'idempotency_key', enqueue_job.idempotency_key)))))) e;
+      'items', jsonb_build_array(
+        jsonb_build_object(
+          'package_size', enqueue_job.package_size,
+          'priority_level', enqueue_job.priority_level,
+          'payload', coalesce(enqueue_job.payload, '{}'::jsonb))
+        -- Only a key that is set: a null one would read as a key in enqueue_requests.
+        || case when enqueue_job.idempotency_key is null then '{}'::jsonb
+                else jsonb_build_object('idempotency_key', enqueue_job.idempotency_key) end)))) e;
 $$;
 comment on function public.enqueue_job(text, integer, integer, jsonb, text) is
   'Creates a pending job and its outbox row in one transaction; idempotent per (customer, key).';
+
+-- Settling now races with the scheduled dispatch: a row the answering instance sent late (its
+-- reservation over) may have been delivered by dispatch meanwhile. The first delivery stays
+-- recorded, and a late failure does not put a delivered row back in line.
+create or replace function private.settle_outbox(
+  delivered_ids bigint[],
+  message_ids text[],
+  failed_ids bigint[],
+  failure text
+) returns void
+language plpgsql
+set search_path = ''
+as $$
+declare
+  retry_max integer;
+begin
+  update private.outbox o
+     set delivered_at = now(), tries = o.tries + 1, message_id = d.message_id, last_error = null
+    from unnest(delivered_ids, message_ids) as d(id, message_id)
+   where o.id = d.id and o.delivered_at is null;
+  select dispatch_retry_max_seconds into retry_max from private.settings;
+  -- Exponential backoff from 2 s, capped, so an SQS outage is retried without hammering it.
+  update private.outbox o
+     set tries = o.tries + 1,
+         last_error = left(failure, 500),
+         available_at = now() + make_interval(secs => private.backoff_seconds(2, retry_max, o.tries + 1))
+   where o.id = any (failed_ids) and o.delivered_at is null;
+end;
+$$;
 
 revoke all on function private.enqueue_requests(jsonb, integer) from public;

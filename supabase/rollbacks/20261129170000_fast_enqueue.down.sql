@@ -1,5 +1,6 @@
--- Rolls back 20261129170000_fast_enqueue.sql: public.enqueue_job gets its own body back (as in
--- 20261122160000_job_pipeline). Roll back the queue function first: it calls enqueue_requests.
+-- Rolls back 20261129170000_fast_enqueue.sql: public.enqueue_job and private.settle_outbox get
+-- their bodies of 20261122160000_job_pipeline back. Roll back the queue function first: it
+-- calls enqueue_requests.
 create or replace function public.enqueue_job(
   customer_id text,
   package_size integer,
@@ -42,6 +43,31 @@ begin
   result.attempts := job.attempts;
   result.created_at := job.created_at;
   return result;
+end;
+$$;
+create or replace function private.settle_outbox(
+  delivered_ids bigint[],
+  message_ids text[],
+  failed_ids bigint[],
+  failure text
+) returns void
+language plpgsql
+set search_path = ''
+as $$
+declare
+  retry_max integer;
+begin
+  update private.outbox o
+     set delivered_at = now(), tries = o.tries + 1, message_id = d.message_id, last_error = null
+    from unnest(delivered_ids, message_ids) as d(id, message_id)
+   where o.id = d.id;
+  select dispatch_retry_max_seconds into retry_max from private.settings;
+  -- Exponential backoff from 2 s, capped, so an SQS outage is retried without hammering it.
+  update private.outbox o
+     set tries = o.tries + 1,
+         last_error = left(failure, 500),
+         available_at = now() + make_interval(secs => private.backoff_seconds(2, retry_max, o.tries + 1))
+   where o.id = any (failed_ids);
 end;
 $$;
 drop function private.enqueue_requests(jsonb, integer);

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { BatchResult, OutboxRow } from "../../supabase/functions/_shared/outbox.ts";
 import {
   afterAnswerSender,
+  MAX_BACKLOG,
   MAX_SENDS,
 } from "../../supabase/functions/_shared/outbox_after_answer.ts";
 import { fakeDb } from "../_support/fakes.ts";
@@ -38,29 +39,31 @@ function gatedSend(fail: (id: number) => boolean = () => false) {
       })),
     };
   };
+  /** Lets every send through, including those started meanwhile (sends leave a tick later). */
   const releaseAll = async () => {
-    while (gates.length > 0 || inFlight > 0) {
+    do {
+      await new Promise((r) => setTimeout(r, 2));
       gates.splice(0).forEach((go) => go());
-      await new Promise((r) => setTimeout(r, 1));
-    }
+    } while (gates.length > 0 || inFlight > 0);
   };
   return { send, calls, releaseAll, maxInFlight: () => maxInFlight };
 }
 
-Deno.test("a lone row leaves at once; while a send is on its way, rows wait for batches of 10", async () => {
+Deno.test("rows of one tick leave together; while a send is on its way, rows wait for batches of 10", async () => {
   const { db, statements } = fakeDb();
   const gate = gatedSend();
   const sender = afterAnswerSender(db, gate.send, () => {});
-  const done = [sender.send(rows(1, 1)), sender.send(rows(2, 3)), sender.send(rows(5, 60))];
-  assert.equal(sender.backlog(), 64);
+  const first = sender.send(rows(1, 1), 15_000);
+  await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(gate.calls, [[1]], "a lone row leaves at once (after the answer's tick)");
+  const done = [first, sender.send(rows(2, 3), 15_000), sender.send(rows(5, 60), 15_000)];
   await gate.releaseAll();
   await Promise.all(done);
-  // The first row leaves alone; the next 3 wait for a full batch, which the 60 complete; the last
-  // 3 leave once nothing else is on its way.
+  // While the first is on its way, the 3 and the 60 leave in full batches; the last 3 once
+  // nothing else is on its way.
   assert.deepEqual(gate.calls.map((c) => c.length), [1, 10, 10, 10, 10, 10, 10, 3]);
   assert.deepEqual(gate.calls.flat(), rows(1, 64).map((r) => r.outbox_id), "in arrival order");
   assert.equal(gate.maxInFlight(), MAX_SENDS);
-  assert.equal(sender.backlog(), 0);
   const settled = statements.flatMap((s) => s.values[0] as number[]);
   assert.deepEqual(settled.sort((a, b) => a - b), rows(1, 64).map((r) => r.outbox_id));
   assert.ok(statements.length < 8, `settles gathered: ${statements.length} calls for 8 sends`);
@@ -72,7 +75,7 @@ Deno.test("a refused row is settled as failed (dispatch retries it) and logged o
   const gate = gatedSend((id) => id === 2);
   const lines: string[] = [];
   const sender = afterAnswerSender(db, gate.send, (_kind, line) => lines.push(line));
-  const done = sender.send(rows(1, 3));
+  const done = sender.send(rows(1, 3), 15_000);
   await gate.releaseAll();
   await done;
   assert.deepEqual(statements[0]!.values, [
@@ -92,17 +95,16 @@ Deno.test("a settle the database refuses is logged; the request's promise still 
   const gate = gatedSend();
   const lines: string[] = [];
   const sender = afterAnswerSender(db, gate.send, (_kind, line) => lines.push(line));
-  const done = sender.send(rows(1, 2));
+  const done = sender.send(rows(1, 2), 15_000);
   await gate.releaseAll();
   await done;
-  assert.equal(sender.backlog(), 0);
   assert.match(lines.join("\n"), /2 row\(s\) not settled, left to dispatch: connection terminated/);
 });
 
 Deno.test("nothing to send resolves at once and calls nothing", async () => {
   const { db, statements } = fakeDb();
   const gate = gatedSend();
-  await afterAnswerSender(db, gate.send, () => {}).send([]);
+  await afterAnswerSender(db, gate.send, () => {}).send([], 15_000);
   assert.deepEqual(gate.calls, []);
   assert.deepEqual(statements, []);
 });
@@ -111,15 +113,46 @@ Deno.test("sent rows are settled together while sends are in flight, and at once
   const { db, statements } = fakeDb();
   const gate = gatedSend();
   const sender = afterAnswerSender(db, gate.send, () => {});
-  const done = [sender.send(rows(1, 1)), sender.send(rows(2, 100))];
+  const done = [sender.send(rows(1, 1), 15_000), sender.send(rows(2, 100), 15_000)];
   await gate.releaseAll();
   await Promise.all(done);
   const sizes = statements.map((s) => (s.values[0] as number[]).length);
   assert.equal(sizes.reduce((a, b) => a + b, 0), 101);
   assert.ok(sizes.length <= 4, `101 rows in ${sizes.length} settles`);
   const lone = afterAnswerSender(db, gate.send, () => {});
-  const one = lone.send(rows(500, 1));
+  const one = lone.send(rows(500, 1), 15_000);
   await gate.releaseAll();
   await one;
   assert.deepEqual(statements.at(-1)!.values[0], [500], "alone, it is settled right away");
+});
+
+Deno.test("rows whose reservation ends while SQS stalls, or beyond the backlog cap, are left to dispatch", async () => {
+  const { db, statements } = fakeDb();
+  const gate = gatedSend();
+  let clock = 0;
+  const lines: string[] = [];
+  const sender = afterAnswerSender(db, gate.send, (_kind, line) => lines.push(line), () => clock);
+  const stalled = sender.send(rows(1, 10), 15_000);
+  const second = sender.send(rows(11, 10), 15_000);
+  await new Promise((r) => setTimeout(r, 5));
+  const waiting = sender.send(rows(21, 5), 15_000);
+  clock = 20_000; // the reservation has ended while two sends hang
+  await gate.releaseAll();
+  await Promise.all([stalled, second, waiting]);
+  assert.deepEqual(gate.calls.flat(), rows(1, 20).map((r) => r.outbox_id), "21-25 never sent here");
+  assert.match(
+    lines.join("\n"),
+    /5 row\(s\) left to the scheduled dispatch: their reservation ended/,
+  );
+  assert.deepEqual(
+    statements.flatMap((s) => s.values[0] as number[]).sort((a, b) => a - b),
+    rows(1, 20).map((r) => r.outbox_id),
+  );
+
+  const full = afterAnswerSender(db, gate.send, (_kind, line) => lines.push(line), () => clock);
+  const many = full.send(rows(1000, MAX_BACKLOG + 3), 15_000);
+  await gate.releaseAll();
+  await many;
+  assert.equal(gate.calls.flat().filter((id) => id >= 1000).length, MAX_BACKLOG);
+  assert.match(lines.join("\n"), /left to the scheduled dispatch: more than 20000 rows/);
 });

@@ -71,4 +71,8 @@ Deno.test("loadConfig(): bulk limits, the send reservation, the API-key cache an
     () => loadConfig({ ...ENV, RATE_LIMIT_JOBS: "lots" }),
     /Cannot start queue: RATE_LIMIT_JOBS must look like 100\/60/,
   );
+  assert.throws(
+    () => loadConfig({ ...ENV, RATE_LIMIT_JOBS: "100/60" }),
+    /RATE_LIMIT_JOBS allows 100 jobs, fewer than one bulk request of QUEUE_MAX_BULK_JOBS=500/,
+  );
 });

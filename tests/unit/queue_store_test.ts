@@ -97,22 +97,77 @@ Deno.test("two requests using one key never share a call", async () => {
   assert.equal(calls.flat().length, 7, "every request was sent once");
 });
 
-Deno.test("a failed call fails each of its requests; a lost key race is tried once more", async () => {
-  const race = Object.assign(new Error("an idempotency key was used"), { code: "40001" });
-  const down = gatedDb(() => new Error("connection terminated"));
+Deno.test("a database out of reach fails every request of a call at once", async () => {
+  const down = gatedDb(() => new Error("Connection terminated unexpectedly"));
   const store = sqlQueueStore(down.db);
   const failing = Promise.allSettled(
-    ["a", "b", "c"].map((c) => store.enqueue(c, [item()], options)),
+    ["a", "b", "c", "d", "e"].map((c) => store.enqueue(c, [item()], options)),
   );
   await down.release();
   for (const result of await failing) {
     assert.equal(result.status, "rejected");
-    assert.match(String((result as PromiseRejectedResult).reason), /connection terminated/);
+    assert.match(String((result as PromiseRejectedResult).reason), /Connection terminated/);
   }
+  assert.ok(down.calls.some((c) => c.length > 1), "one call carried several requests");
+  assert.equal(down.calls.flat().length, 5, "none was tried alone again");
+});
 
+Deno.test("any other failure of a shared call: each request goes again alone and fails only itself", async () => {
+  const refused = Object.assign(new Error("value too long"), { code: "22001" });
+  const calls: string[][] = [];
+  const db = gatedDb();
+  const inner = (db.db as unknown as { query: (t: string, v: unknown[]) => Promise<unknown> })
+    .query;
+  (db.db as unknown as { query: unknown }).query = (text: string, values: unknown[]) => {
+    const customers = (JSON.parse(values[0] as string) as Request[]).map((r) => r.customer_id);
+    calls.push(customers);
+    return customers.includes("bad") ? Promise.reject(refused) : inner(text, values);
+  };
+  const store = sqlQueueStore(db.db);
+  const results = Promise.allSettled(
+    ["a", "b", "bad", "c", "d"].map((c) => store.enqueue(c, [item()], options)),
+  );
+  await db.release();
+  const outcomes = (await results).map((r) => r.status);
+  assert.deepEqual(outcomes, ["fulfilled", "fulfilled", "rejected", "fulfilled", "fulfilled"]);
+  assert.ok(calls.some((c) => c.length > 1 && c.includes("bad")), "bad shared a call at first");
+  assert.ok(calls.some((c) => c.length === 1 && c[0] === "bad"), "then went alone");
+});
+
+Deno.test("a lost key race or a deadlock is tried once more with the same values; twice fails", async () => {
+  const race = Object.assign(new Error("an idempotency key was used"), { code: "40001" });
   const raced = gatedDb((call) => call === 1 ? race : undefined);
   const retried = sqlQueueStore(raced.db).enqueue("a", [item("k")], options);
   await raced.release();
   assert.equal((await retried).kind, "enqueued");
   assert.equal(raced.calls.length, 2);
+  assert.deepEqual(raced.calls[0], raced.calls[1], "the same call again");
+
+  const deadlock = Object.assign(new Error("deadlock detected"), { code: "40P01" });
+  const stuck = gatedDb(() => deadlock);
+  const twice = sqlQueueStore(stuck.db).enqueue("a", [item("k")], options);
+  const settled = Promise.allSettled([twice]);
+  await stuck.release();
+  assert.equal((await settled)[0]!.status, "rejected");
+  assert.equal(stuck.calls.length, 2);
+});
+
+Deno.test("a request the database answered with too few rows is an error, and only for it", async () => {
+  const { db } = fakeDb(() => [
+    {
+      request: 0,
+      item: 0,
+      outcome: "created",
+      job_id: "j",
+      status: "pending",
+      attempts: 0,
+      created_at: "t",
+      outbox_id: 1,
+      limit_remaining: null,
+      limit_reset_ms: null,
+      limit_retry_after_ms: null,
+    },
+  ]);
+  const result = sqlQueueStore(db).enqueue("a", [item(), item()], options);
+  await assert.rejects(result, /answered 1 jobs for 2 items/);
 });

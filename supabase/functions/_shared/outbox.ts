@@ -6,7 +6,7 @@
  * rows again later: delivery is at least once, and claim_job's lease makes a duplicate harmless.
  */
 import { SendMessageBatchCommand, type SQSClient } from "@aws-sdk/client-sqs";
-import { type Db, type FunctionRow, query, transaction } from "./db.ts";
+import { type Db, type DbClient, type FunctionRow, query, transaction } from "./db.ts";
 import { encodeJobMessage } from "./job_message.ts";
 
 export type OutboxRow = FunctionRow<"private", "take_outbox">;
@@ -51,6 +51,19 @@ export function sqsBatchSender(client: SQSClient, queueUrl: string): SendBatch {
   };
 }
 
+/** Marks sent rows delivered and schedules refused ones for a later try (one round trip). */
+export async function settleOutbox(
+  db: Pick<DbClient, "query">,
+  result: BatchResult,
+): Promise<void> {
+  await db.query("select private.settle_outbox($1::bigint[], $2::text[], $3::bigint[], $4)", [
+    result.delivered.map((d) => d.id),
+    result.delivered.map((d) => d.messageId),
+    result.failed.map((f) => f.id),
+    result.failed[0]?.error ?? null,
+  ]);
+}
+
 export interface DrainResult {
   taken: number;
   sent: number;
@@ -76,14 +89,7 @@ export async function drainOutbox(
       delivered.push(...result.delivered);
       failed.push(...result.failed);
     }
-    if (rows.length > 0) {
-      await tx.query("select private.settle_outbox($1::bigint[], $2::text[], $3::bigint[], $4)", [
-        delivered.map((d) => d.id),
-        delivered.map((d) => d.messageId),
-        failed.map((f) => f.id),
-        failed[0]?.error ?? null,
-      ]);
-    }
+    if (rows.length > 0) await settleOutbox(tx, { delivered, failed });
     if (failed.length > 0) {
       console.error(
         `outbox: ${failed.length} message(s) not sent, will retry: ${failed[0]!.error}`,

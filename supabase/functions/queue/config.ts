@@ -21,7 +21,7 @@ export interface QueueConfig {
 }
 
 export function loadConfig(env: Env = Deno.env.toObject()): QueueConfig {
-  return {
+  const config: QueueConfig = {
     dbUrl: requireEnv(env, "queue", "SUPABASE_DB_URL"),
     serviceKeys: serviceKeysFromEnv(env, "queue"),
     sqs: sqsConfigFromEnv(env, "queue"),
@@ -37,4 +37,11 @@ export function loadConfig(env: Env = Deno.env.toObject()): QueueConfig {
     rateLimit: rateLimitConfigFromEnv(env, "queue"),
     jobsPolicy: jobsPolicyFromEnv(env, "queue"),
   };
+  // A bulk the jobs policy could never admit would be refused with a Retry-After that lies.
+  if (config.jobsPolicy && config.jobsPolicy.limit < config.limits.maxBulkJobs) {
+    throw new Error(
+      `Cannot start queue: RATE_LIMIT_JOBS allows ${config.jobsPolicy.limit} jobs, fewer than one bulk request of QUEUE_MAX_BULK_JOBS=${config.limits.maxBulkJobs}`,
+    );
+  }
+  return config;
 }

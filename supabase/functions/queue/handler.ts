@@ -37,8 +37,11 @@ export interface QueueLimits {
 export interface QueueDeps {
   identify(req: Request): Promise<Caller>;
   store: Pick<QueueStore, "enqueue" | "listJobs">;
-  /** Sends new jobs' outbox rows to SQS after the answer; never throws (dispatch is the backstop). */
-  sendAfterAnswer(rows: OutboxRow[]): void;
+  /**
+   * Sends new jobs' outbox rows to SQS after the answer, within their reservation (ms); never
+   * throws (the scheduled dispatch is the backstop).
+   */
+  sendAfterAnswer(rows: OutboxRow[], reservedMs: number): void;
   limits: QueueLimits;
   /** Jobs per customer (RATE_LIMIT_JOBS), charged per new job; undefined: not limited. */
   jobsPolicy?: Policy;
@@ -183,13 +186,12 @@ async function enqueue(req: Request, deps: QueueDeps, customerId: string): Promi
     return withHeaders(refused, jobsHeaders(policy, result.charge));
   }
 
-  deps.sendAfterAnswer(
-    result.jobs.flatMap((job) =>
-      job.outbox_id === null
-        ? []
-        : [{ outbox_id: job.outbox_id, job_id: job.job_id, customer_id: customerId, tries: 0 }]
-    ),
+  const created = result.jobs.flatMap((job) =>
+    job.outbox_id === null
+      ? []
+      : [{ outbox_id: job.outbox_id, job_id: job.job_id, customer_id: customerId, tries: 0 }]
   );
+  if (created.length > 0) deps.sendAfterAnswer(created, limits.reserveSeconds * 1000);
   const headers: Record<string, string> = {
     location: `/functions/v1/queue/${encodeURIComponent(customerId)}`,
     ...jobsHeaders(policy, result.charge),

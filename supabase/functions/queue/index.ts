@@ -29,7 +29,7 @@ const caller = identifyOnce((req) =>
 const deps: QueueDeps = {
   identify: caller,
   store,
-  sendAfterAnswer: (rows) => afterAnswer(sender.send(rows)),
+  sendAfterAnswer: (rows, reservedMs) => afterAnswer(sender.send(rows, reservedMs)),
   limits: config.limits,
   jobsPolicy: config.jobsPolicy,
 };

@@ -1,6 +1,7 @@
 /** The queue API's SQL, in one place. */
 import type { Tables } from "../_shared/database.types.ts";
 import { type Db, type FunctionRow, query } from "../_shared/db.ts";
+import { isUnreachable } from "../_shared/errors.ts";
 import type { BulkItem } from "./validate.ts";
 
 export type JobView =
@@ -79,8 +80,12 @@ const ENQUEUE = `select request, item, outcome, job_id, status, attempts, create
          limit_remaining, limit_reset_ms, limit_retry_after_ms
     from private.enqueue_requests($1::jsonb, $2)`;
 
-/** SQLSTATE of private.enqueue_requests() losing an item key to a concurrent enqueue. */
-const LOST_KEY_RACE = "40001";
+/**
+ * Worth one more try of the same call: an item key lost to a concurrent enqueue (40001, raised by
+ * enqueue_requests; the replay then returns the winner's job), or a deadlock between two calls
+ * taking the same keys in another order (40P01). Nothing of the failed try was kept.
+ */
+const RETRYABLE = new Set(["40001", "40P01"]);
 
 /**
  * Enqueue calls in flight at once per instance (the pool's other connections serve GETs and the
@@ -98,10 +103,14 @@ function charge(row: EnqueueRow): JobsCharge | undefined {
 }
 
 /** One request's rows (in item order) as its answer. */
-function result(rows: EnqueueRow[]): EnqueueResult {
-  const first = rows[0]!;
+function result(rows: EnqueueRow[], items: number): EnqueueResult {
+  const first = rows[0];
+  if (!first) throw new Error("enqueue_requests answered nothing for a request");
   if (first.outcome === "conflict") return { kind: "conflict", item: first.item ?? undefined };
   if (first.outcome === "rate_limited") return { kind: "rate_limited", charge: charge(first)! };
+  if (rows.length !== items || rows.some((row) => row.job_id === null)) {
+    throw new Error(`enqueue_requests answered ${rows.length} jobs for ${items} items`);
+  }
   return {
     kind: "enqueued",
     charge: charge(first),
@@ -137,7 +146,8 @@ function gatheredEnqueue(db: Db): QueueStore["enqueue"] {
   let waiting: Waiting[] = [];
   let inFlight = 0;
 
-  async function call(group: Waiting[]): Promise<void> {
+  /** One call for the group's requests, tried again once when the failure says to. */
+  async function rows(group: Waiting[]): Promise<EnqueueRow[]> {
     const values = [
       JSON.stringify(group.map((w) => ({
         customer_id: w.customerId,
@@ -149,23 +159,38 @@ function gatheredEnqueue(db: Db): QueueStore["enqueue"] {
       }))),
       group[0]!.options.reserveSeconds,
     ];
-    let rows: EnqueueRow[];
     try {
-      try {
-        rows = await query<EnqueueRow>(db, ENQUEUE, values);
-      } catch (error) {
-        // Lost an item key to a concurrent request: once that one has committed, the same call
-        // is a replay (or a conflict) and nothing of the first try was kept.
-        if ((error as { code?: string }).code !== LOST_KEY_RACE) throw error;
-        rows = await query<EnqueueRow>(db, ENQUEUE, values);
-      }
+      return await query<EnqueueRow>(db, ENQUEUE, values);
     } catch (error) {
-      for (const w of group) w.reject(error);
+      if (!RETRYABLE.has((error as { code?: string }).code ?? "")) throw error;
+      return await query<EnqueueRow>(db, ENQUEUE, values);
+    }
+  }
+
+  /** Settles every waiter of the group, whatever happens. */
+  async function call(group: Waiting[]): Promise<void> {
+    let answer: EnqueueRow[];
+    try {
+      answer = await rows(group);
+    } catch (error) {
+      // A database out of reach fails everyone alike. Any other failure may be one request's
+      // (a value the database refused): each goes again alone, so it fails only its own.
+      if (group.length === 1 || isUnreachable(error)) {
+        for (const w of group) w.reject(error);
+      } else {
+        await Promise.all(group.map((w) => call([w])));
+      }
       return;
     }
     const byRequest: EnqueueRow[][] = group.map(() => []);
-    for (const row of rows) byRequest[row.request!]!.push(row);
-    group.forEach((w, i) => w.resolve(result(byRequest[i]!.sort((a, b) => a.item! - b.item!))));
+    for (const row of answer) byRequest[row.request!]?.push(row);
+    group.forEach((w, i) => {
+      try {
+        w.resolve(result(byRequest[i]!.sort((a, b) => a.item! - b.item!), w.items.length));
+      } catch (error) {
+        w.reject(error);
+      }
+    });
   }
 
   function pump(): void {

@@ -14,11 +14,6 @@ export interface BulkItem extends EnqueueInput {
   idempotency_key?: string;
 }
 
-/** A POST body: one job, or {"jobs": [...]}. */
-export type EnqueueRequest =
-  | { kind: "single"; job: EnqueueInput }
-  | { kind: "bulk"; jobs: BulkItem[] };
-
 export type Checked<T> = { ok: true; value: T } | { ok: false; field?: string; message: string };
 
 export const CUSTOMER_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
