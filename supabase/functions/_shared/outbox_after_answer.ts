@@ -1,8 +1,8 @@
 /**
  * Sends outbox rows the caller has just committed, after it answered (EdgeRuntime.waitUntil
- * keeps the instance alive meanwhile). Rows from concurrent requests are gathered: rows that
- * arrive in one tick leave together, and while a send is on its way the next ones wait for a
- * full batch of 10 (up to MAX_SENDS calls in flight); sent rows are settled together, one
+ * keeps the instance alive meanwhile). Rows from concurrent requests are gathered: a lone row
+ * leaves at once, and while a send is on its way the next ones wait for a full batch of 10 (up
+ * to MAX_SENDS calls in flight); sent rows are settled together, one
  * settle_outbox call per SETTLE_BATCH rows or whenever no send is left in flight. Under load a
  * burst of single-job requests costs about one SendMessageBatch per ten jobs (each call costs
  * the instance 1-2 ms of CPU in the AWS SDK) and one database round trip per tens of jobs, all
@@ -131,10 +131,12 @@ export function afterAnswerSender(
           }
         })
       ));
-      // After this tick: the answer goes out first, and rows of the same tick leave together.
+      // Once the handler's synchronous part is done. (A timer would let the answer's bytes go
+      // first, but costs every job 1.5-2 ms on its way to a worker: measured with bench
+      // pipeline, enqueue-to-claimed p50 8.5-9.8 ms against 7.1-7.5 ms.)
       if (!scheduled) {
         scheduled = true;
-        setTimeout(pump, 0);
+        queueMicrotask(pump);
       }
       return done.then(() => {});
     },
