@@ -15,6 +15,7 @@ import { sqsClient } from "../scripts/stack/sqs_queues.ts";
 import type { StackEnv } from "../scripts/stack/stack.ts";
 import { pgRoundTrips } from "../tests/_support/pg_wire.ts";
 import { tcpProxy } from "../tests/_support/tcp_proxy.ts";
+import { cpuPerRequest, cpuSnapshot } from "./cpu.ts";
 import { type Figure, summarize } from "./stats.ts";
 
 /**
@@ -195,11 +196,13 @@ export async function pipelineFigures(
     await reset(env, sql);
 
     // 1. The floor: the same instance answering without I/O.
+    let cpu = cpuSnapshot();
     const floor = await load(
       4_000,
       CONCURRENCY,
       () => timed(`${queue}/bench-floor`, { method: "OPTIONS" }, 204),
     );
+    const floorCpu = cpuPerRequest(cpu, cpuSnapshot(), 4_000);
     const floorLatency = summarize(floor.latencies);
     figures.push({
       name: `floor: OPTIONS on queue, no I/O (4000 requests, concurrency ${CONCURRENCY})`,
@@ -209,6 +212,7 @@ export async function pipelineFigures(
     });
 
     // 2. Single-job POSTs; each client enqueues for a customer of its own (jobs policy).
+    cpu = cpuSnapshot();
     const single = await watchSends(
       sql,
       () =>
@@ -219,6 +223,7 @@ export async function pipelineFigures(
             body: JSON.stringify(job(client)),
           }, 202)),
     );
+    const singleCpu = cpuPerRequest(cpu, cpuSnapshot(), SINGLE_POSTS);
     const singleLatency = summarize(single.result.latencies);
     const ofFloor = single.result.perSecond / floor.perSecond;
     figures.push(
@@ -236,6 +241,10 @@ export async function pipelineFigures(
         value: `${ms(singleLatency.p50)} / ${ms(singleLatency.p99)} ms`,
         target: "<= 20 / <= 50 ms",
         met: singleLatency.p50 <= 20 && singleLatency.p99 <= 50,
+      },
+      {
+        name: "CPU per request (2 cores shared by all): floor / single-job POST",
+        value: `${floorCpu} / ${singleCpu}`,
       },
       {
         name: "single-job POSTs: largest send backlog; every job on SQS after the last answer",

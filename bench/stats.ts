@@ -48,6 +48,15 @@ const RATE_LIMIT_NOTE = [
   "against the HTTP ceiling: OPTIONS on the same path, which makes no decision.",
 ];
 
+/** How to read the pipeline rows. */
+const PIPELINE_NOTE = [
+  "Pipeline: the floor is OPTIONS on the queue function, answered by the same instance behind the",
+  "same gateway without any I/O. Single-job POSTs are counted when answered: committed, with the",
+  "send to SQS after the answer. Everything (load generator, gateway, function instance,",
+  "PostgreSQL, the SQS emulator) shares the machine's two cores; the CPU row says what one request",
+  "costs each of them, which is why a POST cannot come near half the floor here.",
+];
+
 export function markdownReport(
   figures: Figure[],
   run: { date: string; cpus: number; seconds: number },
@@ -60,6 +69,8 @@ export function markdownReport(
     "(`pipeline`, `stale`, `health`, `ratelimit`, `dlq`) on a local stack of its own. Do not edit:",
     "run the task again. Benchmarks are measurements, not tests; a MISSED target is worth a look.",
     "Figures on a shared 2-core machine swing by about 30% between runs.",
+    "",
+    ...PIPELINE_NOTE,
     "",
     ...RATE_LIMIT_NOTE,
     "",
