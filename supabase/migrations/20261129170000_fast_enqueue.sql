@@ -246,21 +246,38 @@ create or replace function public.enqueue_job(
   payload jsonb default '{}'::jsonb,
   idempotency_key text default null
 ) returns public.enqueued_job
-language sql
+language plpgsql
 security definer
 set search_path = ''
 as $$
-  select (e.outcome, e.job_id, e.status, e.attempts, e.created_at, e.outbox_id)::public.enqueued_job
-    from private.enqueue_requests(jsonb_build_array(jsonb_build_object(
-      'customer_id', enqueue_job.customer_id,
-      'items', jsonb_build_array(
-        jsonb_build_object(
-          'package_size', enqueue_job.package_size,
-          'priority_level', enqueue_job.priority_level,
-          'payload', coalesce(enqueue_job.payload, '{}'::jsonb))
-        -- Only a key that is set: a null one would read as a key in enqueue_requests.
-        || case when enqueue_job.idempotency_key is null then '{}'::jsonb
-                else jsonb_build_object('idempotency_key', enqueue_job.idempotency_key) end)))) e;
+declare
+  result public.enqueued_job;
+  request jsonb := jsonb_build_array(jsonb_build_object(
+    'customer_id', enqueue_job.customer_id,
+    'items', jsonb_build_array(
+      jsonb_build_object(
+        'package_size', enqueue_job.package_size,
+        'priority_level', enqueue_job.priority_level,
+        'payload', coalesce(enqueue_job.payload, '{}'::jsonb))
+      -- Only a key that is set: a null one would read as a key in enqueue_requests.
+      || case when enqueue_job.idempotency_key is null then '{}'::jsonb
+              else jsonb_build_object('idempotency_key', enqueue_job.idempotency_key) end)));
+begin
+  for attempt in 1 .. 3 loop
+    begin
+      select e.outcome, e.job_id, e.status, e.attempts, e.created_at, e.outbox_id
+        into result
+        from private.enqueue_requests(request) e;
+      return result;
+    exception when serialization_failure then
+      -- A concurrent enqueue took this key first; once it has committed, this is a replay or a
+      -- conflict, as before.
+      if attempt = 3 then
+        raise;
+      end if;
+    end;
+  end loop;
+end;
 $$;
 comment on function public.enqueue_job(text, integer, integer, jsonb, text) is
   'Creates a pending job and its outbox row in one transaction; idempotent per (customer, key).';

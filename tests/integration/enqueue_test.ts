@@ -118,8 +118,9 @@ Deno.test("the instance dies between answer and send: the jobs still reach a wor
   await drainQueue(stack, stack.sqsQueueUrl);
   const customer = uniqueCustomer("crash");
   const ids: string[] = [];
-  // The reservation only sets the pace (default 15 s); a second keeps the test short.
-  await withProxiedQueue({ QUEUE_SEND_RESERVE_SECONDS: "1" }, async ({ url, gateway, sqs }) => {
+  // The reservation only sets the pace (default 15 s); 6 s, the least it may be with the shipped
+  // SQS timeout (2 tries of 2 s and a second), keeps the test short.
+  await withProxiedQueue({ QUEUE_SEND_RESERVE_SECONDS: "6" }, async ({ url, gateway, sqs }) => {
     sqs.silence();
     const single = await fetch(`${url}/${customer}`, {
       method: "POST",

@@ -4,6 +4,7 @@ import {
   afterAnswerSender,
   MAX_BACKLOG,
   MAX_SENDS,
+  SETTLE_TIMEOUT_MS,
 } from "../../supabase/functions/_shared/outbox_after_answer.ts";
 import { fakeDb } from "../_support/fakes.ts";
 
@@ -136,7 +137,9 @@ Deno.test("rows whose reservation ends while SQS stalls, or beyond the backlog c
   const second = sender.send(rows(11, 10), 15_000);
   await new Promise((r) => setTimeout(r, 5));
   const waiting = sender.send(rows(21, 5), 15_000);
-  clock = 20_000; // the reservation has ended while two sends hang
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal(gate.calls.length, 2, "21-25 wait behind the two hanging sends");
+  clock = 20_000; // the reservation ends while they hang
   await gate.releaseAll();
   await Promise.all([stalled, second, waiting]);
   assert.deepEqual(gate.calls.flat(), rows(1, 20).map((r) => r.outbox_id), "21-25 never sent here");
@@ -155,4 +158,22 @@ Deno.test("rows whose reservation ends while SQS stalls, or beyond the backlog c
   await many;
   assert.equal(gate.calls.flat().filter((id) => id >= 1000).length, MAX_BACKLOG);
   assert.match(lines.join("\n"), /left to the scheduled dispatch: more than 20000 rows/);
+  // Everything above was accounted for: the whole backlog is free again.
+  const again = full.send(rows(100_000, MAX_BACKLOG), 15_000);
+  await gate.releaseAll();
+  await again;
+  assert.equal(gate.calls.flat().filter((id) => id >= 100_000).length, MAX_BACKLOG);
+});
+
+Deno.test("a settle the database never answers is given up; a send that throws fails its rows", async () => {
+  const { db } = fakeDb();
+  (db as unknown as { query: unknown }).query = () => new Promise(() => {});
+  const lines: string[] = [];
+  const throwing = () => Promise.reject(new Error("socket hang up"));
+  const sender = afterAnswerSender(db, throwing, (_kind, line) => lines.push(line));
+  const started = Date.now();
+  await sender.send(rows(1, 2), 15_000);
+  assert.ok(Date.now() - started >= SETTLE_TIMEOUT_MS - 50, "waited for the settle's deadline");
+  assert.match(lines.join("\n"), /2 message\(s\) not sent, will retry: Error: socket hang up/);
+  assert.match(lines.join("\n"), /2 row\(s\) not settled, left to dispatch: settle timed out/);
 });

@@ -71,6 +71,16 @@ Deno.test("loadConfig(): bulk limits, the send reservation, the API-key cache an
     () => loadConfig({ ...ENV, RATE_LIMIT_JOBS: "lots" }),
     /Cannot start queue: RATE_LIMIT_JOBS must look like 100\/60/,
   );
+  assert.equal(
+    loadConfig({ ...ENV, RATE_LIMIT_JOBS: "500/60" }).jobsPolicy?.limit,
+    500,
+    "a bulk fits",
+  );
+  assert.throws(
+    () => loadConfig({ ...ENV, QUEUE_SEND_RESERVE_SECONDS: "5" }),
+    /QUEUE_SEND_RESERVE_SECONDS=5 leaves no time to send: it must be over 2 x QUEUE_DISPATCH_TIMEOUT_MS \(2000 ms\) \+ 1 s/,
+  );
+  assert.throws(() => loadConfig({ ...ENV, QUEUE_MAX_BULK_JOBS: "0" }), /at least 1/);
   assert.throws(
     () => loadConfig({ ...ENV, RATE_LIMIT_JOBS: "100/60" }),
     /RATE_LIMIT_JOBS allows 100 jobs, fewer than one bulk request of QUEUE_MAX_BULK_JOBS=500/,

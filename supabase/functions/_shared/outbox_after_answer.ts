@@ -1,6 +1,6 @@
 /**
- * Sends outbox rows the caller has just committed, after it answered (EdgeRuntime.waitUntil
- * keeps the instance alive meanwhile). Rows from concurrent requests are gathered: a lone row
+ * Sends outbox rows the caller has just committed, as it hands its answer over: the answer
+ * never waits for SQS (EdgeRuntime.waitUntil keeps the instance alive for the send). Rows from concurrent requests are gathered: a lone row
  * leaves at once, and while a send is on its way the next ones wait for a full batch of 10 (up
  * to MAX_SENDS calls in flight); sent rows are settled together, one
  * settle_outbox call per SETTLE_BATCH rows or whenever no send is left in flight. Under load a
@@ -17,6 +17,7 @@
  * claim_job's lease makes a duplicate harmless.
  */
 import type { DbClient } from "./db.ts";
+import { withTimeout } from "./timeout.ts";
 import {
   type BatchResult,
   type OutboxRow,
@@ -31,6 +32,8 @@ export const MAX_SENDS = 2;
 export const SETTLE_BATCH = 50;
 /** Rows waiting or in flight at most; more are left to the scheduled dispatch at once. */
 export const MAX_BACKLOG = 20_000;
+/** A settle unanswered this long is given up: its rows are left to the scheduled dispatch. */
+export const SETTLE_TIMEOUT_MS = 5_000;
 
 export interface AfterAnswerSender {
   /**
@@ -78,8 +81,13 @@ export function afterAnswerSender(
       if (sending > 0 && waiting.length < SQS_BATCH_SIZE) return;
       const entries = waiting.splice(0, SQS_BATCH_SIZE);
       sending++;
-      // sendBatch never throws: a failed call fails every row in it.
-      void sendBatch(entries.map((e) => e.row)).then((result) => {
+      const sentRows = entries.map((e) => e.row);
+      // sendBatch is not meant to throw (a failed call fails every row in it); if it does, the
+      // same holds.
+      void sendBatch(sentRows).catch((error): BatchResult => ({
+        delivered: [],
+        failed: sentRows.map((row) => ({ id: row.outbox_id, error: String(error) })),
+      })).then((result) => {
         sending--;
         sent.push({ entries, result });
         settle();
@@ -103,11 +111,13 @@ export function afterAnswerSender(
         `outbox: ${failed.length} message(s) not sent, will retry: ${failed[0]!.error}`,
       );
     }
-    settleOutbox(db, { delivered, failed }).catch((error) => {
-      // Sent but not marked: the scheduled dispatch sends them again once the reservation ends.
-      const reason = error instanceof Error ? error.message : String(error);
-      log("unsettled", `outbox: ${rows} row(s) not settled, left to dispatch: ${reason}`);
-    }).finally(() => {
+    withTimeout(settleOutbox(db, { delivered, failed }), SETTLE_TIMEOUT_MS, "settle").catch(
+      (error) => {
+        // Sent but not marked: the scheduled dispatch sends them again once the reservation ends.
+        const reason = error instanceof Error ? error.message : String(error);
+        log("unsettled", `outbox: ${rows} row(s) not settled, left to dispatch: ${reason}`);
+      },
+    ).finally(() => {
       for (const b of batch) for (const e of b.entries) e.done();
       backlog -= rows;
       settling = false;

@@ -20,6 +20,14 @@ export interface QueueConfig {
   jobsPolicy?: Policy;
 }
 
+/**
+ * How long after a commit the instance may still send its new rows: the reservation less two
+ * tries of the SQS call and a second of skew. Past it, the scheduled dispatch sends them.
+ */
+export function sendWindowMs(config: Pick<QueueConfig, "limits" | "dispatchTimeoutMs">): number {
+  return config.limits.reserveSeconds * 1000 - 2 * config.dispatchTimeoutMs - 1000;
+}
+
 export function loadConfig(env: Env = Deno.env.toObject()): QueueConfig {
   const config: QueueConfig = {
     dbUrl: requireEnv(env, "queue", "SUPABASE_DB_URL"),
@@ -37,6 +45,17 @@ export function loadConfig(env: Env = Deno.env.toObject()): QueueConfig {
     rateLimit: rateLimitConfigFromEnv(env, "queue"),
     jobsPolicy: jobsPolicyFromEnv(env, "queue"),
   };
+  const { limits, dispatchTimeoutMs } = config;
+  if (limits.maxBulkJobs < 1) {
+    throw new Error("Cannot start queue: QUEUE_MAX_BULK_JOBS must be at least 1");
+  }
+  // The send after the answer must fit in the reservation: two tries of the SQS call, and a
+  // second of clock and commit skew, before the scheduled dispatch may take the rows.
+  if (sendWindowMs(config) <= 0) {
+    throw new Error(
+      `Cannot start queue: QUEUE_SEND_RESERVE_SECONDS=${limits.reserveSeconds} leaves no time to send: it must be over 2 x QUEUE_DISPATCH_TIMEOUT_MS (${dispatchTimeoutMs} ms) + 1 s`,
+    );
+  }
   // A bulk the jobs policy could never admit would be refused with a Retry-After that lies.
   if (config.jobsPolicy && config.jobsPolicy.limit < config.limits.maxBulkJobs) {
     throw new Error(

@@ -6,7 +6,8 @@
  *                              Idempotency-Key header; 202 with the job(s) once committed
  * Callers: the service role key; a user JWT whose app_metadata.customer_id is that customer; or
  * an x-api-key issued to that customer. Nobody reads or writes another customer's queue.
- * The answer does not wait for SQS: the new jobs' messages are sent after it (sendAfterAnswer).
+ * The answer does not wait for SQS: the new jobs' messages are sent as it is handed over
+ * (sendAfterAnswer).
  */
 import type { Caller } from "../_shared/auth.ts";
 import { errorResponse, internalError } from "../_shared/errors.ts";
@@ -37,11 +38,8 @@ export interface QueueLimits {
 export interface QueueDeps {
   identify(req: Request): Promise<Caller>;
   store: Pick<QueueStore, "enqueue" | "listJobs">;
-  /**
-   * Sends new jobs' outbox rows to SQS after the answer, within their reservation (ms); never
-   * throws (the scheduled dispatch is the backstop).
-   */
-  sendAfterAnswer(rows: OutboxRow[], reservedMs: number): void;
+  /** Sends new jobs' outbox rows to SQS after the answer; never throws (dispatch is the backstop). */
+  sendAfterAnswer(rows: OutboxRow[]): void;
   limits: QueueLimits;
   /** Jobs per customer (RATE_LIMIT_JOBS), charged per new job; undefined: not limited. */
   jobsPolicy?: Policy;
@@ -191,7 +189,7 @@ async function enqueue(req: Request, deps: QueueDeps, customerId: string): Promi
       ? []
       : [{ outbox_id: job.outbox_id, job_id: job.job_id, customer_id: customerId, tries: 0 }]
   );
-  if (created.length > 0) deps.sendAfterAnswer(created, limits.reserveSeconds * 1000);
+  if (created.length > 0) deps.sendAfterAnswer(created);
   const headers: Record<string, string> = {
     location: `/functions/v1/queue/${encodeURIComponent(customerId)}`,
     ...jobsHeaders(policy, result.charge),

@@ -8,7 +8,7 @@ import { withRateLimit } from "../_shared/ratelimit/middleware.ts";
 import { createLimiterDb, createRateLimitDeps } from "../_shared/ratelimit/setup.ts";
 import { afterAnswer } from "../_shared/runtime.ts";
 import { createSqsClient } from "../_shared/sqs.ts";
-import { loadConfig } from "./config.ts";
+import { loadConfig, sendWindowMs } from "./config.ts";
 import { handle, type QueueDeps } from "./handler.ts";
 import { sqlQueueStore } from "./store.ts";
 
@@ -29,7 +29,7 @@ const caller = identifyOnce((req) =>
 const deps: QueueDeps = {
   identify: caller,
   store,
-  sendAfterAnswer: (rows, reservedMs) => afterAnswer(sender.send(rows, reservedMs)),
+  sendAfterAnswer: (rows) => afterAnswer(sender.send(rows, sendWindowMs(config))),
   limits: config.limits,
   jobsPolicy: config.jobsPolicy,
 };

@@ -174,11 +174,14 @@ function gatheredEnqueue(db: Db): QueueStore["enqueue"] {
       answer = await rows(group);
     } catch (error) {
       // A database out of reach fails everyone alike. Any other failure may be one request's
-      // (a value the database refused): each goes again alone, so it fails only its own.
+      // (a value the database refused): the group goes again in halves, one after the other, so
+      // it fails only its own request and holds one connection meanwhile.
       if (group.length === 1 || isUnreachable(error)) {
         for (const w of group) w.reject(error);
       } else {
-        await Promise.all(group.map((w) => call([w])));
+        const half = Math.ceil(group.length / 2);
+        await call(group.slice(0, half));
+        await call(group.slice(half));
       }
       return;
     }

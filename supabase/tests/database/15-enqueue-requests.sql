@@ -6,7 +6,7 @@
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
-select plan(19);
+select plan(24);
 
 -- Before the call: a job with item key 'k1', and a batch 'b0' of one job.
 create temporary table earlier as
@@ -82,6 +82,12 @@ select is(
   (select message_id from private.outbox where id = (select outbox_id from answer where request = 0 and item = 0)),
   'first', 'the first delivery stays recorded');
 select is(
+  (select tries from private.outbox where id = (select outbox_id from answer where request = 0 and item = 0)),
+  1, 'and counts one try');
+select is(
+  (select tries from private.outbox where id = (select outbox_id from answer where request = 0 and item = 1)),
+  1, 'a failed send of an undelivered row counts a try and waits');
+select is(
   (select last_error from private.outbox where id = (select outbox_id from answer where request = 0 and item = 0)),
   null, 'a late failure does not touch a delivered row');
 
@@ -92,6 +98,19 @@ select is((select payload from public.jobs where id = (select job_id from with_n
 select is((public.enqueue_job('cust_er', 1, 0, '{"a": null}', 'k-null')).outcome, 'created', 'with a key too');
 select is((public.enqueue_job('cust_er', 1, 0, '{"a": null}', 'k-null')).outcome, 'existing',
   'and its replay is recognised');
+
+select is((public.enqueue_job('cust_er', 2, 0, '{"a": null}', 'k-null')).outcome, 'conflict',
+  'the same key with other fields is a conflict');
+
+-- A replay of a batch whose jobs were deleted since cannot return them: a conflict.
+delete from public.jobs where id = (select job_id from earlier where request = 1);
+select is(
+  (select outcome from private.enqueue_requests(
+     '[{"customer_id": "cust_er", "items": [{"package_size": 9, "priority_level": 9}], "batch_key": "b0"}]'::jsonb)),
+  'conflict', 'a batch replay with a deleted job answers conflict');
+select is(
+  (select count(*)::int from public.jobs where customer_id = 'cust_er' and package_size = 9), 0,
+  'and writes nothing');
 
 select * from finish();
 rollback;
