@@ -191,7 +191,6 @@ CREATE FUNCTION private.enqueue_requests(requests jsonb, reserve_seconds integer
 #variable_conflict use_column
 declare
   n integer := jsonb_array_length(requests);
-  r integer;
   req jsonb;
   batch private.enqueue_batches;
   conflict_at integer;
@@ -201,9 +200,9 @@ declare
   claimed boolean[] := array_fill(false, array[n]);
   fresh integer[] := array_fill(0, array[n]);
   -- Items that are earlier jobs (their own key used before with the same fields).
-  old_request integer[] := '{}';
-  old_item integer[] := '{}';
-  old_id uuid[] := '{}';
+  old_request integer[] := '{}'::integer[];
+  old_item integer[] := '{}'::integer[];
+  old_id uuid[] := '{}'::uuid[];
   seen_item integer[];
   seen_id uuid[];
   -- The jobs policy's word per charged request.
@@ -979,6 +978,7 @@ begin
       end if;
     end;
   end loop;
+  return result; -- not reached: the third try returns or raises
 end;
 $$;
 

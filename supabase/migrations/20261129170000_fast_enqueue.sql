@@ -53,7 +53,6 @@ as $$
 #variable_conflict use_column
 declare
   n integer := jsonb_array_length(requests);
-  r integer;
   req jsonb;
   batch private.enqueue_batches;
   conflict_at integer;
@@ -63,9 +62,9 @@ declare
   claimed boolean[] := array_fill(false, array[n]);
   fresh integer[] := array_fill(0, array[n]);
   -- Items that are earlier jobs (their own key used before with the same fields).
-  old_request integer[] := '{}';
-  old_item integer[] := '{}';
-  old_id uuid[] := '{}';
+  old_request integer[] := '{}'::integer[];
+  old_item integer[] := '{}'::integer[];
+  old_id uuid[] := '{}'::uuid[];
   seen_item integer[];
   seen_id uuid[];
   -- The jobs policy's word per charged request.
@@ -277,6 +276,7 @@ begin
       end if;
     end;
   end loop;
+  return result; -- not reached: the third try returns or raises
 end;
 $$;
 comment on function public.enqueue_job(text, integer, integer, jsonb, text) is
