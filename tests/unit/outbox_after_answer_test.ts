@@ -53,11 +53,11 @@ function gatedSend(fail: (id: number) => boolean = () => false) {
 Deno.test("rows of one tick leave together; while a send is on its way, rows wait for batches of 10", async () => {
   const { db, statements } = fakeDb();
   const gate = gatedSend();
-  const sender = afterAnswerSender(db, gate.send, () => {});
-  const first = sender.send(rows(1, 1), 15_000);
+  const sender = afterAnswerSender(db, gate.send, 15_000, () => {});
+  const first = sender.send(rows(1, 1));
   await new Promise((r) => setTimeout(r, 5));
   assert.deepEqual(gate.calls, [[1]], "a lone row leaves at once (after the answer's tick)");
-  const done = [first, sender.send(rows(2, 3), 15_000), sender.send(rows(5, 60), 15_000)];
+  const done = [first, sender.send(rows(2, 3)), sender.send(rows(5, 60))];
   await gate.releaseAll();
   await Promise.all(done);
   // While the first is on its way, the 3 and the 60 leave in full batches; the last 3 once
@@ -75,8 +75,8 @@ Deno.test("a refused row is settled as failed (dispatch retries it) and logged o
   const { db, statements } = fakeDb();
   const gate = gatedSend((id) => id === 2);
   const lines: string[] = [];
-  const sender = afterAnswerSender(db, gate.send, (_kind, line) => lines.push(line));
-  const done = sender.send(rows(1, 3), 15_000);
+  const sender = afterAnswerSender(db, gate.send, 15_000, (_kind, line) => lines.push(line));
+  const done = sender.send(rows(1, 3));
   await gate.releaseAll();
   await done;
   assert.deepEqual(statements[0]!.values, [
@@ -95,8 +95,8 @@ Deno.test("a settle the database refuses is logged; the request's promise still 
   });
   const gate = gatedSend();
   const lines: string[] = [];
-  const sender = afterAnswerSender(db, gate.send, (_kind, line) => lines.push(line));
-  const done = sender.send(rows(1, 2), 15_000);
+  const sender = afterAnswerSender(db, gate.send, 15_000, (_kind, line) => lines.push(line));
+  const done = sender.send(rows(1, 2));
   await gate.releaseAll();
   await done;
   assert.match(lines.join("\n"), /2 row\(s\) not settled, left to dispatch: connection terminated/);
@@ -105,7 +105,7 @@ Deno.test("a settle the database refuses is logged; the request's promise still 
 Deno.test("nothing to send resolves at once and calls nothing", async () => {
   const { db, statements } = fakeDb();
   const gate = gatedSend();
-  await afterAnswerSender(db, gate.send, () => {}).send([], 15_000);
+  await afterAnswerSender(db, gate.send, 15_000, () => {}).send([]);
   assert.deepEqual(gate.calls, []);
   assert.deepEqual(statements, []);
 });
@@ -113,15 +113,15 @@ Deno.test("nothing to send resolves at once and calls nothing", async () => {
 Deno.test("sent rows are settled together while sends are in flight, and at once when none is", async () => {
   const { db, statements } = fakeDb();
   const gate = gatedSend();
-  const sender = afterAnswerSender(db, gate.send, () => {});
-  const done = [sender.send(rows(1, 1), 15_000), sender.send(rows(2, 100), 15_000)];
+  const sender = afterAnswerSender(db, gate.send, 15_000, () => {});
+  const done = [sender.send(rows(1, 1)), sender.send(rows(2, 100))];
   await gate.releaseAll();
   await Promise.all(done);
   const sizes = statements.map((s) => (s.values[0] as number[]).length);
   assert.equal(sizes.reduce((a, b) => a + b, 0), 101);
   assert.ok(sizes.length <= 4, `101 rows in ${sizes.length} settles`);
-  const lone = afterAnswerSender(db, gate.send, () => {});
-  const one = lone.send(rows(500, 1), 15_000);
+  const lone = afterAnswerSender(db, gate.send, 15_000, () => {});
+  const one = lone.send(rows(500, 1));
   await gate.releaseAll();
   await one;
   assert.deepEqual(statements.at(-1)!.values[0], [500], "alone, it is settled right away");
@@ -132,11 +132,17 @@ Deno.test("rows whose reservation ends while SQS stalls, or beyond the backlog c
   const gate = gatedSend();
   let clock = 0;
   const lines: string[] = [];
-  const sender = afterAnswerSender(db, gate.send, (_kind, line) => lines.push(line), () => clock);
-  const stalled = sender.send(rows(1, 10), 15_000);
-  const second = sender.send(rows(11, 10), 15_000);
+  const sender = afterAnswerSender(
+    db,
+    gate.send,
+    15_000,
+    (_kind, line) => lines.push(line),
+    () => clock,
+  );
+  const stalled = sender.send(rows(1, 10));
+  const second = sender.send(rows(11, 10));
   await new Promise((r) => setTimeout(r, 5));
-  const waiting = sender.send(rows(21, 5), 15_000);
+  const waiting = sender.send(rows(21, 5));
   await new Promise((r) => setTimeout(r, 5));
   assert.equal(gate.calls.length, 2, "21-25 wait behind the two hanging sends");
   clock = 20_000; // the reservation ends while they hang
@@ -152,14 +158,20 @@ Deno.test("rows whose reservation ends while SQS stalls, or beyond the backlog c
     rows(1, 20).map((r) => r.outbox_id),
   );
 
-  const full = afterAnswerSender(db, gate.send, (_kind, line) => lines.push(line), () => clock);
-  const many = full.send(rows(1000, MAX_BACKLOG + 3), 15_000);
+  const full = afterAnswerSender(
+    db,
+    gate.send,
+    15_000,
+    (_kind, line) => lines.push(line),
+    () => clock,
+  );
+  const many = full.send(rows(1000, MAX_BACKLOG + 3));
   await gate.releaseAll();
   await many;
   assert.equal(gate.calls.flat().filter((id) => id >= 1000).length, MAX_BACKLOG);
   assert.match(lines.join("\n"), /left to the scheduled dispatch: more than 20000 rows/);
   // Everything above was accounted for: the whole backlog is free again.
-  const again = full.send(rows(100_000, MAX_BACKLOG), 15_000);
+  const again = full.send(rows(100_000, MAX_BACKLOG));
   await gate.releaseAll();
   await again;
   assert.equal(gate.calls.flat().filter((id) => id >= 100_000).length, MAX_BACKLOG);
@@ -170,9 +182,9 @@ Deno.test("a settle the database never answers is given up; a send that throws f
   (db as unknown as { query: unknown }).query = () => new Promise(() => {});
   const lines: string[] = [];
   const throwing = () => Promise.reject(new Error("socket hang up"));
-  const sender = afterAnswerSender(db, throwing, (_kind, line) => lines.push(line));
+  const sender = afterAnswerSender(db, throwing, 15_000, (_kind, line) => lines.push(line));
   const started = Date.now();
-  await sender.send(rows(1, 2), 15_000);
+  await sender.send(rows(1, 2));
   assert.ok(Date.now() - started >= SETTLE_TIMEOUT_MS - 50, "waited for the settle's deadline");
   assert.match(lines.join("\n"), /2 message\(s\) not sent, will retry: Error: socket hang up/);
   assert.match(lines.join("\n"), /2 row\(s\) not settled, left to dispatch: settle timed out/);

@@ -49,8 +49,9 @@ Deno.test("loadConfig(): bulk limits, the send reservation, the API-key cache an
     maxBodyBytes: 65_536,
     maxBulkBodyBytes: 1_048_576,
     maxBulkJobs: 500,
-    reserveSeconds: 15,
   });
+  assert.equal(defaults.reserveSeconds, 15);
+  assert.equal(defaults.sendWindowMs, 10_000, "15 s less two 2 s tries and a second");
   assert.equal(defaults.apiKeyCacheMs, 5_000);
   assert.deepEqual(
     [defaults.jobsPolicy?.name, defaults.jobsPolicy?.limit, defaults.jobsPolicy?.periodSeconds],

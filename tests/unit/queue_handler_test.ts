@@ -55,7 +55,7 @@ function fake(caller: Caller, outcome: Outcome = "created", conflictItem?: numbe
         Promise.resolve([{ id: "j1", customer_id: customerId, queue_position: 3 } as JobView]),
     },
     sendAfterAnswer: (rows) => sent.push(rows),
-    limits: { maxBodyBytes: 1024, maxBulkBodyBytes: 8192, maxBulkJobs: 5, reserveSeconds: 15 },
+    limits: { maxBodyBytes: 1024, maxBulkBodyBytes: 8192, maxBulkJobs: 5 },
     jobsPolicy: JOBS_POLICY,
   };
   return { deps, enqueued, sent };
@@ -96,7 +96,6 @@ Deno.test("POST enqueues, answers 202 with the job and sends its row after the a
   assert.equal(customerId, "acme");
   assert.deepEqual(items, [{ ...job(), payload: {} }]);
   assert.equal(options.batchKey, null);
-  assert.equal(options.reserveSeconds, 15);
   assert.equal(options.limit?.limit, 10_000);
   assert.equal(options.limit?.periodMs, 3_600_000);
   assert.match(options.limit!.key, /^[0-9a-f]{64}$/);

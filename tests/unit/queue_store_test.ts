@@ -49,11 +49,11 @@ const item = (key?: string) => ({
   payload: {},
   ...(key ? { idempotency_key: key } : {}),
 });
-const options = { batchKey: null, reserveSeconds: 15 };
+const options = { batchKey: null };
 
 Deno.test("requests that arrive while calls are in flight share the next call; each gets its own jobs", async () => {
   const { db, calls, release } = gatedDb();
-  const store = sqlQueueStore(db);
+  const store = sqlQueueStore(db, 15);
   const results = ["a", "b", "c", "d", "e"].map((c) => store.enqueue(c, [item(), item()], options));
   assert.equal(calls.length, MAX_ENQUEUE_CALLS, "the first ones go at once");
   await release();
@@ -73,7 +73,7 @@ Deno.test("requests that arrive while calls are in flight share the next call; e
 
 Deno.test("two requests using one key never share a call", async () => {
   const { db, calls, release } = gatedDb();
-  const store = sqlQueueStore(db);
+  const store = sqlQueueStore(db, 15);
   const results = [
     store.enqueue("x", [item()], options),
     store.enqueue("x", [item()], options),
@@ -99,7 +99,7 @@ Deno.test("two requests using one key never share a call", async () => {
 
 Deno.test("a database out of reach fails every request of a call at once", async () => {
   const down = gatedDb(() => new Error("Connection terminated unexpectedly"));
-  const store = sqlQueueStore(down.db);
+  const store = sqlQueueStore(down.db, 15);
   const failing = Promise.allSettled(
     ["a", "b", "c", "d", "e"].map((c) => store.enqueue(c, [item()], options)),
   );
@@ -123,7 +123,7 @@ Deno.test("any other failure of a shared call: each request goes again alone and
     calls.push(customers);
     return customers.includes("bad") ? Promise.reject(refused) : inner(text, values);
   };
-  const store = sqlQueueStore(db.db);
+  const store = sqlQueueStore(db.db, 15);
   const results = Promise.allSettled(
     ["a", "b", "bad", "c", "d"].map((c) => store.enqueue(c, [item()], options)),
   );
@@ -139,7 +139,7 @@ Deno.test("any other failure of a shared call: each request goes again alone and
 Deno.test("a lost key race or a deadlock is tried once more with the same values; twice fails", async () => {
   const race = Object.assign(new Error("an idempotency key was used"), { code: "40001" });
   const raced = gatedDb((call) => call === 1 ? race : undefined);
-  const retried = sqlQueueStore(raced.db).enqueue("a", [item("k")], options);
+  const retried = sqlQueueStore(raced.db, 15).enqueue("a", [item("k")], options);
   await raced.release();
   assert.equal((await retried).kind, "enqueued");
   assert.equal(raced.calls.length, 2);
@@ -147,7 +147,7 @@ Deno.test("a lost key race or a deadlock is tried once more with the same values
 
   const deadlock = Object.assign(new Error("deadlock detected"), { code: "40P01" });
   const stuck = gatedDb(() => deadlock);
-  const twice = sqlQueueStore(stuck.db).enqueue("a", [item("k")], options);
+  const twice = sqlQueueStore(stuck.db, 15).enqueue("a", [item("k")], options);
   const settled = Promise.allSettled([twice]);
   await stuck.release();
   assert.equal((await settled)[0]!.status, "rejected");
@@ -173,7 +173,7 @@ Deno.test("a request the database answered with too few rows is an error, and on
     Promise.resolve({
       rows: [row(0, 0, "a0"), row(0, 1, "a1"), row(1, 0, "b0"), row(2, 0, null), row(2, 1, "c1")],
     });
-  const store = sqlQueueStore(db);
+  const store = sqlQueueStore(db, 15);
   // Three requests in one call: the store is busy with two calls first.
   const busy = [store.enqueue("x", [item()], options), store.enqueue("y", [item()], options)];
   const results = Promise.allSettled([

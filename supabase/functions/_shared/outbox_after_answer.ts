@@ -37,15 +37,15 @@ export const SETTLE_TIMEOUT_MS = 5_000;
 
 export interface AfterAnswerSender {
   /**
-   * Resolves once these rows are sent and settled, or left to the scheduled dispatch (after
-   * reservedMs, their reservation, or at once when the backlog is full).
+   * Resolves once these rows are sent and settled, or left to the scheduled dispatch (when the
+   * send window ends first, or at once when the backlog is full).
    */
-  send(rows: OutboxRow[], reservedMs: number): Promise<void>;
+  send(rows: OutboxRow[]): Promise<void>;
 }
 
 interface Entry {
   row: OutboxRow;
-  /** Epoch ms when the scheduled dispatch may take the row: not worth sending here after. */
+  /** Epoch ms when the send window ends: after it, the row is the scheduled dispatch's. */
   until: number;
   done: () => void;
 }
@@ -53,11 +53,13 @@ interface Entry {
 export function afterAnswerSender(
   db: Pick<DbClient, "query">,
   sendBatch: SendBatch,
+  /** How long after send() a row may still be sent here; then it is the dispatch's. */
+  windowMs: number,
   /** kind: "unsent", "unsettled" or "left"; see intervalLog for an outage's many lines. */
   log: (kind: string, line: string) => void,
   now: () => number = Date.now,
 ): AfterAnswerSender {
-  let waiting: Entry[] = [];
+  const waiting: Entry[] = [];
   const sent: { entries: Entry[]; result: BatchResult }[] = [];
   let sending = 0;
   let settling = false;
@@ -73,9 +75,13 @@ export function afterAnswerSender(
 
   function pump(): void {
     scheduled = false;
+    // Rows wait in the order they came, each with the same window: the expired ones lead.
     const t = now();
-    leave(waiting.filter((e) => e.until <= t), "their reservation ended before SQS took them");
-    waiting = waiting.filter((e) => e.until > t);
+    const expired = waiting.findIndex((e) => e.until > t);
+    leave(
+      waiting.splice(0, expired < 0 ? waiting.length : expired),
+      "their reservation ended before SQS took them",
+    );
     while (sending < MAX_SENDS && waiting.length > 0) {
       // A partial batch leaves only when nothing else is on its way: under load, batches fill.
       if (sending > 0 && waiting.length < SQS_BATCH_SIZE) return;
@@ -126,9 +132,9 @@ export function afterAnswerSender(
   }
 
   return {
-    send(rows, reservedMs) {
+    send(rows) {
       if (rows.length === 0) return Promise.resolve();
-      const until = now() + reservedMs;
+      const until = now() + windowMs;
       const done = Promise.all(rows.map((row) =>
         new Promise<void>((resolve) => {
           const entry = { row, until, done: resolve };

@@ -11,8 +11,15 @@ export interface QueueConfig {
   serviceKeys: string[];
   sqs: SqsConfig;
   limits: QueueLimits;
-  /** How long the send after the answer waits for SQS before leaving the jobs to dispatch. */
+  /** How long one try of the send after the answer waits for SQS (the SDK tries twice). */
   dispatchTimeoutMs: number;
+  /** How long new outbox rows are left to this instance before dispatch takes them. */
+  reserveSeconds: number;
+  /**
+   * How long after its answer the instance may still send new rows: the reservation less two
+   * tries of the SQS call and a second of clock and commit skew. Past it, dispatch sends them.
+   */
+  sendWindowMs: number;
   /** How long an instance remembers which customer an API key belongs to (0: not at all). */
   apiKeyCacheMs: number;
   jwt: JwtConfig;
@@ -20,15 +27,9 @@ export interface QueueConfig {
   jobsPolicy?: Policy;
 }
 
-/**
- * How long after a commit the instance may still send its new rows: the reservation less two
- * tries of the SQS call and a second of skew. Past it, the scheduled dispatch sends them.
- */
-export function sendWindowMs(config: Pick<QueueConfig, "limits" | "dispatchTimeoutMs">): number {
-  return config.limits.reserveSeconds * 1000 - 2 * config.dispatchTimeoutMs - 1000;
-}
-
 export function loadConfig(env: Env = Deno.env.toObject()): QueueConfig {
+  const dispatchTimeoutMs = intEnv(env, "queue", "QUEUE_DISPATCH_TIMEOUT_MS", 2_000);
+  const reserveSeconds = intEnv(env, "queue", "QUEUE_SEND_RESERVE_SECONDS", 15);
   const config: QueueConfig = {
     dbUrl: requireEnv(env, "queue", "SUPABASE_DB_URL"),
     serviceKeys: serviceKeysFromEnv(env, "queue"),
@@ -37,23 +38,22 @@ export function loadConfig(env: Env = Deno.env.toObject()): QueueConfig {
       maxBodyBytes: intEnv(env, "queue", "QUEUE_MAX_BODY_BYTES", 64 * 1024),
       maxBulkBodyBytes: intEnv(env, "queue", "QUEUE_MAX_BULK_BODY_BYTES", 1024 * 1024),
       maxBulkJobs: intEnv(env, "queue", "QUEUE_MAX_BULK_JOBS", 500),
-      reserveSeconds: intEnv(env, "queue", "QUEUE_SEND_RESERVE_SECONDS", 15),
     },
-    dispatchTimeoutMs: intEnv(env, "queue", "QUEUE_DISPATCH_TIMEOUT_MS", 2_000),
+    dispatchTimeoutMs,
+    reserveSeconds,
+    sendWindowMs: reserveSeconds * 1000 - 2 * dispatchTimeoutMs - 1000,
     apiKeyCacheMs: intEnv(env, "queue", "API_KEY_CACHE_SECONDS", 5) * 1000,
     jwt: jwtConfigFromEnv(env, "queue"),
     rateLimit: rateLimitConfigFromEnv(env, "queue"),
     jobsPolicy: jobsPolicyFromEnv(env, "queue"),
   };
-  const { limits, dispatchTimeoutMs } = config;
+  const { limits } = config;
   if (limits.maxBulkJobs < 1) {
     throw new Error("Cannot start queue: QUEUE_MAX_BULK_JOBS must be at least 1");
   }
-  // The send after the answer must fit in the reservation: two tries of the SQS call, and a
-  // second of clock and commit skew, before the scheduled dispatch may take the rows.
-  if (sendWindowMs(config) <= 0) {
+  if (config.sendWindowMs <= 0) {
     throw new Error(
-      `Cannot start queue: QUEUE_SEND_RESERVE_SECONDS=${limits.reserveSeconds} leaves no time to send: it must be over 2 x QUEUE_DISPATCH_TIMEOUT_MS (${dispatchTimeoutMs} ms) + 1 s`,
+      `Cannot start queue: QUEUE_SEND_RESERVE_SECONDS=${reserveSeconds} leaves no time to send: it must be over 2 x QUEUE_DISPATCH_TIMEOUT_MS (${dispatchTimeoutMs} ms) + 1 s`,
     );
   }
   // A bulk the jobs policy could never admit would be refused with a Retry-After that lies.

@@ -31,8 +31,6 @@ export interface QueueLimits {
   maxBulkBodyBytes: number;
   /** Jobs one bulk request may carry. */
   maxBulkJobs: number;
-  /** Seconds new outbox rows wait for this instance's send before the scheduled dispatch. */
-  reserveSeconds: number;
 }
 
 export interface QueueDeps {
@@ -166,7 +164,6 @@ async function enqueue(req: Request, deps: QueueDeps, customerId: string): Promi
       limit: policy.limit,
       periodMs: policy.periodSeconds * 1000,
     },
-    reserveSeconds: limits.reserveSeconds,
   });
   if (result.kind === "conflict") {
     const itemAtFault = body.bulk ? result.item : undefined;

@@ -8,18 +8,19 @@ import { withRateLimit } from "../_shared/ratelimit/middleware.ts";
 import { createLimiterDb, createRateLimitDeps } from "../_shared/ratelimit/setup.ts";
 import { afterAnswer } from "../_shared/runtime.ts";
 import { createSqsClient } from "../_shared/sqs.ts";
-import { loadConfig, sendWindowMs } from "./config.ts";
+import { loadConfig } from "./config.ts";
 import { handle, type QueueDeps } from "./handler.ts";
 import { sqlQueueStore } from "./store.ts";
 
 const config = loadConfig();
 const db = createDb(config.dbUrl, { max: 8 });
-const store = sqlQueueStore(db);
+const store = sqlQueueStore(db, config.reserveSeconds);
 const verifyJwt = createJwtVerifier(config.jwt);
 const sqs = createSqsClient(config.sqs, config.dispatchTimeoutMs);
 const sender = afterAnswerSender(
   db,
   sqsBatchSender(sqs, config.sqs.queueUrl),
+  config.sendWindowMs,
   intervalLog((line) => console.error(line)),
 );
 const customerForApiKey = cacheApiKeys(store.customerForApiKey, config.apiKeyCacheMs);
@@ -29,7 +30,7 @@ const caller = identifyOnce((req) =>
 const deps: QueueDeps = {
   identify: caller,
   store,
-  sendAfterAnswer: (rows) => afterAnswer(sender.send(rows, sendWindowMs(config))),
+  sendAfterAnswer: (rows) => afterAnswer(sender.send(rows)),
   limits: config.limits,
   jobsPolicy: config.jobsPolicy,
 };

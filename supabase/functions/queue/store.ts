@@ -58,8 +58,6 @@ export interface EnqueueOptions {
   /** A bulk request's Idempotency-Key, covering the whole batch. */
   batchKey: string | null;
   limit?: JobsLimit;
-  /** Seconds the new outbox rows are left to this instance's send before dispatch takes them. */
-  reserveSeconds: number;
 }
 
 export interface QueueStore {
@@ -142,7 +140,7 @@ interface Waiting {
  * goes at once. The database's per-call and per-commit costs are shared under load, which is
  * when they matter.
  */
-function gatheredEnqueue(db: Db): QueueStore["enqueue"] {
+function gatheredEnqueue(db: Db, reserveSeconds: number): QueueStore["enqueue"] {
   let waiting: Waiting[] = [];
   let inFlight = 0;
 
@@ -157,7 +155,7 @@ function gatheredEnqueue(db: Db): QueueStore["enqueue"] {
         limit_count: w.options.limit?.limit,
         limit_period_ms: w.options.limit?.periodMs,
       }))),
-      group[0]!.options.reserveSeconds,
+      reserveSeconds,
     ];
     try {
       return await query<EnqueueRow>(db, ENQUEUE, values);
@@ -233,9 +231,13 @@ function gatheredEnqueue(db: Db): QueueStore["enqueue"] {
     });
 }
 
-export function sqlQueueStore(db: Db): QueueStore {
+/**
+ * reserveSeconds: how long new outbox rows are left to this instance's send after the answer
+ * before the scheduled dispatch takes them (QUEUE_SEND_RESERVE_SECONDS).
+ */
+export function sqlQueueStore(db: Db, reserveSeconds: number): QueueStore {
   return {
-    enqueue: gatheredEnqueue(db),
+    enqueue: gatheredEnqueue(db, reserveSeconds),
     async listJobs(customerId, limit) {
       // Position: pending jobs ahead in run order (priority, then age), counted on the
       // partial index jobs_pending_order_idx.
