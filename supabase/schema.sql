@@ -916,6 +916,23 @@ $$;
 
 COMMENT ON FUNCTION public.claim_job(job_id uuid, worker_id text) IS 'Gives worker_id a new lease on a pending, due job, or says why not (see type job_lease).';
 
+CREATE FUNCTION public.claim_jobs(job_ids uuid[], worker_id text) RETURNS SETOF public.job_lease
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  one uuid;
+begin
+  -- One claim_job per id, in the order given: the same answers, one round trip.
+  foreach one in array coalesce(job_ids, '{}'::uuid[]) loop
+    return next public.claim_job(one, claim_jobs.worker_id);
+  end loop;
+  return;
+end;
+$$;
+
+COMMENT ON FUNCTION public.claim_jobs(job_ids uuid[], worker_id text) IS 'claim_job for each id, in order: one job_lease row per id.';
+
 CREATE FUNCTION public.complete_job(job_id uuid, lease uuid, result jsonb DEFAULT NULL::jsonb) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -946,6 +963,31 @@ end;
 $$;
 
 COMMENT ON FUNCTION public.complete_job(job_id uuid, lease uuid, result jsonb) IS 'Marks the job completed if lease is its current lease; false when the lease was lost.';
+
+CREATE FUNCTION public.complete_jobs(job_ids uuid[], leases uuid[], results jsonb[] DEFAULT NULL::jsonb[]) RETURNS TABLE(job_id uuid, done boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+declare
+  i integer;
+begin
+  if coalesce(cardinality(leases), 0) <> coalesce(cardinality(job_ids), 0)
+     or (results is not null and cardinality(results) <> cardinality(job_ids)) then
+    raise exception 'complete_jobs: job_ids, leases and results must have the same length'
+      using errcode = '22023';
+  end if;
+  -- In id order, so two calls that share a job lock rows in one order and cannot deadlock.
+  for i in select x.o from unnest(job_ids) with ordinality as x(id, o) order by x.id, x.o loop
+    job_id := job_ids[i];
+    done := public.complete_job(job_ids[i], leases[i], results[i]);
+    return next;
+  end loop;
+  return;
+end;
+$$;
+
+COMMENT ON FUNCTION public.complete_jobs(job_ids uuid[], leases uuid[], results jsonb[]) IS 'complete_job for each (id, lease, result): one row per job, true when completed under that lease.';
 
 CREATE FUNCTION public.enqueue_job(customer_id text, package_size integer, priority_level integer DEFAULT 0, payload jsonb DEFAULT '{}'::jsonb, idempotency_key text DEFAULT NULL::text) RETURNS public.enqueued_job
     LANGUAGE plpgsql SECURITY DEFINER
@@ -1081,6 +1123,48 @@ end;
 $$;
 
 COMMENT ON FUNCTION public.heartbeat(worker_id text, job_id uuid, lease uuid) IS 'Records that worker_id is alive. With a job: true while its lease holds, false once lost (stop working).';
+
+CREATE FUNCTION public.heartbeat_jobs(worker_id text, job_ids uuid[], leases uuid[], progress jsonb[] DEFAULT NULL::jsonb[]) RETURNS TABLE(job_id uuid, holds boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+declare
+  n integer := coalesce(cardinality(job_ids), 0);
+begin
+  if coalesce(cardinality(leases), 0) <> n
+     or (heartbeat_jobs.progress is not null and cardinality(heartbeat_jobs.progress) <> n) then
+    raise exception 'heartbeat_jobs: job_ids, leases and progress must have the same length'
+      using errcode = '22023';
+  end if;
+  return query
+  with beat as (
+    update public.jobs j
+       set heartbeat_at = now(),
+           progress = case when jsonb_typeof(b.progress) = 'object' then b.progress
+                           else j.progress end
+      from unnest(coalesce(job_ids, '{}'::uuid[]), coalesce(leases, '{}'::uuid[]),
+                  coalesce(heartbeat_jobs.progress, array_fill(null::jsonb, array[n])))
+           as b(id, lease, progress)
+     where j.id = b.id and j.status = 'in_progress' and j.lease_token = b.lease
+    returning j.id
+  ), alive as (
+    -- current_job_id: the first job of this beat that still holds (workers_view lists them all).
+    insert into public.worker_heartbeats (worker_id, current_job_id, last_heartbeat)
+    values (heartbeat_jobs.worker_id,
+            (select x.id from unnest(job_ids) with ordinality as x(id, o)
+              where x.id in (select beat.id from beat) order by x.o limit 1),
+            now())
+    on conflict (worker_id) do update
+      set current_job_id = excluded.current_job_id, last_heartbeat = excluded.last_heartbeat
+  )
+  select x.id, x.id in (select beat.id from beat)
+    from unnest(coalesce(job_ids, '{}'::uuid[])) with ordinality as x(id, o)
+   order by x.o;
+end;
+$$;
+
+COMMENT ON FUNCTION public.heartbeat_jobs(worker_id text, job_ids uuid[], leases uuid[], progress jsonb[]) IS 'Records that worker_id is alive and, per job, whether its lease still holds (false: stop working); stores progress given.';
 
 CREATE FUNCTION public.recover_stale_jobs() RETURNS TABLE(recovered integer, failed integer)
     LANGUAGE plpgsql SECURITY DEFINER
@@ -1360,6 +1444,7 @@ CREATE TABLE public.jobs (
     leased_at timestamp with time zone,
     heartbeat_at timestamp with time zone,
     stale_recoveries integer DEFAULT 0 NOT NULL,
+    progress jsonb,
     CONSTRAINT jobs_attempts_check CHECK ((attempts >= 0)),
     CONSTRAINT jobs_completed_at_matches_status CHECK (((status = ANY (ARRAY['completed'::text, 'failed'::text])) = (completed_at IS NOT NULL))),
     CONSTRAINT jobs_customer_id_check CHECK (((length(customer_id) >= 1) AND (length(customer_id) <= 128))),
@@ -1369,6 +1454,7 @@ CREATE TABLE public.jobs (
     CONSTRAINT jobs_package_size_check CHECK ((package_size > 0)),
     CONSTRAINT jobs_payload_check CHECK ((jsonb_typeof(payload) = 'object'::text)),
     CONSTRAINT jobs_priority_level_check CHECK (((priority_level >= 0) AND (priority_level <= 10))),
+    CONSTRAINT jobs_progress_check CHECK (((progress IS NULL) OR (jsonb_typeof(progress) = 'object'::text))),
     CONSTRAINT jobs_stale_recoveries_check CHECK ((stale_recoveries >= 0)),
     CONSTRAINT jobs_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'in_progress'::text, 'completed'::text, 'failed'::text])))
 );
@@ -1392,6 +1478,8 @@ COMMENT ON COLUMN public.jobs.lease_token IS 'The current claim. Heartbeats, com
 COMMENT ON COLUMN public.jobs.heartbeat_at IS 'Last heartbeat under the current lease (null: none yet).';
 
 COMMENT ON COLUMN public.jobs.stale_recoveries IS 'How many times the job was taken back from a worker that stopped heartbeating.';
+
+COMMENT ON COLUMN public.jobs.progress IS 'What the handler last reported: {"done", "total", "note", "attempt", "at"}; sent with heartbeats.';
 
 CREATE TABLE public.queue_history (
     id bigint NOT NULL,
@@ -1436,6 +1524,18 @@ CREATE TABLE public.worker_heartbeats (
 );
 
 COMMENT ON TABLE public.worker_heartbeats IS 'The latest sign of life from each worker and the job it is working on.';
+
+CREATE VIEW public.workers_view WITH (security_invoker='true') AS
+ SELECT w.worker_id,
+    w.last_heartbeat,
+    (now() - w.last_heartbeat) AS silent_for,
+    (count(j.id))::integer AS jobs_held,
+    COALESCE(array_agg(j.id ORDER BY j.leased_at) FILTER (WHERE (j.id IS NOT NULL)), '{}'::uuid[]) AS job_ids
+   FROM (public.worker_heartbeats w
+     LEFT JOIN public.jobs j ON (((j.leased_by = w.worker_id) AND (j.status = 'in_progress'::text))))
+  GROUP BY w.worker_id, w.last_heartbeat;
+
+COMMENT ON VIEW public.workers_view IS 'Each worker: its last heartbeat and every job it holds in progress (from the leases).';
 
 ALTER TABLE ONLY private.alerts
     ADD CONSTRAINT alerts_pkey PRIMARY KEY (id);
@@ -1596,8 +1696,14 @@ REVOKE ALL ON FUNCTION private.touch_updated_at() FROM PUBLIC;
 REVOKE ALL ON FUNCTION public.claim_job(job_id uuid, worker_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.claim_job(job_id uuid, worker_id text) TO service_role;
 
+REVOKE ALL ON FUNCTION public.claim_jobs(job_ids uuid[], worker_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.claim_jobs(job_ids uuid[], worker_id text) TO service_role;
+
 REVOKE ALL ON FUNCTION public.complete_job(job_id uuid, lease uuid, result jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.complete_job(job_id uuid, lease uuid, result jsonb) TO service_role;
+
+REVOKE ALL ON FUNCTION public.complete_jobs(job_ids uuid[], leases uuid[], results jsonb[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.complete_jobs(job_ids uuid[], leases uuid[], results jsonb[]) TO service_role;
 
 REVOKE ALL ON FUNCTION public.enqueue_job(customer_id text, package_size integer, priority_level integer, payload jsonb, idempotency_key text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.enqueue_job(customer_id text, package_size integer, priority_level integer, payload jsonb, idempotency_key text) TO service_role;
@@ -1610,6 +1716,9 @@ GRANT ALL ON FUNCTION public.find_stale_jobs(threshold interval) TO service_role
 
 REVOKE ALL ON FUNCTION public.heartbeat(worker_id text, job_id uuid, lease uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.heartbeat(worker_id text, job_id uuid, lease uuid) TO service_role;
+
+REVOKE ALL ON FUNCTION public.heartbeat_jobs(worker_id text, job_ids uuid[], leases uuid[], progress jsonb[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.heartbeat_jobs(worker_id text, job_ids uuid[], leases uuid[], progress jsonb[]) TO service_role;
 
 REVOKE ALL ON FUNCTION public.recover_stale_jobs() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.recover_stale_jobs() TO service_role;
@@ -1626,6 +1735,8 @@ GRANT ALL ON SEQUENCE public.queue_history_id_seq TO service_role;
 GRANT ALL ON TABLE public.stale_jobs_view TO service_role;
 
 GRANT ALL ON TABLE public.worker_heartbeats TO service_role;
+
+GRANT ALL ON TABLE public.workers_view TO service_role;
 
 -- pg_cron jobs
 

@@ -491,6 +491,7 @@ export type Database = {
           "package_size": number;
           "payload": NonNullable<Json>;
           "priority_level": number;
+          "progress": Json | null;
           "result": Json | null;
           "run_after": string;
           "stale_recoveries": number;
@@ -513,6 +514,7 @@ export type Database = {
           "package_size": number;
           "payload"?: NonNullable<Json>;
           "priority_level"?: number;
+          "progress"?: Json | null;
           "result"?: Json | null;
           "run_after"?: string;
           "stale_recoveries"?: number;
@@ -534,6 +536,7 @@ export type Database = {
           "package_size"?: number;
           "payload"?: NonNullable<Json>;
           "priority_level"?: number;
+          "progress"?: Json | null;
           "result"?: Json | null;
           "run_after"?: string;
           "stale_recoveries"?: number;
@@ -624,6 +627,17 @@ export type Database = {
         ComputedFields: never;
         Relationships: [];
       };
+      "workers_view": {
+        Row: {
+          "job_ids": (string)[] | null;
+          "jobs_held": number | null;
+          "last_heartbeat": string;
+          "silent_for": string | null;
+          "worker_id": string;
+        };
+        ComputedFields: never;
+        Relationships: [];
+      };
     };
     Functions: {
       "claim_job": {
@@ -636,9 +650,26 @@ export type Database = {
           isSetofReturn: false;
         };
       };
+      "claim_jobs": {
+        Args: { "job_ids": (string)[]; "worker_id": string };
+        Returns: Database["public"]["CompositeTypes"]["job_lease"][];
+        SetofOptions: {
+          from: "*";
+          to: "job_lease";
+          isOneToOne: false;
+          isSetofReturn: true;
+        };
+      };
       "complete_job": {
         Args: { "job_id": string; "lease": string; "result"?: Json };
         Returns: boolean;
+      };
+      "complete_jobs": {
+        Args: { "job_ids": (string)[]; "leases": (string)[]; "results"?: (Json)[] };
+        Returns: {
+          "done": boolean;
+          "job_id": string;
+        }[];
       };
       "enqueue_job": {
         Args: {
@@ -682,6 +713,18 @@ export type Database = {
       "heartbeat": {
         Args: { "job_id"?: string; "lease"?: string; "worker_id": string };
         Returns: boolean;
+      };
+      "heartbeat_jobs": {
+        Args: {
+          "job_ids": (string)[];
+          "leases": (string)[];
+          "progress"?: (Json)[];
+          "worker_id": string;
+        };
+        Returns: {
+          "holds": boolean;
+          "job_id": string;
+        }[];
       };
       "recover_stale_jobs": {
         Args: Record<PropertyKey, never>;

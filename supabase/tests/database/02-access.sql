@@ -75,12 +75,13 @@ select is(
      from pg_proc p join pg_namespace n on n.oid = p.pronamespace
     where n.nspname = 'public'
       and p.proname in ('enqueue_job', 'claim_job', 'heartbeat', 'complete_job', 'fail_job',
-                        'release_job')
+                        'release_job', 'claim_jobs', 'heartbeat_jobs', 'complete_jobs')
       and has_function_privilege('service_role', p.oid, 'execute')
       and not has_function_privilege('anon', p.oid, 'execute')
       and not has_function_privilege('authenticated', p.oid, 'execute')
       and not has_function_privilege('public', p.oid, 'execute')),
-  array['claim_job', 'complete_job', 'enqueue_job', 'fail_job', 'heartbeat', 'release_job'],
+  array['claim_job', 'claim_jobs', 'complete_job', 'complete_jobs', 'enqueue_job', 'fail_job',
+        'heartbeat', 'heartbeat_jobs', 'release_job'],
   'every worker function is executable by service_role and nobody else');
 
 set local role anon;
