@@ -6,6 +6,10 @@ export interface WorkerConfig {
   workerId: string;
   dbUrl: string;
   sqs: SqsConfig;
+  /** Jobs in flight at once in this process. */
+  concurrency: number;
+  /** A job running longer is aborted and fails as retryable. */
+  jobTimeoutMs: number;
   heartbeatMs: number;
   visibilitySeconds: number;
   waitSeconds: number;
@@ -21,6 +25,8 @@ export function loadConfig(env: Env = Deno.env.toObject()): WorkerConfig {
     workerId: env.WORKER_ID?.trim() || `${Deno.hostname()}-${Deno.pid}`,
     dbUrl: requireEnv(env, fn, "WORKER_DB_URL"),
     sqs: sqsConfigFromEnv(env, fn),
+    concurrency: numberEnv(env, fn, "WORKER_CONCURRENCY", 10, { min: 1, max: 1000 }),
+    jobTimeoutMs: 1000 * numberEnv(env, fn, "JOB_TIMEOUT_SECONDS", 1800, { min: 1, max: 86_400 }),
     heartbeatMs: heartbeatSeconds * 1000,
     // SQS keeps the message hidden while we work; each heartbeat extends it.
     visibilitySeconds: numberEnv(env, fn, "VISIBILITY_TIMEOUT_SECONDS", 60, {

@@ -23,12 +23,40 @@ export type Failure =
   | { outcome: "retrying"; attempt: number; retry_in_seconds: number }
   | { outcome: "failed" | "lease_lost"; attempt: number | null };
 
-/** The SQL functions of the worker contract (public.claim_job and friends). */
+/** What a handler last reported, stored on the job and shown by GET /queue/<customer>. */
+export interface Progress {
+  done: number;
+  total: number;
+  note?: string;
+  attempt: number;
+  /** ISO time of the report. */
+  at: string;
+}
+
+/** One held job in a heartbeat; progress only when it changed since the last beat. */
+export interface Beat {
+  jobId: string;
+  lease: string;
+  progress?: Progress;
+}
+
+export interface Completion {
+  jobId: string;
+  lease: string;
+  result: unknown;
+}
+
+/** The SQL functions of the worker contract (public.claim_jobs and friends). */
 export interface JobStore {
-  claim(jobId: string, workerId: string): Promise<Claim>;
-  /** True while the lease holds; with no job, records that the worker is alive. */
-  heartbeat(workerId: string, jobId?: string, lease?: string): Promise<boolean>;
-  complete(jobId: string, lease: string, result: unknown): Promise<boolean>;
+  /** claim_jobs: one answer per id, in order. */
+  claim(jobIds: string[], workerId: string): Promise<Claim[]>;
+  /**
+   * heartbeat_jobs: records that the worker is alive (also with no jobs) and says per job, in
+   * order, whether its lease still holds.
+   */
+  heartbeat(workerId: string, beats: Beat[]): Promise<boolean[]>;
+  /** complete_jobs: per job, in order, true when completed under its lease. */
+  complete(completions: Completion[]): Promise<boolean[]>;
   fail(jobId: string, lease: string, error: string, retryable: boolean): Promise<Failure>;
   release(jobId: string, lease: string, reason: string): Promise<boolean>;
 }
@@ -40,15 +68,30 @@ export interface QueueMessage {
 }
 
 export interface MessageQueue {
-  /** Long-polls up to waitSeconds for one message, hidden for visibilitySeconds once received. */
-  receive(waitSeconds: number, visibilitySeconds: number): Promise<QueueMessage[]>;
-  delete(message: QueueMessage): Promise<void>;
-  /** Hides the message for `seconds` more (0: visible again at once). */
-  setVisibility(message: QueueMessage, seconds: number): Promise<void>;
+  /** Long-polls up to waitSeconds for 1..max messages, hidden for visibilitySeconds once received. */
+  receive(max: number, waitSeconds: number, visibilitySeconds: number): Promise<QueueMessage[]>;
+  /** Deletes the messages (batched, 10 a call). */
+  delete(messages: QueueMessage[]): Promise<void>;
+  /** Hides the messages for `seconds` more (0: visible again at once); batched, 10 a call. */
+  setVisibility(messages: QueueMessage[], seconds: number): Promise<void>;
 }
 
-/** Does the work. Must stop (reject) promptly when `signal` aborts. */
-export type JobHandler = (job: ClaimedJob, signal: AbortSignal) => Promise<unknown>;
+/** What a handler gets beside its job. */
+export interface JobContext {
+  /**
+   * Aborts when the job must stop: its lease was lost, it ran past its timeout, or the worker is
+   * shutting down and the grace period is over. The worker stops waiting for the handler then.
+   */
+  signal: AbortSignal;
+  /**
+   * Reports progress (for example 2 of 5 directories): it travels with the next heartbeat and
+   * GET /queue/<customer> shows it. Throws a RangeError for negative or non-finite numbers.
+   */
+  progress(done: number, total: number, note?: string): void;
+}
+
+/** Does the work. Should stop (reject) promptly when `context.signal` aborts. */
+export type JobHandler = (job: ClaimedJob, context: JobContext) => Promise<unknown>;
 
 /** Thrown by a handler for a failure that retrying cannot fix. */
 export class PermanentJobError extends Error {

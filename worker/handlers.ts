@@ -1,8 +1,9 @@
 /**
- * The default job handler: a simulated directory submission that takes `durationMs` and fails
- * with probability `failureRate`, so the whole pipeline can be exercised without real directories.
+ * The default job handler: a simulated directory submission that takes `durationMs`, one step per
+ * directory (`package_size` of them) with progress after each, and fails with probability
+ * `failureRate`, so the whole pipeline can be exercised without real directories.
  */
-import type { ClaimedJob, JobHandler } from "./contract.ts";
+import type { JobHandler } from "./contract.ts";
 
 export interface SimulationOptions {
   durationMs: number;
@@ -27,8 +28,12 @@ export function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
 
 export function simulatedSubmission(options: SimulationOptions): JobHandler {
   const random = options.random ?? Math.random;
-  return async (job: ClaimedJob, signal: AbortSignal) => {
-    await abortableSleep(options.durationMs, signal);
+  return async (job, { signal, progress }) => {
+    const steps = Math.max(1, job.package_size);
+    for (let done = 1; done <= steps; done++) {
+      await abortableSleep(options.durationMs / steps, signal);
+      progress(done, steps, `directory ${done} of ${steps}`);
+    }
     if (random() < options.failureRate) {
       throw new Error("Directory rejected the submission (simulated failure)");
     }

@@ -1,6 +1,6 @@
 /**
  * `deno task worker`: the reference worker. Wiring only (see worker.ts); SIGTERM / SIGINT (or the
- * local stack closing our stdin) finish or release the current job, then exit.
+ * local stack closing our stdin) finish or release the running jobs, then exit.
  */
 import { createDb } from "../supabase/functions/_shared/db.ts";
 import { SQSClient } from "@aws-sdk/client-sqs";
@@ -10,7 +10,8 @@ import { sqlJobStore, sqsMessageQueue } from "./stores.ts";
 import { createWorker } from "./worker.ts";
 
 const config = loadConfig();
-const db = createDb(config.dbUrl, { max: 2 });
+// Heartbeat, claim and two gathered completions at most at once, plus failures and releases.
+const db = createDb(config.dbUrl, { max: 4 });
 // Not _shared/sqs.ts createSqsClient(): its 3 s request timeout, right for the functions'
 // short calls, would cut the worker's 20 s long polls off.
 const sqs = new SQSClient({
@@ -24,6 +25,8 @@ const worker = createWorker({
   jobs: sqlJobStore(db),
   queue: sqsMessageQueue(sqs, config.sqs.queueUrl),
   handler: simulatedSubmission(config.handler),
+  concurrency: config.concurrency,
+  jobTimeoutMs: config.jobTimeoutMs,
   heartbeatMs: config.heartbeatMs,
   visibilitySeconds: config.visibilitySeconds,
   waitSeconds: config.waitSeconds,

@@ -4,8 +4,8 @@
  * pool as the Edge Functions, see _shared/db.ts for why not postgres.js), and SQS.
  */
 import {
-  ChangeMessageVisibilityCommand,
-  DeleteMessageCommand,
+  ChangeMessageVisibilityBatchCommand,
+  DeleteMessageBatchCommand,
   ReceiveMessageCommand,
   type SQSClient,
 } from "@aws-sdk/client-sqs";
@@ -14,31 +14,41 @@ import type { Claim, Failure, JobStore, MessageQueue, QueueMessage } from "./con
 
 export function sqlJobStore(db: Db): JobStore {
   return {
-    async claim(jobId, workerId) {
-      const [row] = await query<Claim>(
+    async claim(jobIds, workerId) {
+      return await query<Claim>(
         db,
         `select outcome, job_id, attempt, lease, customer_id, package_size, priority_level,
                 payload, retry_in_seconds
-           from public.claim_job($1, $2)`,
-        [jobId, workerId],
+           from public.claim_jobs($1::uuid[], $2)`,
+        [jobIds, workerId],
       );
-      return row!;
     },
-    async heartbeat(workerId, jobId, lease) {
-      const [row] = await query<{ holds: boolean }>(
+    async heartbeat(workerId, beats) {
+      const rows = await query<{ holds: boolean }>(
         db,
-        "select public.heartbeat($1, $2, $3) as holds",
-        [workerId, jobId ?? null, lease ?? null],
+        "select holds from public.heartbeat_jobs($1, $2::uuid[], $3::uuid[], $4::jsonb[])",
+        [
+          workerId,
+          beats.map((b) => b.jobId),
+          beats.map((b) => b.lease),
+          beats.map((b) => (b.progress ? JSON.stringify(b.progress) : null)),
+        ],
       );
-      return row!.holds;
+      return rows.map((row) => row.holds);
     },
-    async complete(jobId, lease, result) {
-      const [row] = await query<{ done: boolean }>(
+    async complete(completions) {
+      // complete_jobs answers in job id order: matched back by id.
+      const rows = await query<{ job_id: string; done: boolean }>(
         db,
-        "select public.complete_job($1, $2, $3::jsonb) as done",
-        [jobId, lease, JSON.stringify(result ?? null)],
+        "select job_id, done from public.complete_jobs($1::uuid[], $2::uuid[], $3::jsonb[])",
+        [
+          completions.map((c) => c.jobId),
+          completions.map((c) => c.lease),
+          completions.map((c) => JSON.stringify(c.result ?? null)),
+        ],
       );
-      return row!.done;
+      const done = new Map(rows.map((row) => [row.job_id, row.done]));
+      return completions.map((c) => done.get(c.jobId) ?? false);
     },
     async fail(jobId, lease, error, retryable) {
       const [row] = await query<Failure>(
@@ -59,13 +69,32 @@ export function sqlJobStore(db: Db): JobStore {
   };
 }
 
+/** SQS takes at most 10 entries per batch call. */
+const BATCH = 10;
+
+function chunks<T>(items: T[]): T[][] {
+  return Array.from(
+    { length: Math.ceil(items.length / BATCH) },
+    (_, i) => items.slice(i * BATCH, (i + 1) * BATCH),
+  );
+}
+
+/** A batch call's failed entries are an error, like a failed single call. */
+function checkBatch(what: string, failed: { Id?: string; Message?: string }[] | undefined): void {
+  if (failed && failed.length > 0) {
+    throw new Error(
+      `${what}: ${failed.length} entries failed (${failed[0]!.Message ?? "no reason"})`,
+    );
+  }
+}
+
 export function sqsMessageQueue(client: SQSClient, queueUrl: string): MessageQueue {
   return {
-    async receive(waitSeconds, visibilitySeconds) {
+    async receive(max, waitSeconds, visibilitySeconds) {
       const out = await client.send(
         new ReceiveMessageCommand({
           QueueUrl: queueUrl,
-          MaxNumberOfMessages: 1,
+          MaxNumberOfMessages: max,
           WaitTimeSeconds: waitSeconds,
           VisibilityTimeout: visibilitySeconds,
           MessageSystemAttributeNames: ["ApproximateReceiveCount"],
@@ -77,17 +106,33 @@ export function sqsMessageQueue(client: SQSClient, queueUrl: string): MessageQue
         receiveCount: Number(m.Attributes?.ApproximateReceiveCount ?? 1),
       }));
     },
-    async delete(message) {
-      await client.send(
-        new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.receiptHandle }),
+    async delete(messages) {
+      await Promise.all(
+        chunks(messages).map(async (chunk) => {
+          const out = await client.send(
+            new DeleteMessageBatchCommand({
+              QueueUrl: queueUrl,
+              Entries: chunk.map((m, i) => ({ Id: String(i), ReceiptHandle: m.receiptHandle })),
+            }),
+          );
+          checkBatch("DeleteMessageBatch", out.Failed);
+        }),
       );
     },
-    async setVisibility(message, seconds) {
-      await client.send(
-        new ChangeMessageVisibilityCommand({
-          QueueUrl: queueUrl,
-          ReceiptHandle: message.receiptHandle,
-          VisibilityTimeout: seconds,
+    async setVisibility(messages, seconds) {
+      await Promise.all(
+        chunks(messages).map(async (chunk) => {
+          const out = await client.send(
+            new ChangeMessageVisibilityBatchCommand({
+              QueueUrl: queueUrl,
+              Entries: chunk.map((m, i) => ({
+                Id: String(i),
+                ReceiptHandle: m.receiptHandle,
+                VisibilityTimeout: seconds,
+              })),
+            }),
+          );
+          checkBatch("ChangeMessageVisibilityBatch", out.Failed);
         }),
       );
     },

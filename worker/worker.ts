@@ -1,61 +1,110 @@
 /**
- * The reference worker loop: long-poll `jobs`, claim the job named in each message, heartbeat
- * (database lease and SQS visibility in step), run the handler, then complete or fail under the
- * lease. Postgres decides; the message is only a reminder:
+ * The worker loop: up to `concurrency` jobs at once per process. It long-polls `jobs` for at most
+ * min(10, free slots) messages, claims the jobs they name in one call, runs each handler, and
+ * completes or fails each under its lease. Postgres decides; a message is only a reminder:
  * - a duplicate of a finished, unknown or otherwise-held job is acknowledged (deleted);
  * - a retry keeps the message, hidden until the retry is due (SQS counts the receive, so a job
  *   that keeps failing ends up in jobs-dlq after maxReceiveCount);
- * - a lost lease (the job was recovered) stops the handler at once and the worker lets go.
- * On shutdown the running job gets `shutdownGraceMs` to finish, then is released; a long poll
+ * - a lost lease (the job was recovered) stops that handler at once and the worker lets go.
+ * One heartbeat round trip covers every lease the process holds (with ChangeMessageVisibilityBatch
+ * in step) and carries the handlers' progress. A job past its timeout is aborted and fails as
+ * retryable. Completions and deletes are gathered into batches without delaying any of them.
+ *
+ * Faults: a claim the database cannot take keeps its messages in hand (hidden) and is tried again
+ * until it can, so the loop stops receiving and no message spends receives on the outage; a
+ * completion or failure that cannot be recorded is tried again while the lease holds.
+ * On shutdown every running job gets `shutdownGraceMs` to finish, then is released; a long poll
  * under way is let finish (at most `waitSeconds`) and whatever it received is handed back.
  */
+import { parseJobMessage } from "../supabase/functions/_shared/job_message.ts";
 import type {
   Claim,
   ClaimedJob,
+  Completion,
   JobHandler,
   JobStore,
   MessageQueue,
+  Progress,
   QueueMessage,
 } from "./contract.ts";
 import { PermanentJobError } from "./contract.ts";
-import { parseJobMessage } from "../supabase/functions/_shared/job_message.ts";
+import { gathered } from "./gather.ts";
 
 export interface WorkerDeps {
   workerId: string;
   jobs: JobStore;
   queue: MessageQueue;
   handler: JobHandler;
+  /** Jobs in flight at once. */
+  concurrency: number;
+  /** A job's time limit in ms: one for all, or per job. */
+  jobTimeoutMs: number | ((job: ClaimedJob) => number);
   heartbeatMs: number;
   visibilitySeconds: number;
   waitSeconds: number;
   shutdownGraceMs: number;
   log(line: string): void;
+  /** How long to wait before trying a database call again after it failed (default 1-5 s). */
+  retryDelayMs?(failures: number): number;
 }
 
 export interface Worker {
-  /** Runs until shutdown() has been called and the current job is settled. */
+  /** Runs until shutdown() has been called and every job is settled. */
   run(): Promise<void>;
   shutdown(): Promise<void>;
 }
 
-class LeaseLost extends Error {
+export class LeaseLost extends Error {
   override name = "LeaseLost";
 }
-class ShuttingDown extends Error {
+export class ShuttingDown extends Error {
   override name = "ShuttingDown";
 }
+export class JobTimedOut extends Error {
+  override name = "JobTimedOut";
+}
 
+/** SQS hides a message for at most 12 hours; a receive takes at most 10. */
 const MAX_VISIBILITY = 43_200;
+const MAX_RECEIVE = 10;
+const MAX_NOTE = 200;
 
 function describe(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
+const defaultRetryDelay = (failures: number) => Math.min(5_000, 1_000 * 2 ** (failures - 1));
+
+interface Running {
+  job: ClaimedJob;
+  message: QueueMessage;
+  abort: AbortController;
+  /** Set by a heartbeat that found the lease gone: stop trying to record anything. */
+  leaseLost: boolean;
+  /** Progress not yet sent with a heartbeat. */
+  unsent?: Progress;
+}
+
 export function createWorker(deps: WorkerDeps): Worker {
   const { jobs, queue, log, workerId } = deps;
+  const retryDelay = deps.retryDelayMs ?? defaultRetryDelay;
   const stopping = new AbortController();
-  let current: { abort: AbortController; finished: Promise<void> } | undefined;
+  const running = new Map<string, Running>();
+  const settled = new Set<Promise<void>>();
+  let slotFreed: (() => void) | undefined;
   let loop: Promise<void> | undefined;
+
+  const complete = gathered(
+    (items: Completion[]) => jobs.complete(items),
+    { maxBatch: 50, maxInFlight: 2 },
+  );
+  const deleteMessage = gathered(
+    async (messages: QueueMessage[]) => {
+      await queue.delete(messages);
+      return messages.map(() => undefined);
+    },
+    { maxBatch: MAX_RECEIVE, maxInFlight: 2 },
+  );
 
   const quietly = async (what: string, action: () => Promise<unknown>) => {
     try {
@@ -64,145 +113,285 @@ export function createWorker(deps: WorkerDeps): Worker {
       log(`${what} failed: ${describe(error)}`);
     }
   };
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-  async function work(
-    message: QueueMessage,
-    job: ClaimedJob,
-    abort: AbortController,
-  ): Promise<void> {
-    let beating: Promise<void> = Promise.resolve();
-    const timer = setInterval(() => {
-      beating = beating.then(async () => {
-        try {
-          const holds = await jobs.heartbeat(workerId, job.job_id, job.lease);
-          if (!holds) {
-            abort.abort(new LeaseLost(`lease on ${job.job_id} was lost`));
-            return;
-          }
-          await queue.setVisibility(message, deps.visibilitySeconds);
-        } catch (error) {
-          // Keep working: the lease may well still hold. If it does not, a later beat says so.
-          log(`heartbeat for ${job.job_id} failed: ${describe(error)}`);
+  // --- Heartbeat: one round trip for every lease held (and for none: the worker is alive).
+  let beating = false;
+  async function beat(): Promise<void> {
+    if (beating) return;
+    beating = true;
+    const held = [...running.values()].filter((r) => !r.leaseLost);
+    const sent = held.map((r) => r.unsent);
+    held.forEach((r) => (r.unsent = undefined));
+    try {
+      const holds = await jobs.heartbeat(
+        workerId,
+        held.map((r, i) => ({ jobId: r.job.job_id, lease: r.job.lease, progress: sent[i] })),
+      );
+      const kept: QueueMessage[] = [];
+      held.forEach((r, i) => {
+        if (holds[i]) {
+          kept.push(r.message);
+        } else {
+          r.leaseLost = true;
+          r.abort.abort(new LeaseLost(`lease on ${r.job.job_id} was lost`));
         }
       });
-    }, deps.heartbeatMs);
-    let outcome: { ok: true; result: unknown } | { ok: false; error: unknown };
-    try {
-      outcome = { ok: true, result: await deps.handler(job, abort.signal) };
+      if (kept.length > 0) {
+        await quietly(
+          "extending visibility",
+          () => queue.setVisibility(kept, deps.visibilitySeconds),
+        );
+      }
     } catch (error) {
-      outcome = { ok: false, error };
+      // Keep working: the leases may well still hold. If not, a later beat says so.
+      held.forEach((r, i) => (r.unsent ??= sent[i]));
+      log(`heartbeat failed: ${describe(error)}`);
     } finally {
-      clearInterval(timer);
-      await beating;
+      beating = false;
     }
+  }
 
-    const reason = abort.signal.reason;
-    if (reason instanceof LeaseLost) {
+  // --- Recording an outcome: tried again while the lease holds (and until the grace is over).
+  async function persist<T>(
+    r: Running,
+    what: string,
+    action: () => Promise<T>,
+  ): Promise<T | undefined> {
+    for (let failures = 1;; failures++) {
+      try {
+        return await action();
+      } catch (error) {
+        if (r.leaseLost || shutdownOver) {
+          log(`job ${r.job.job_id}: ${what} failed, given up: ${describe(error)}`);
+          return undefined;
+        }
+        log(`job ${r.job.job_id}: ${what} failed, trying again: ${describe(error)}`);
+        await sleep(retryDelay(failures));
+      }
+    }
+  }
+
+  /**
+   * After an outcome could not be recorded: with the lease gone, the job was taken back and sent
+   * again, so this message is done with; otherwise (shutting down) it comes back after its
+   * visibility timeout and the next claim tells what to do.
+   */
+  async function letGo(r: Running): Promise<void> {
+    if (!r.leaseLost) return;
+    log(`job ${r.job.job_id}: lease lost while its outcome could not be recorded; let go`);
+    await quietly("delete", () => deleteMessage(r.message));
+  }
+
+  async function settle(
+    r: Running,
+    outcome: { ok: true; result: unknown } | { ok: false; error: unknown },
+  ) {
+    const { job, message } = r;
+    const reason = r.abort.signal.reason;
+    if (reason instanceof LeaseLost || r.leaseLost) {
       log(`job ${job.job_id}: lease lost, stopped and let go`);
-      await quietly("delete", () => queue.delete(message));
+      await quietly("delete", () => deleteMessage(message));
       return;
     }
     if (reason instanceof ShuttingDown) {
-      const released = await jobs.release(job.job_id, job.lease, "worker shutting down");
-      log(`job ${job.job_id}: ${released ? "released" : "lease already lost"} on shutdown`);
+      const released = await persist(
+        r,
+        "release",
+        () => jobs.release(job.job_id, job.lease, "worker shutting down"),
+      );
+      log(`job ${job.job_id}: ${released ? "released" : "not released (lease gone)"} on shutdown`);
       // Visible again at once, so another worker picks it up.
-      await quietly("release message", () => queue.setVisibility(message, 0));
+      await quietly("release message", () => queue.setVisibility([message], 0));
       return;
     }
-    if (outcome.ok) {
-      const done = await jobs.complete(job.job_id, job.lease, outcome.result ?? null);
+    if (outcome.ok && !(reason instanceof JobTimedOut)) {
+      const done = await persist(
+        r,
+        "completion",
+        () => complete({ jobId: job.job_id, lease: job.lease, result: outcome.result ?? null }),
+      );
+      if (done === undefined) return await letGo(r);
       log(`job ${job.job_id}: ${done ? "completed" : "lease lost before completion"}`);
-      await quietly("delete", () => queue.delete(message));
+      await quietly("delete", () => deleteMessage(message));
       return;
     }
-    const retryable = !(outcome.error instanceof PermanentJobError);
-    const message_ = outcome.error instanceof Error ? outcome.error.message : String(outcome.error);
-    const failure = await jobs.fail(job.job_id, job.lease, message_, retryable);
+    const error = reason instanceof JobTimedOut ? reason : (outcome as { error: unknown }).error;
+    const retryable = !(error instanceof PermanentJobError);
+    const text = error instanceof Error ? error.message : String(error);
+    const failure = await persist(
+      r,
+      "failure",
+      () => jobs.fail(job.job_id, job.lease, text, retryable),
+    );
+    if (!failure) return await letGo(r);
     if (failure.outcome === "retrying") {
       log(
-        `job ${job.job_id}: attempt ${failure.attempt} failed, retry in ${failure.retry_in_seconds}s`,
+        `job ${job.job_id}: attempt ${failure.attempt} failed (${text}), retry in ${failure.retry_in_seconds}s`,
       );
       await quietly(
         "delay message",
-        () => queue.setVisibility(message, Math.min(MAX_VISIBILITY, failure.retry_in_seconds)),
+        () => queue.setVisibility([message], Math.min(MAX_VISIBILITY, failure.retry_in_seconds)),
       );
     } else {
       log(`job ${job.job_id}: ${failure.outcome === "failed" ? "failed for good" : "lease lost"}`);
-      await quietly("delete", () => queue.delete(message));
+      await quietly("delete", () => deleteMessage(message));
     }
   }
 
-  async function handleMessage(message: QueueMessage): Promise<void> {
-    const { jobId } = parseJobMessage(message.body);
-    if (!jobId) {
+  // --- Running one job in a slot.
+  function launch(job: ClaimedJob, message: QueueMessage): void {
+    const r: Running = { job, message, abort: new AbortController(), leaseLost: false };
+    running.set(job.job_id, r);
+    log(`job ${job.job_id}: claimed (attempt ${job.attempt})`);
+    const limit = typeof deps.jobTimeoutMs === "function"
+      ? deps.jobTimeoutMs(job)
+      : deps.jobTimeoutMs;
+    const timer = setTimeout(
+      () =>
+        r.abort.abort(
+          new JobTimedOut(
+            `Timed out after ${limit >= 1000 ? `${Math.round(limit / 1000)} s` : `${limit} ms`}`,
+          ),
+        ),
+      limit,
+    );
+    const progress = (done: number, total: number, note?: string) => {
+      if (![done, total].every((n) => Number.isFinite(n) && n >= 0)) {
+        throw new RangeError("progress(done, total): both must be finite and not negative");
+      }
+      r.unsent = {
+        done,
+        total,
+        ...(note === undefined ? {} : { note: String(note).slice(0, MAX_NOTE) }),
+        attempt: job.attempt,
+        at: new Date().toISOString(),
+      };
+    };
+    // The handler is raced against its signal: one that ignores an abort frees its slot anyway.
+    const aborted = new Promise<never>((_, reject) => {
+      r.abort.signal.addEventListener("abort", () => reject(r.abort.signal.reason), { once: true });
+    });
+    const work = (async () => {
+      let outcome: { ok: true; result: unknown } | { ok: false; error: unknown };
+      try {
+        outcome = {
+          ok: true,
+          result: await Promise.race([
+            deps.handler(job, { signal: r.abort.signal, progress }),
+            aborted,
+          ]),
+        };
+      } catch (error) {
+        outcome = { ok: false, error };
+      } finally {
+        clearTimeout(timer);
+      }
+      try {
+        await settle(r, outcome);
+      } catch (error) {
+        log(`job ${job.job_id}: ${describe(error)}; its message is left for redelivery`);
+      } finally {
+        running.delete(job.job_id);
+        slotFreed?.();
+      }
+    })();
+    settled.add(work);
+    void work.finally(() => settled.delete(work));
+  }
+
+  // --- Claiming what a receive brought.
+  async function claim(messages: QueueMessage[]): Promise<void> {
+    const named: { message: QueueMessage; jobId: string }[] = [];
+    for (const message of messages) {
+      const { jobId } = parseJobMessage(message.body);
       // Not a job message (or its job id is no UUID): leave it; after maxReceiveCount SQS moves
       // it to the DLQ for a human.
-      log(`ignoring a message that names no job (receive ${message.receiveCount})`);
-      return;
+      if (jobId) named.push({ message, jobId });
+      else log(`ignoring a message that names no job (receive ${message.receiveCount})`);
     }
-    let claim: Claim;
-    try {
-      claim = await jobs.claim(jobId, workerId);
-    } catch (error) {
-      // The database is unreachable: the message comes back after its visibility timeout.
-      log(`claim of ${jobId} failed: ${describe(error)}`);
-      return;
-    }
-    switch (claim.outcome) {
-      case "claimed": {
-        log(`job ${jobId}: claimed (attempt ${claim.attempt})`);
-        const abort = new AbortController();
-        const finished = work(message, claim, abort);
-        current = { abort, finished };
-        try {
-          await finished;
-        } finally {
-          current = undefined;
+    if (named.length === 0) return;
+    let claims: Claim[] | undefined;
+    for (let failures = 1; !claims; failures++) {
+      try {
+        claims = await jobs.claim(named.map((n) => n.jobId), workerId);
+      } catch (error) {
+        // The database is out of reach: keep the messages hidden and in hand, and stop receiving
+        // until the claim goes through, so the outage costs no message a receive.
+        const handed = named.map((n) => n.message);
+        if (stopping.signal.aborted) {
+          log(`claim failed while shutting down, messages handed back: ${describe(error)}`);
+          await quietly("return messages", () => queue.setVisibility(handed, 0));
+          return;
         }
+        log(`claim of ${named.length} job(s) failed, trying again: ${describe(error)}`);
+        await quietly(
+          "keeping messages hidden",
+          () => queue.setVisibility(handed, deps.visibilitySeconds),
+        );
+        await sleep(retryDelay(failures));
+      }
+    }
+    const duplicates: QueueMessage[] = [];
+    claims.forEach((claim, i) => {
+      const { message, jobId } = named[i]!;
+      if (claim.outcome === "claimed") return launch(claim, message);
+      if (claim.outcome === "not_due") {
+        void quietly(
+          "delay message",
+          () => queue.setVisibility([message], Math.min(MAX_VISIBILITY, claim.retry_in_seconds)),
+        );
         return;
       }
-      case "not_due":
-        await queue.setVisibility(message, Math.min(MAX_VISIBILITY, claim.retry_in_seconds));
-        return;
-      default:
-        // Finished, unknown, or held by a live lease: this delivery is a duplicate.
-        log(`job ${jobId}: ${claim.outcome}, message acknowledged`);
-        await queue.delete(message);
-    }
+      // Finished, unknown, or held by a live lease: this delivery is a duplicate.
+      log(`job ${jobId}: ${claim.outcome}, message acknowledged`);
+      duplicates.push(message);
+    });
+    for (const message of duplicates) void quietly("delete", () => deleteMessage(message));
   }
 
   async function runLoop(): Promise<void> {
-    let lastIdleBeat = 0;
-    while (!stopping.signal.aborted) {
-      if (Date.now() - lastIdleBeat >= deps.heartbeatMs) {
-        lastIdleBeat = Date.now();
-        await quietly("heartbeat", () => jobs.heartbeat(workerId));
-      }
-      let messages: QueueMessage[];
-      try {
-        // Not aborted on shutdown: a long poll cut off mid-way can still take a message on the
-        // server, hiding it for the visibility timeout. We let it finish and hand back what it got.
-        messages = await queue.receive(deps.waitSeconds, deps.visibilitySeconds);
-      } catch (error) {
-        if (stopping.signal.aborted) break;
-        log(`receive failed: ${describe(error)}`);
-        await new Promise((resolve) => setTimeout(resolve, 1_000));
-        continue;
-      }
-      for (const message of messages) {
-        if (stopping.signal.aborted) {
-          await quietly("return message", () => queue.setVisibility(message, 0));
+    const heartbeat = setInterval(() => void beat(), deps.heartbeatMs);
+    void beat();
+    try {
+      while (!stopping.signal.aborted) {
+        const free = deps.concurrency - running.size;
+        if (free <= 0) {
+          await new Promise<void>((resolve) => (slotFreed = resolve));
+          slotFreed = undefined;
           continue;
         }
+        let messages: QueueMessage[];
         try {
-          await handleMessage(message);
+          // Not aborted on shutdown: a long poll cut off mid-way can still take messages on the
+          // server, hiding them for the visibility timeout. We let it finish and hand back what
+          // it got.
+          messages = await queue.receive(
+            Math.min(MAX_RECEIVE, free),
+            deps.waitSeconds,
+            deps.visibilitySeconds,
+          );
         } catch (error) {
-          log(`message left for redelivery: ${describe(error)}`);
+          if (stopping.signal.aborted) break;
+          log(`receive failed: ${describe(error)}`);
+          await sleep(1_000);
+          continue;
         }
+        if (stopping.signal.aborted) {
+          if (messages.length > 0) {
+            await quietly("return messages", () => queue.setVisibility(messages, 0));
+          }
+          break;
+        }
+        await claim(messages);
       }
+      while (settled.size > 0) await Promise.allSettled([...settled]);
+    } finally {
+      clearInterval(heartbeat);
     }
   }
 
+  let shutdownOver = false;
   return {
     run() {
       loop ??= runLoop();
@@ -210,19 +399,21 @@ export function createWorker(deps: WorkerDeps): Worker {
     },
     async shutdown() {
       stopping.abort(new ShuttingDown("worker shutting down"));
-      const running = current;
-      if (running) {
-        const grace = new Promise<"timeout">((resolve) => {
-          const t = setTimeout(() => resolve("timeout"), deps.shutdownGraceMs);
-          running.finished.finally(() => clearTimeout(t));
-        });
-        if (
-          (await Promise.race([running.finished.then(() => "done" as const), grace])) === "timeout"
-        ) {
-          running.abort.abort(new ShuttingDown("worker shutting down"));
+      slotFreed?.();
+      const all = Promise.allSettled([...settled]);
+      const grace = new Promise<"timeout">((resolve) => {
+        const t = setTimeout(() => resolve("timeout"), deps.shutdownGraceMs);
+        void all.finally(() => clearTimeout(t));
+      });
+      if ((await Promise.race([all.then(() => "done" as const), grace])) === "timeout") {
+        for (const r of running.values()) {
+          r.abort.abort(new ShuttingDown("worker shutting down"));
         }
       }
+      // Released jobs get one more grace period to record it; then nothing is retried.
+      const late = setTimeout(() => (shutdownOver = true), deps.shutdownGraceMs);
       await loop;
+      clearTimeout(late);
     },
   };
 }

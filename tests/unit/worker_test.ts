@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import type {
+  Beat,
   Claim,
   ClaimedJob,
+  Completion,
   Failure,
   JobHandler,
   JobStore,
@@ -12,56 +14,86 @@ import { PermanentJobError } from "../../worker/contract.ts";
 import { abortableSleep } from "../../worker/handlers.ts";
 import { createWorker } from "../../worker/worker.ts";
 
-const JOB_ID = "4f1d2c3b-5a69-4e7f-8a9b-0c1d2e3f4a5b";
+const jobId = (n: number) => `4f1d2c3b-5a69-4e7f-8a9b-${String(n).padStart(12, "0")}`;
+const JOB_ID = jobId(1);
 
-const JOB: ClaimedJob = {
-  job_id: JOB_ID,
+const job = (n: number): ClaimedJob => ({
+  job_id: jobId(n),
   attempt: 1,
-  lease: "lease-1",
+  lease: `lease-${n}`,
   customer_id: "acme",
   package_size: 3,
   priority_level: 0,
   payload: {},
-};
+});
+
+const message = (n = 1, body = JSON.stringify({ job_id: jobId(n) })): QueueMessage => ({
+  body,
+  receiptHandle: `rh-${n}`,
+  receiveCount: 1,
+});
 
 interface Events {
   deleted: string[];
+  /** [receipt handle, seconds] per message. */
   visibility: [string, number][];
   calls: string[];
+  /** How many messages each receive asked for. */
+  asked: number[];
+  /** The jobs of each heartbeat call. */
+  beats: Beat[][];
+  completed: Completion[];
 }
+
+const newEvents = (): Events => ({
+  deleted: [],
+  visibility: [],
+  calls: [],
+  asked: [],
+  beats: [],
+  completed: [],
+});
 
 function fakeQueue(messages: QueueMessage[], events: Events): MessageQueue {
   return {
-    async receive() {
-      const next = messages.shift();
-      if (next) return [next];
+    async receive(max) {
+      events.asked.push(max);
+      const next = messages.splice(0, max);
+      if (next.length > 0) return next;
       await new Promise((r) => setTimeout(r, 5));
       return [];
     },
-    delete(m) {
-      events.deleted.push(m.receiptHandle);
+    delete(ms) {
+      events.deleted.push(...ms.map((m) => m.receiptHandle));
       return Promise.resolve();
     },
-    setVisibility(m, seconds) {
-      events.visibility.push([m.receiptHandle, seconds]);
+    setVisibility(ms, seconds) {
+      events.visibility.push(...ms.map((m): [string, number] => [m.receiptHandle, seconds]));
       return Promise.resolve();
     },
   };
 }
 
-function fakeJobs(claim: Claim, events: Events, overrides: Partial<JobStore> = {}): JobStore {
+/** Claims every named job (as job(n) of its number) unless `claimOf` says otherwise. */
+function fakeJobs(
+  events: Events,
+  overrides: Partial<JobStore> & { claimOf?(id: string): Claim; lost?: Set<string> } = {},
+): JobStore {
+  const claimOf = overrides.claimOf ??
+    ((id: string): Claim => ({ outcome: "claimed", ...job(Number(id.slice(-12))) }));
   return {
-    claim: () => {
-      events.calls.push("claim");
-      return Promise.resolve(claim);
+    claim: (ids) => {
+      events.calls.push(`claim:${ids.length}`);
+      return Promise.resolve(ids.map(claimOf));
     },
-    heartbeat: (_w, jobId) => {
-      if (jobId) events.calls.push("heartbeat");
-      return Promise.resolve(true);
+    heartbeat: (_w, beats) => {
+      events.beats.push(beats);
+      return Promise.resolve(beats.map((b) => !overrides.lost?.has(b.jobId)));
     },
-    complete: () => {
-      events.calls.push("complete");
-      return Promise.resolve(true);
+    complete: (items) => {
+      events.calls.push(`complete:${items.length}`);
+      events.completed.push(...items);
+      return Promise.resolve(items.map(() => true));
     },
     fail: (_j, _l, error, retryable) => {
       events.calls.push(`fail:${retryable}:${error}`);
@@ -75,145 +107,207 @@ function fakeJobs(claim: Claim, events: Events, overrides: Partial<JobStore> = {
   };
 }
 
-const message = (body = JSON.stringify({ job_id: JOB_ID })): QueueMessage => ({
-  body,
-  receiptHandle: "rh-1",
-  receiveCount: 1,
-});
+interface RunOptions {
+  jobs: JobStore;
+  queue: MessageQueue;
+  handler: JobHandler;
+  graceMs?: number;
+  concurrency?: number;
+  timeoutMs?: number;
+  heartbeatMs?: number;
+}
 
 /** Runs a worker until `until()` holds, then shuts it down. */
-async function runUntil(
-  options: { jobs: JobStore; queue: MessageQueue; handler: JobHandler; graceMs?: number },
-  until: () => boolean,
-): Promise<void> {
+async function runUntil(options: RunOptions, until: () => boolean): Promise<void> {
   const worker = createWorker({
     workerId: "w1",
     jobs: options.jobs,
     queue: options.queue,
     handler: options.handler,
-    heartbeatMs: 10,
+    concurrency: options.concurrency ?? 10,
+    jobTimeoutMs: options.timeoutMs ?? 60_000,
+    heartbeatMs: options.heartbeatMs ?? 10,
     visibilitySeconds: 60,
     waitSeconds: 0,
     shutdownGraceMs: options.graceMs ?? 1_000,
     log: () => {},
+    retryDelayMs: () => 5,
   });
   const running = worker.run();
   const deadline = Date.now() + 3_000;
   while (!until() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  assert.ok(until(), "the condition was not reached within 3 s");
   await worker.shutdown();
   await running;
 }
 
-const newEvents = (): Events => ({ deleted: [], visibility: [], calls: [] });
+const notBeat = (c: string) => !c.startsWith("heartbeat");
 
 Deno.test("worker completes a claimed job, then deletes its message", async () => {
   const events = newEvents();
   await runUntil({
-    jobs: fakeJobs({ outcome: "claimed", ...JOB }, events),
+    jobs: fakeJobs(events),
     queue: fakeQueue([message()], events),
-    handler: () => Promise.resolve({ ok: true }),
+    handler: () => Promise.resolve({ ok: 1 }),
   }, () => events.deleted.length > 0);
-  assert.deepEqual(events.calls, ["claim", "complete"]);
+  assert.deepEqual(events.calls, ["claim:1", "complete:1"]);
+  assert.deepEqual(events.completed, [{ jobId: JOB_ID, lease: "lease-1", result: { ok: 1 } }]);
   assert.deepEqual(events.deleted, ["rh-1"]);
 });
 
-Deno.test("worker heartbeats while the handler runs and extends the message's visibility", async () => {
+Deno.test("a receive batch is claimed in one call and its jobs run side by side", async () => {
   const events = newEvents();
+  let inFlight = 0;
+  let most = 0;
   await runUntil({
-    jobs: fakeJobs({ outcome: "claimed", ...JOB }, events),
-    queue: fakeQueue([message()], events),
-    handler: (_job, signal) => abortableSleep(60, signal),
-  }, () => events.deleted.length > 0);
-  assert.ok(events.calls.filter((c) => c === "heartbeat").length >= 2, events.calls.join());
-  assert.ok(events.visibility.every(([, s]) => s === 60));
+    jobs: fakeJobs(events),
+    queue: fakeQueue([1, 2, 3, 4, 5].map((n) => message(n)), events),
+    handler: async (_job, { signal }) => {
+      most = Math.max(most, ++inFlight);
+      await abortableSleep(30, signal);
+      inFlight--;
+    },
+  }, () => events.deleted.length === 5);
+  assert.equal(events.calls[0], "claim:5", "one claim call for the five messages");
+  assert.equal(most, 5, "all five handlers ran at once");
+  assert.equal(events.completed.length, 5);
 });
 
-Deno.test("worker stops the handler as soon as a heartbeat says the lease is lost", async () => {
+Deno.test("the worker never holds more jobs than its concurrency, and asks SQS for no more", async () => {
   const events = newEvents();
-  let stoppedBy: unknown;
+  let inFlight = 0;
+  let most = 0;
   await runUntil({
-    jobs: fakeJobs({ outcome: "claimed", ...JOB }, events, {
-      heartbeat: () => Promise.resolve(false),
-    }),
-    queue: fakeQueue([message()], events),
-    handler: async (_job, signal) => {
+    jobs: fakeJobs(events),
+    queue: fakeQueue(Array.from({ length: 12 }, (_, i) => message(i + 1)), events),
+    handler: async (_job, { signal }) => {
+      most = Math.max(most, ++inFlight);
+      await abortableSleep(20, signal);
+      inFlight--;
+    },
+    concurrency: 3,
+  }, () => events.deleted.length === 12);
+  assert.equal(most, 3);
+  assert.ok(events.asked.every((n) => n >= 1 && n <= 3), `asked ${events.asked}`);
+  assert.equal(events.asked[0], 3, "an idle worker asks for as many as it has slots");
+});
+
+Deno.test("a worker with 15 free slots asks SQS for 10 at most", async () => {
+  const events = newEvents();
+  await runUntil({
+    jobs: fakeJobs(events),
+    queue: fakeQueue([], events),
+    handler: () => Promise.resolve(),
+    concurrency: 15,
+  }, () => events.asked.length > 0);
+  assert.equal(events.asked[0], 10);
+});
+
+Deno.test("one heartbeat covers every held lease and extends every message's visibility", async () => {
+  const events = newEvents();
+  await runUntil({
+    jobs: fakeJobs(events),
+    queue: fakeQueue([1, 2, 3].map((n) => message(n)), events),
+    handler: (_job, { signal }) => abortableSleep(10_000, signal),
+    heartbeatMs: 15,
+  }, () => events.beats.some((b) => b.length === 3));
+  const full = events.beats.find((b) => b.length === 3)!;
+  assert.deepEqual(full.map((b) => b.jobId).sort(), [jobId(1), jobId(2), jobId(3)]);
+  assert.deepEqual(full.map((b) => b.lease).sort(), ["lease-1", "lease-2", "lease-3"]);
+  for (const rh of ["rh-1", "rh-2", "rh-3"]) {
+    assert.ok(events.visibility.some(([h, s]) => h === rh && s === 60), `${rh} extended`);
+  }
+});
+
+Deno.test("an idle worker still heartbeats, with no jobs", async () => {
+  const events = newEvents();
+  await runUntil({
+    jobs: fakeJobs(events),
+    queue: fakeQueue([], events),
+    handler: () => Promise.resolve(),
+  }, () => events.beats.length >= 2);
+  assert.deepEqual(events.beats[0], []);
+});
+
+Deno.test("a lost lease stops that handler at once; the others go on", async () => {
+  const events = newEvents();
+  const stopped: string[] = [];
+  await runUntil({
+    jobs: fakeJobs(events, { lost: new Set([jobId(2)]) }),
+    queue: fakeQueue([1, 2].map((n) => message(n)), events),
+    handler: async (job, { signal }) => {
       try {
-        await abortableSleep(5_000, signal);
+        await abortableSleep(job.job_id === jobId(2) ? 10_000 : 80, signal);
       } catch (error) {
-        stoppedBy = error;
+        stopped.push(job.job_id);
         throw error;
       }
     },
-  }, () => events.deleted.length > 0);
-  assert.equal((stoppedBy as Error)?.name, "LeaseLost");
-  assert.ok(!events.calls.includes("complete"), "a job whose lease was lost is not completed");
-  assert.ok(!events.calls.some((c) => c.startsWith("fail")), "nor failed");
-  assert.deepEqual(events.deleted, ["rh-1"]);
+  }, () => events.deleted.length === 2);
+  assert.deepEqual(stopped, [jobId(2)]);
+  assert.deepEqual(events.completed.map((c) => c.jobId), [jobId(1)], "only job 1 completes");
+  assert.ok(!events.calls.some((c) => c.startsWith("fail")), "a lost lease records nothing");
 });
 
 Deno.test("worker acknowledges duplicate deliveries of finished, unknown or held jobs", async () => {
   for (const outcome of ["finished", "unknown_job", "leased"] as const) {
     const events = newEvents();
-    let ran = false;
     await runUntil({
-      jobs: fakeJobs({ outcome, job_id: JOB_ID }, events),
+      jobs: fakeJobs(events, { claimOf: (id) => ({ outcome, job_id: id }) }),
       queue: fakeQueue([message()], events),
-      handler: () => {
-        ran = true;
-        return Promise.resolve();
-      },
+      handler: () => Promise.reject(new Error("must not run")),
     }, () => events.deleted.length > 0);
     assert.deepEqual(events.deleted, ["rh-1"], outcome);
-    assert.equal(ran, false, outcome);
+    assert.deepEqual(events.calls, ["claim:1"], outcome);
   }
 });
 
 Deno.test("worker hides a message that came before its retry was due", async () => {
   const events = newEvents();
   await runUntil({
-    jobs: fakeJobs({ outcome: "not_due", job_id: JOB_ID, retry_in_seconds: 42 }, events),
+    jobs: fakeJobs(events, {
+      claimOf: (id) => ({ outcome: "not_due", job_id: id, retry_in_seconds: 90 }),
+    }),
     queue: fakeQueue([message()], events),
-    handler: () => Promise.resolve(),
+    handler: () => Promise.reject(new Error("must not run")),
   }, () => events.visibility.length > 0);
-  assert.deepEqual(events.visibility, [["rh-1", 42]]);
+  assert.deepEqual(events.visibility, [["rh-1", 90]]);
   assert.deepEqual(events.deleted, []);
 });
 
 Deno.test("a retryable failure keeps the message, hidden until the retry", async () => {
   const events = newEvents();
   await runUntil({
-    jobs: fakeJobs({ outcome: "claimed", ...JOB }, events),
+    jobs: fakeJobs(events),
     queue: fakeQueue([message()], events),
     handler: () => Promise.reject(new Error("directory timed out")),
-  }, () => events.visibility.length > 0);
-  assert.deepEqual(events.calls, ["claim", "fail:true:directory timed out"]);
-  assert.deepEqual(events.visibility, [["rh-1", 30]]);
+  }, () => events.visibility.some(([, s]) => s === 30));
+  assert.deepEqual(events.calls.filter(notBeat), ["claim:1", "fail:true:directory timed out"]);
   assert.deepEqual(events.deleted, []);
 });
 
 Deno.test("a permanent failure is reported as not retryable and the message deleted", async () => {
   const events = newEvents();
   await runUntil({
-    jobs: fakeJobs({ outcome: "claimed", ...JOB }, events, {
+    jobs: fakeJobs(events, {
       fail: (_j, _l, error, retryable) => {
         events.calls.push(`fail:${retryable}:${error}`);
         return Promise.resolve({ outcome: "failed", attempt: 1 });
       },
     }),
     queue: fakeQueue([message()], events),
-    handler: () => Promise.reject(new PermanentJobError("customer data is invalid")),
+    handler: () => Promise.reject(new PermanentJobError("listing is invalid")),
   }, () => events.deleted.length > 0);
-  assert.deepEqual(events.calls, ["claim", "fail:false:customer data is invalid"]);
+  assert.deepEqual(events.calls, ["claim:1", "fail:false:listing is invalid"]);
 });
 
 Deno.test("a message that names no job is left for SQS to dead-letter", async () => {
   const events = newEvents();
   await runUntil({
-    jobs: fakeJobs({ outcome: "claimed", ...JOB }, events),
-    // Not JSON, and a job id that is not a UUID: neither names a job.
-    queue: fakeQueue([message("garbage"), message('{"job_id":"job-1"}')], events),
+    jobs: fakeJobs(events),
+    queue: fakeQueue([message(1, "not json"), message(2, JSON.stringify({ job_id: "x" }))], events),
     handler: () => Promise.resolve(),
-  }, () => false);
+  }, () => events.asked.length >= 2);
   assert.deepEqual(events.calls, []);
   assert.deepEqual(events.deleted, []);
   assert.deepEqual(events.visibility, []);
@@ -223,63 +317,211 @@ Deno.test("worker claims the job id the message names, lower-cased", async () =>
   const events = newEvents();
   const claimed: string[] = [];
   await runUntil({
-    jobs: fakeJobs({ outcome: "finished", job_id: JOB_ID }, events, {
-      claim: (jobId) => {
-        claimed.push(jobId);
-        return Promise.resolve({ outcome: "finished", job_id: jobId });
+    jobs: fakeJobs(events, {
+      claimOf: (id) => {
+        claimed.push(id);
+        return { outcome: "finished", job_id: id };
       },
     }),
-    queue: fakeQueue([message(JSON.stringify({ job_id: JOB_ID.toUpperCase() }))], events),
+    queue: fakeQueue([message(1, JSON.stringify({ job_id: JOB_ID.toUpperCase() }))], events),
     handler: () => Promise.resolve(),
   }, () => events.deleted.length > 0);
   assert.deepEqual(claimed, [JOB_ID]);
 });
 
-Deno.test("a claim that fails (database down) leaves the message for redelivery", async () => {
+Deno.test("a claim the database cannot take keeps its messages hidden and stops receiving until it can", async () => {
   const events = newEvents();
+  let failures = 3;
+  let receivesBeforeClaim: number | undefined;
+  const jobs = fakeJobs(events);
   await runUntil({
-    jobs: fakeJobs({ outcome: "claimed", ...JOB }, events, {
-      claim: () => {
-        events.calls.push("claim");
-        return Promise.reject(new Error("connection refused"));
+    jobs: {
+      ...jobs,
+      claim: (ids, w) => {
+        receivesBeforeClaim ??= failures === 0 ? events.asked.length : undefined;
+        if (failures-- > 0) {
+          events.calls.push("claim:refused");
+          return Promise.reject(new Error("connection refused"));
+        }
+        return jobs.claim(ids, w);
       },
-    }),
-    queue: fakeQueue([message()], events),
+    },
+    queue: fakeQueue([message(1), message(2)], events),
     handler: () => Promise.resolve(),
-  }, () => events.calls.length > 0);
-  assert.deepEqual(events.deleted, []);
-  assert.deepEqual(events.visibility, []);
+  }, () => events.deleted.length === 2);
+  assert.deepEqual(events.calls.slice(0, 4), [
+    "claim:refused",
+    "claim:refused",
+    "claim:refused",
+    "claim:2",
+  ]);
+  assert.equal(receivesBeforeClaim, 1, "no receive while the claim could not go through");
+  assert.ok(
+    events.visibility.filter(([h, s]) => h === "rh-1" && s === 60).length >= 3,
+    "the messages were kept hidden meanwhile",
+  );
+  assert.deepEqual(events.completed.map((c) => c.jobId).sort(), [jobId(1), jobId(2)]);
 });
 
-Deno.test("on shutdown a job that finishes within the grace period is completed", async () => {
+Deno.test("a completion that fails is tried again while the lease holds", async () => {
   const events = newEvents();
-  let started = false;
+  let failures = 2;
+  const jobs = fakeJobs(events);
   await runUntil({
-    jobs: fakeJobs({ outcome: "claimed", ...JOB }, events),
-    queue: fakeQueue([message()], events),
-    handler: async (_job, signal) => {
-      started = true;
-      await abortableSleep(50, signal);
+    jobs: {
+      ...jobs,
+      complete: (items) => {
+        if (failures-- > 0) return Promise.reject(new Error("connection terminated"));
+        return jobs.complete(items);
+      },
     },
-    graceMs: 2_000,
-  }, () => started);
-  assert.deepEqual(events.calls.filter((c) => c !== "heartbeat"), ["claim", "complete"]);
+    queue: fakeQueue([message()], events),
+    handler: () => Promise.resolve("done"),
+  }, () => events.deleted.length > 0);
+  assert.deepEqual(events.completed.map((c) => c.jobId), [JOB_ID]);
   assert.deepEqual(events.deleted, ["rh-1"]);
 });
 
-Deno.test("on shutdown a job still running after the grace period is released", async () => {
+Deno.test("a completion that fails is given up once a heartbeat finds the lease lost", async () => {
   const events = newEvents();
-  let started = false;
+  const lost = new Set<string>();
+  const jobs = fakeJobs(events, { lost });
+  let tries = 0;
   await runUntil({
-    jobs: fakeJobs({ outcome: "claimed", ...JOB }, events),
+    jobs: {
+      ...jobs,
+      complete: () => {
+        if (++tries === 2) lost.add(JOB_ID);
+        return Promise.reject(new Error("connection terminated"));
+      },
+    },
     queue: fakeQueue([message()], events),
-    handler: async (_job, signal) => {
-      started = true;
+    handler: () => Promise.resolve("done"),
+    heartbeatMs: 5,
+  }, () => events.deleted.length > 0);
+  assert.deepEqual(events.completed, []);
+  assert.deepEqual(events.deleted, ["rh-1"], "let go once the lease is gone");
+});
+
+Deno.test("a job past its timeout is aborted and fails as retryable, even if its handler ignores the signal", async () => {
+  const events = newEvents();
+  await runUntil({
+    jobs: fakeJobs(events),
+    queue: fakeQueue([message()], events),
+    handler: () => new Promise(() => {}), // hangs, deaf to the signal
+    timeoutMs: 30,
+    concurrency: 1,
+  }, () => events.calls.some((c) => c.startsWith("fail")));
+  assert.deepEqual(events.calls.filter(notBeat), ["claim:1", "fail:true:Timed out after 30 ms"]);
+  assert.deepEqual(events.visibility.at(-1), ["rh-1", 30], "hidden until the retry");
+});
+
+Deno.test("a job's timeout may depend on the job", async () => {
+  const events = newEvents();
+  const seen: string[] = [];
+  const worker = createWorker({
+    workerId: "w1",
+    jobs: fakeJobs(events),
+    queue: fakeQueue([message(1), message(2)], events),
+    handler: (_job, { signal }) => abortableSleep(100, signal),
+    concurrency: 10,
+    jobTimeoutMs: (j) => {
+      seen.push(j.job_id);
+      return j.job_id === jobId(2) ? 20 : 60_000;
+    },
+    heartbeatMs: 10,
+    visibilitySeconds: 60,
+    waitSeconds: 0,
+    shutdownGraceMs: 1_000,
+    log: () => {},
+  });
+  const running = worker.run();
+  while (events.deleted.length + events.calls.filter((c) => c.startsWith("fail")).length < 2) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  await worker.shutdown();
+  await running;
+  assert.deepEqual(seen.sort(), [jobId(1), jobId(2)]);
+  assert.deepEqual(events.completed.map((c) => c.jobId), [jobId(1)]);
+  assert.ok(events.calls.includes("fail:true:Timed out after 20 ms"));
+});
+
+Deno.test("progress travels with the next heartbeat, once", async () => {
+  const events = newEvents();
+  let reported = false;
+  await runUntil({
+    jobs: fakeJobs(events),
+    queue: fakeQueue([message()], events),
+    handler: async (_job, { signal, progress }) => {
+      progress(2, 5, "yelp");
+      reported = true;
+      await abortableSleep(10_000, signal);
+    },
+    heartbeatMs: 10,
+  }, () => reported && events.beats.filter((b) => b.length === 1).length >= 3);
+  const withJob = events.beats.filter((b) => b.length === 1).map((b) => b[0]!);
+  const sent = withJob.filter((b) => b.progress);
+  assert.equal(sent.length, 1, "sent once");
+  assert.deepEqual(
+    { ...sent[0]!.progress, at: undefined },
+    { done: 2, total: 5, note: "yelp", attempt: 1, at: undefined },
+  );
+  assert.ok(!Number.isNaN(Date.parse(sent[0]!.progress!.at)));
+});
+
+Deno.test("progress refuses negative or non-finite numbers", async () => {
+  const events = newEvents();
+  const errors: string[] = [];
+  await runUntil({
+    jobs: fakeJobs(events),
+    queue: fakeQueue([message()], events),
+    handler: (_job, { progress }) => {
+      for (const [d, t] of [[-1, 5], [1, Infinity], [NaN, 1]]) {
+        try {
+          progress(d!, t!);
+        } catch (error) {
+          errors.push((error as Error).name);
+        }
+      }
+      return Promise.resolve();
+    },
+  }, () => events.deleted.length > 0);
+  assert.deepEqual(errors, ["RangeError", "RangeError", "RangeError"]);
+});
+
+Deno.test("on shutdown jobs that finish within the grace period are completed", async () => {
+  const events = newEvents();
+  let started = 0;
+  await runUntil({
+    jobs: fakeJobs(events),
+    queue: fakeQueue([message(1), message(2)], events),
+    handler: async (_job, { signal }) => {
+      started++;
+      await abortableSleep(50, signal);
+    },
+    graceMs: 2_000,
+  }, () => started === 2);
+  assert.deepEqual(events.completed.map((c) => c.jobId).sort(), [jobId(1), jobId(2)]);
+  assert.deepEqual(events.deleted.sort(), ["rh-1", "rh-2"]);
+});
+
+Deno.test("on shutdown every job still running after the grace period is released", async () => {
+  const events = newEvents();
+  let started = 0;
+  await runUntil({
+    jobs: fakeJobs(events),
+    queue: fakeQueue([message(1), message(2)], events),
+    handler: async (_job, { signal }) => {
+      started++;
       await abortableSleep(10_000, signal);
     },
     graceMs: 30,
-  }, () => started);
-  assert.deepEqual(events.calls.filter((c) => c !== "heartbeat"), ["claim", "release"]);
-  assert.deepEqual(events.visibility.at(-1), ["rh-1", 0], "visible again at once");
+  }, () => started === 2);
+  assert.deepEqual(events.calls.filter(notBeat), ["claim:2", "release", "release"]);
+  assert.deepEqual(
+    events.visibility.filter(([, s]) => s === 0).map(([h]) => h).sort(),
+    ["rh-1", "rh-2"],
+    "visible again at once",
+  );
   assert.deepEqual(events.deleted, []);
 });

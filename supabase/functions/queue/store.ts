@@ -17,6 +17,7 @@ export type JobView =
     | "created_at"
     | "updated_at"
     | "completed_at"
+    | "progress"
   >
   & {
     /** 1 = next to run, among all pending jobs; null unless pending. */
@@ -244,7 +245,7 @@ export function sqlQueueStore(db: Db, reserveSeconds: number): QueueStore {
       return await query<JobView>(
         db,
         `select j.id, j.customer_id, j.status, j.package_size, j.priority_level, j.attempts,
-                j.error_message, j.created_at, j.updated_at, j.completed_at,
+                j.error_message, j.created_at, j.updated_at, j.completed_at, j.progress,
                 case when j.status = 'pending' then (
                   select count(*)::int + 1 from public.jobs p
                    where p.status = 'pending'

@@ -1,0 +1,41 @@
+/**
+ * gathered(call, limits): single items in, batched calls out, without delaying anyone. An item
+ * goes at once while fewer than `maxInFlight` calls are under way; otherwise it waits, and the
+ * waiting items go together (at most `maxBatch` a call) as soon as a call ends. So a lone item
+ * never waits for a batch to fill, and under load the round trips are shared.
+ *
+ * `call` answers one result per item, in order; if it throws, every item of that call rejects.
+ */
+export function gathered<T, R>(
+  call: (items: T[]) => Promise<R[]>,
+  limits: { maxBatch: number; maxInFlight: number },
+): (item: T) => Promise<R> {
+  let waiting: { item: T; resolve(r: R): void; reject(e: unknown): void }[] = [];
+  let inFlight = 0;
+
+  function pump(): void {
+    while (inFlight < limits.maxInFlight && waiting.length > 0) {
+      const batch = waiting.slice(0, limits.maxBatch);
+      waiting = waiting.slice(batch.length);
+      inFlight++;
+      call(batch.map((w) => w.item))
+        .then((results) => {
+          if (results.length !== batch.length) {
+            throw new Error(`a batched call answered ${results.length} of ${batch.length} items`);
+          }
+          batch.forEach((w, i) => w.resolve(results[i]!));
+        })
+        .catch((error) => batch.forEach((w) => w.reject(error)))
+        .finally(() => {
+          inFlight--;
+          pump();
+        });
+    }
+  }
+
+  return (item) =>
+    new Promise<R>((resolve, reject) => {
+      waiting.push({ item, resolve, reject });
+      pump();
+    });
+}
