@@ -152,3 +152,100 @@ Deno.test("a worker whose lease is revoked stops its handler and cannot complete
     await worker.stop();
   }
 });
+
+Deno.test("one worker runs its default 10 jobs side by side, and GET shows their progress", async () => {
+  await drainQueue(stack, stack.sqsQueueUrl);
+  // 3 steps of 1 s each (package_size 3): long enough to see all ten in flight at once.
+  const worker = startWorker(stack, { HANDLER_DURATION_MS: "3000" });
+  const sql = connect(stack.dbUrl);
+  const customer = uniqueCustomer("conc");
+  try {
+    const res = await fetch(`${stack.apiUrl}/functions/v1/queue/${customer}`, {
+      method: "POST",
+      headers: { ...serviceHeaders(stack), "content-type": "application/json" },
+      body: JSON.stringify({
+        jobs: Array.from(
+          { length: 12 },
+          (_, i) => ({ package_size: 3, priority_level: 0, payload: { i } }),
+        ),
+      }),
+    });
+    assert.equal(res.status, 202);
+    const ids: string[] = (await res.json()).jobs.map((j: { id: string }) => j.id);
+
+    const held = await eventually(
+      "the worker to hold 10 jobs",
+      async () => {
+        const [row] = await sql`
+        select jobs_held from public.workers_view where worker_id = ${worker.id}`;
+        return row?.jobs_held === 10 ? row : undefined;
+      },
+      15_000,
+      50,
+    );
+    assert.equal(held.jobs_held, 10, "never more than its concurrency");
+
+    const shown = await eventually(
+      "GET to show progress",
+      async () => {
+        const listed = await fetch(`${stack.apiUrl}/functions/v1/queue/${customer}`, {
+          headers: serviceHeaders(stack),
+        });
+        const body = await listed.json();
+        return body.jobs.find((j: { progress: { done: number } | null }) =>
+          (j.progress?.done ?? 0) >= 1
+        );
+      },
+      10_000,
+      100,
+    );
+    assert.equal(shown.progress.total, 3);
+    assert.equal(shown.progress.attempt, 1);
+    assert.match(shown.progress.note, /^directory \d of 3$/);
+
+    await eventually(
+      "all 12 jobs to complete",
+      async () => {
+        const [row] = await sql`
+        select count(*)::int as n from public.jobs where id = any(${ids}) and status = 'completed'`;
+        return row!.n === 12 ? true : undefined;
+      },
+      30_000,
+      200,
+    );
+    const [once] = await sql`
+      select count(*)::int as n from public.queue_history
+       where job_id = any(${ids}) and event = 'completed'`;
+    assert.equal(once!.n, 12, "exactly one completed row per job");
+  } finally {
+    await sql.end();
+    await worker.stop();
+  }
+});
+
+Deno.test("a job that runs past its timeout is aborted and retried", async () => {
+  await drainQueue(stack, stack.sqsQueueUrl);
+  // The timeout under test is shortened from its 30 minutes; the handler would take a minute.
+  const worker = startWorker(stack, { HANDLER_DURATION_MS: "60000", JOB_TIMEOUT_SECONDS: "1" });
+  const sql = connect(stack.dbUrl);
+  try {
+    const id = await enqueue(uniqueCustomer("timeout"));
+    const retried = await eventually(
+      "the attempt to fail",
+      async () => {
+        const [row] = await sql`
+        select reason from public.queue_history where job_id = ${id} and event = 'retry_scheduled'`;
+        return row;
+      },
+      15_000,
+      100,
+    );
+    assert.equal(retried.reason, "Timed out after 1 s");
+    const after = await job(id);
+    assert.equal(after.status, "pending", "pending again, for its retry");
+    assert.equal(after.error_message, "Timed out after 1 s");
+  } finally {
+    await sql.end();
+    await worker.stop();
+  }
+});

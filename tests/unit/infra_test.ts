@@ -20,6 +20,7 @@ const ACTION: Record<string, string> = {
   DeleteMessageCommand: "sqs:DeleteMessage",
   DeleteMessageBatchCommand: "sqs:DeleteMessage",
   ChangeMessageVisibilityCommand: "sqs:ChangeMessageVisibility",
+  ChangeMessageVisibilityBatchCommand: "sqs:ChangeMessageVisibility",
   GetQueueAttributesCommand: "sqs:GetQueueAttributes",
 };
 
