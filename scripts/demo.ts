@@ -29,7 +29,12 @@ const deadline = Date.now() + 60_000;
 let last = "";
 while (Date.now() < deadline) {
   const { jobs } = await (await fetch(base, { headers })).json();
-  const line = jobs.map((j: { status: string }) => j.status.padEnd(11)).join(" ");
+  // An in-progress job shows its progress, as its handler reported it (for example "2/3").
+  const line = jobs.map((j: { status: string; progress: { done: number; total: number } | null }) =>
+    (j.status === "in_progress" && j.progress
+      ? `${j.progress.done}/${j.progress.total}`.padStart(3) + " running"
+      : j.status).padEnd(13)
+  ).join(" ");
   if (line !== last) {
     console.log(`${new Date().toISOString().slice(11, 19)}  ${line}`);
     last = line;

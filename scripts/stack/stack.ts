@@ -361,7 +361,13 @@ export async function startStack(p: Profile, opts: StartOptions = {}): Promise<S
       await add(name, () => {
         const lines: string[] = [];
         const service = denoService(name, "worker/main.ts", [], {
-          env: workerEnv(env, `${p.name}-${name}`),
+          env: {
+            ...workerEnv(env, `${p.name}-${name}`),
+            // Jobs long enough, and heartbeats (which carry progress) often enough, that
+            // `deno task demo` shows each job's progress while it runs.
+            HEARTBEAT_SECONDS: "1",
+            HANDLER_DURATION_MS: "5000",
+          },
           onLine: (line: string) => lines.push(line),
         });
         return waitForLine(name, /worker .* ready/, lines).then(() => service);
