@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { dlqToSlack } from "./dlq.ts";
 import { healthFigures } from "./health.ts";
 import { pipelineFigures } from "./pipeline.ts";
+import { workerFigures } from "./workers.ts";
 import { rateLimitFigures } from "./ratelimit.ts";
 import { httpRateLimitFigures } from "./ratelimit_http.ts";
 import { crashToRequeue, sweepFigures } from "./stale.ts";
@@ -18,7 +19,8 @@ import { type Stack, startStack, workerEnv } from "../scripts/stack/stack.ts";
 import { stopProfile } from "../scripts/stop.ts";
 
 const p = profile("bench");
-// `deno task bench ratelimit` runs one group only (pipeline, stale, health, ratelimit, dlq).
+// `deno task bench ratelimit` runs one group only (pipeline, workers, stale, health, ratelimit,
+// dlq).
 const only = Deno.args[0];
 const wanted = (group: string) => !only || only === group;
 await stopProfile(p);
@@ -26,15 +28,25 @@ await Deno.remove(p.stateDir, { recursive: true }).catch(() => {});
 console.log(`Starting the bench stack in ${p.stateDir}...`);
 const stack: Stack = await startStack(p, { log: (line) => console.log(`• ${line}`) });
 
-/** Reference workers with an instant handler; resolves once each has said it is ready. */
-async function startWorkers(count: number): Promise<() => Promise<void>> {
+/**
+ * Reference workers (an instant handler unless `env` says otherwise); resolves once each has said
+ * it is ready.
+ */
+async function startWorkers(
+  count: number,
+  env: Record<string, string> = {},
+): Promise<() => Promise<void>> {
   const ready = new Set<number>();
   const workers = Array.from(
     { length: count },
     (_, i) =>
       spawnService(`bench-worker-${i + 1}`, Deno.execPath(), {
         args: ["run", "-A", join(p.root, "worker", "main.ts")],
-        env: { ...workerEnv(stack.env, `bench-worker-${i + 1}`), HANDLER_DURATION_MS: "0" },
+        env: {
+          ...workerEnv(stack.env, `bench-worker-${i + 1}`),
+          HANDLER_DURATION_MS: "0",
+          ...env,
+        },
         logDir: p.stateDir,
         onLine: (line) => line.includes("ready") && ready.add(i),
       }),
@@ -51,6 +63,10 @@ try {
   if (wanted("pipeline")) {
     console.log("\njob pipeline...");
     figures.push(...await pipelineFigures(stack.env, p.stateDir, startWorkers));
+  }
+  if (wanted("workers")) {
+    console.log("worker runtime...");
+    figures.push(...await workerFigures(stack.env, startWorkers));
   }
   if (wanted("stale")) {
     console.log("stale-job sweep at 10k and 1M jobs...");

@@ -1,8 +1,9 @@
 /**
- * gathered(call, limits): single items in, batched calls out, without delaying anyone. An item
- * goes at once while fewer than `maxInFlight` calls are under way; otherwise it waits, and the
- * waiting items go together (at most `maxBatch` a call) as soon as a call ends. So a lone item
- * never waits for a batch to fill, and under load the round trips are shared.
+ * gathered(call, limits): single items in, batched calls out. Items that arrive in the same turn
+ * of the event loop go together (at most `maxBatch` a call), at the end of that turn, while fewer
+ * than `maxInFlight` calls are under way; items arriving meanwhile go together as soon as a call
+ * ends. So an item never waits for a batch to fill, only for the end of the current turn (jobs
+ * that finish together are completed in one call), and under load the round trips are shared.
  *
  * `call` answers one result per item, in order; if it throws, every item of that call rejects.
  */
@@ -12,6 +13,7 @@ export function gathered<T, R>(
 ): (item: T) => Promise<R> {
   let waiting: { item: T; resolve(r: R): void; reject(e: unknown): void }[] = [];
   let inFlight = 0;
+  let scheduled = false;
 
   function pump(): void {
     while (inFlight < limits.maxInFlight && waiting.length > 0) {
@@ -36,6 +38,11 @@ export function gathered<T, R>(
   return (item) =>
     new Promise<R>((resolve, reject) => {
       waiting.push({ item, resolve, reject });
-      pump();
+      if (scheduled) return;
+      scheduled = true;
+      setTimeout(() => {
+        scheduled = false;
+        pump();
+      }, 0);
     });
 }

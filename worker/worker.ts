@@ -83,6 +83,8 @@ interface Running {
   leaseLost: boolean;
   /** Progress not yet sent with a heartbeat. */
   unsent?: Progress;
+  /** The handler is done; its outcome is being recorded (the slot frees in a moment). */
+  settling: boolean;
 }
 
 export function createWorker(deps: WorkerDeps): Worker {
@@ -113,6 +115,16 @@ export function createWorker(deps: WorkerDeps): Worker {
       log(`${what} failed: ${describe(error)}`);
     }
   };
+  /** Work that must finish before the worker stops, but that nothing waits for. */
+  const track = (work: Promise<void>) => {
+    settled.add(work);
+    void work.finally(() => settled.delete(work));
+  };
+  /**
+   * What is left to do on SQS once the outcome is in the database: in the background, so the
+   * job's slot is free at once (the message's fate no longer matters to anyone).
+   */
+  const afterwards = (what: string, action: () => Promise<unknown>) => track(quietly(what, action));
   const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
   // --- Heartbeat: one round trip for every lease held (and for none: the worker is alive).
@@ -180,7 +192,7 @@ export function createWorker(deps: WorkerDeps): Worker {
   async function letGo(r: Running): Promise<void> {
     if (!r.leaseLost) return;
     log(`job ${r.job.job_id}: lease lost while its outcome could not be recorded; let go`);
-    await quietly("delete", () => deleteMessage(r.message));
+    afterwards("delete", () => deleteMessage(r.message));
   }
 
   async function settle(
@@ -191,7 +203,7 @@ export function createWorker(deps: WorkerDeps): Worker {
     const reason = r.abort.signal.reason;
     if (reason instanceof LeaseLost || r.leaseLost) {
       log(`job ${job.job_id}: lease lost, stopped and let go`);
-      await quietly("delete", () => deleteMessage(message));
+      afterwards("delete", () => deleteMessage(message));
       return;
     }
     if (reason instanceof ShuttingDown) {
@@ -202,7 +214,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       );
       log(`job ${job.job_id}: ${released ? "released" : "not released (lease gone)"} on shutdown`);
       // Visible again at once, so another worker picks it up.
-      await quietly("release message", () => queue.setVisibility([message], 0));
+      afterwards("release message", () => queue.setVisibility([message], 0));
       return;
     }
     if (outcome.ok && !(reason instanceof JobTimedOut)) {
@@ -213,7 +225,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       );
       if (done === undefined) return await letGo(r);
       log(`job ${job.job_id}: ${done ? "completed" : "lease lost before completion"}`);
-      await quietly("delete", () => deleteMessage(message));
+      afterwards("delete", () => deleteMessage(message));
       return;
     }
     const error = reason instanceof JobTimedOut ? reason : (outcome as { error: unknown }).error;
@@ -229,19 +241,25 @@ export function createWorker(deps: WorkerDeps): Worker {
       log(
         `job ${job.job_id}: attempt ${failure.attempt} failed (${text}), retry in ${failure.retry_in_seconds}s`,
       );
-      await quietly(
+      afterwards(
         "delay message",
         () => queue.setVisibility([message], Math.min(MAX_VISIBILITY, failure.retry_in_seconds)),
       );
     } else {
       log(`job ${job.job_id}: ${failure.outcome === "failed" ? "failed for good" : "lease lost"}`);
-      await quietly("delete", () => deleteMessage(message));
+      afterwards("delete", () => deleteMessage(message));
     }
   }
 
   // --- Running one job in a slot.
   function launch(job: ClaimedJob, message: QueueMessage): void {
-    const r: Running = { job, message, abort: new AbortController(), leaseLost: false };
+    const r: Running = {
+      job,
+      message,
+      abort: new AbortController(),
+      leaseLost: false,
+      settling: false,
+    };
     running.set(job.job_id, r);
     log(`job ${job.job_id}: claimed (attempt ${job.attempt})`);
     const limit = typeof deps.jobTimeoutMs === "function"
@@ -287,6 +305,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       } finally {
         clearTimeout(timer);
       }
+      r.settling = true;
       try {
         await settle(r, outcome);
       } catch (error) {
@@ -296,8 +315,7 @@ export function createWorker(deps: WorkerDeps): Worker {
         slotFreed?.();
       }
     })();
-    settled.add(work);
-    void work.finally(() => settled.delete(work));
+    track(work);
   }
 
   // --- Claiming what a receive brought.
@@ -337,7 +355,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       const { message, jobId } = named[i]!;
       if (claim.outcome === "claimed") return launch(claim, message);
       if (claim.outcome === "not_due") {
-        void quietly(
+        afterwards(
           "delay message",
           () => queue.setVisibility([message], Math.min(MAX_VISIBILITY, claim.retry_in_seconds)),
         );
@@ -347,7 +365,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       log(`job ${jobId}: ${claim.outcome}, message acknowledged`);
       duplicates.push(message);
     });
-    for (const message of duplicates) void quietly("delete", () => deleteMessage(message));
+    for (const message of duplicates) afterwards("delete", () => deleteMessage(message));
   }
 
   async function runLoop(): Promise<void> {
@@ -356,7 +374,11 @@ export function createWorker(deps: WorkerDeps): Worker {
     try {
       while (!stopping.signal.aborted) {
         const free = deps.concurrency - running.size;
-        if (free <= 0) {
+        // Jobs whose outcome is being recorded free their slots in a moment, often together
+        // (completions are batched): wait for them rather than receive a message or two now.
+        const filling = Math.min(MAX_RECEIVE, deps.concurrency);
+        const soon = [...running.values()].some((r) => r.settling);
+        if (free <= 0 || (free < filling && soon)) {
           await new Promise<void>((resolve) => (slotFreed = resolve));
           slotFreed = undefined;
           continue;
