@@ -855,63 +855,12 @@ $$;
 COMMENT ON FUNCTION private.touch_updated_at() IS 'Keeps jobs.updated_at current on every update.';
 
 CREATE FUNCTION public.claim_job(job_id uuid, worker_id text) RETURNS public.job_lease
-    LANGUAGE plpgsql SECURITY DEFINER
+    LANGUAGE sql SECURITY DEFINER
     SET search_path TO ''
     AS $$
-#variable_conflict use_column
-declare
-  job public.jobs;
-  result public.job_lease;
-begin
-  result.job_id := claim_job.job_id;
-  -- skip locked: a job another transaction is changing right now is not ours to take.
-  select * into job from public.jobs where id = claim_job.job_id for update skip locked;
-  if not found then
-    result.outcome := case
-      when exists (select 1 from public.jobs where id = claim_job.job_id) then 'leased'
-      else 'unknown_job' end;
-    return result;
-  end if;
-  if job.status in ('completed', 'failed') then
-    result.outcome := 'finished';
-    return result;
-  end if;
-  if job.status = 'in_progress' then
-    result.outcome := 'leased';
-    return result;
-  end if;
-  if job.run_after > now() then
-    result.outcome := 'not_due';
-    result.retry_in_seconds := ceil(extract(epoch from job.run_after - now()))::integer;
-    return result;
-  end if;
-
-update public.jobs
-     set status = 'in_progress',
-         attempts = attempts + 1,
-         lease_token = gen_random_uuid(),
-         leased_by = claim_job.worker_id,
-         leased_at = now(),
-         heartbeat_at = null
-   where id = job.id
-  returning * into job;
-
-insert into public.worker_heartbeats (worker_id, current_job_id, last_heartbeat)
-  values (claim_job.worker_id, job.id, now())
-  on conflict (worker_id) do update
-    set current_job_id = excluded.current_job_id, last_heartbeat = excluded.last_heartbeat;
-  insert into public.queue_history (job_id, event, attempt, worker_id)
-  values (job.id, 'claimed', job.attempts, claim_job.worker_id);
-
-result.outcome := 'claimed';
-  result.attempt := job.attempts;
-  result.lease := job.lease_token;
-  result.customer_id := job.customer_id;
-  result.package_size := job.package_size;
-  result.priority_level := job.priority_level;
-  result.payload := job.payload;
-  return result;
-end;
+  select c.outcome, c.job_id, c.attempt, c.lease, c.customer_id, c.package_size,
+         c.priority_level, c.payload, c.retry_in_seconds
+    from public.claim_jobs(array[claim_job.job_id], claim_job.worker_id) c;
 $$;
 
 COMMENT ON FUNCTION public.claim_job(job_id uuid, worker_id text) IS 'Gives worker_id a new lease on a pending, due job, or says why not (see type job_lease).';
@@ -920,46 +869,88 @@ CREATE FUNCTION public.claim_jobs(job_ids uuid[], worker_id text) RETURNS SETOF 
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
+#variable_conflict use_column
 declare
-  one uuid;
+  ids uuid[];
+  outcomes text[];
+  due_at timestamptz[];
+  claimed uuid[];
 begin
-  -- One claim_job per id, in the order given: the same answers, one round trip.
-  foreach one in array coalesce(job_ids, '{}'::uuid[]) loop
-    return next public.claim_job(one, claim_jobs.worker_id);
-  end loop;
-  return;
+  -- Each id's answer, decided on the rows as locked now (in id order, so concurrent claims
+  -- cannot deadlock). skip locked: a job another transaction is changing right now is not ours
+  -- to take. An id asked twice in one call is claimed once; the second ask answers leased.
+  with wanted as (
+    select x.id, x.o, row_number() over (partition by x.id order by x.o) = 1 as first_ask
+      from unnest(coalesce(claim_jobs.job_ids, '{}'::uuid[])) with ordinality as x(id, o)
+  ), locked as (
+    select j.id, j.status, j.run_after from public.jobs j
+     where j.id in (select w.id from wanted w)
+     order by j.id
+       for update skip locked
+  )
+  select coalesce(array_agg(w.id order by w.o), '{}'::uuid[]),
+         coalesce(array_agg(
+           case
+             when l.id is null then
+               case when exists (select 1 from public.jobs j where j.id = w.id) then 'leased'
+                    else 'unknown_job' end
+             when l.status in ('completed', 'failed') then 'finished'
+             when l.status = 'in_progress' or not w.first_ask then 'leased'
+             when l.run_after > now() then 'not_due'
+             else 'claimed'
+           end order by w.o), '{}'::text[]),
+         coalesce(array_agg(l.run_after order by w.o), '{}'::timestamptz[])
+    into ids, outcomes, due_at
+    from wanted w left join locked l on l.id = w.id;
+
+with taken as (
+    update public.jobs j
+       set status = 'in_progress',
+           attempts = j.attempts + 1,
+           lease_token = gen_random_uuid(),
+           leased_by = claim_jobs.worker_id,
+           leased_at = now(),
+           heartbeat_at = null
+      from unnest(ids, outcomes) as d(id, outcome)
+     where d.outcome = 'claimed' and j.id = d.id
+    returning j.id, j.attempts
+  ), logged as (
+    insert into public.queue_history (job_id, event, attempt, worker_id)
+    select t.id, 'claimed', t.attempts, claim_jobs.worker_id from taken t
+  )
+  select coalesce(array_agg(t.id), '{}'::uuid[]) into claimed from taken t;
+
+if cardinality(claimed) > 0 then
+    -- current_job_id: the job of this call claimed last (workers_view lists them all).
+    insert into public.worker_heartbeats (worker_id, current_job_id, last_heartbeat)
+    values (claim_jobs.worker_id,
+            (select d.id from unnest(ids, outcomes) with ordinality as d(id, outcome, o)
+              where d.outcome = 'claimed' order by d.o desc limit 1),
+            now())
+    on conflict (worker_id) do update
+      set current_job_id = excluded.current_job_id, last_heartbeat = excluded.last_heartbeat;
+  end if;
+
+return query
+    select d.outcome, d.id, j.attempts, j.lease_token, j.customer_id, j.package_size,
+           j.priority_level, j.payload,
+           case when d.outcome = 'not_due'
+                then ceil(extract(epoch from d.due_at - now()))::integer end
+      from unnest(ids, outcomes, due_at) with ordinality as d(id, outcome, due_at, o)
+      left join public.jobs j on j.id = d.id and d.outcome = 'claimed'
+     order by d.o;
 end;
 $$;
 
-COMMENT ON FUNCTION public.claim_jobs(job_ids uuid[], worker_id text) IS 'claim_job for each id, in order: one job_lease row per id.';
+COMMENT ON FUNCTION public.claim_jobs(job_ids uuid[], worker_id text) IS 'Gives worker_id a new lease on each pending, due job of job_ids, or says why not: one job_lease row per id, in order.';
 
 CREATE FUNCTION public.complete_job(job_id uuid, lease uuid, result jsonb DEFAULT NULL::jsonb) RETURNS boolean
-    LANGUAGE plpgsql SECURITY DEFINER
+    LANGUAGE sql SECURITY DEFINER
     SET search_path TO ''
     AS $$
-#variable_conflict use_column
-declare
-  job public.jobs;
-begin
-  select * into job from public.jobs where id = complete_job.job_id for update;
-  if not found or job.lease_token is distinct from complete_job.lease then
-    return false;
-  end if;
-  if job.status = 'completed' then
-    return true; -- the same holder asking again (a retried call): already done
-  end if;
-  if job.status <> 'in_progress' then
-    return false;
-  end if;
-  update public.jobs
-     set status = 'completed', completed_at = now(), result = complete_job.result,
-         error_message = null
-   where id = job.id;
-  perform private.free_workers(array[job.id]);
-  insert into public.queue_history (job_id, event, attempt, worker_id)
-  values (job.id, 'completed', job.attempts, job.leased_by);
-  return true;
-end;
+  select c.done
+    from public.complete_jobs(array[complete_job.job_id], array[complete_job.lease],
+                              array[complete_job.result]) c;
 $$;
 
 COMMENT ON FUNCTION public.complete_job(job_id uuid, lease uuid, result jsonb) IS 'Marks the job completed if lease is its current lease; false when the lease was lost.';
@@ -970,24 +961,60 @@ CREATE FUNCTION public.complete_jobs(job_ids uuid[], leases uuid[], results json
     AS $$
 #variable_conflict use_column
 declare
-  i integer;
+  n integer := coalesce(cardinality(job_ids), 0);
+  ids uuid[];
+  outcome_results jsonb[];
+  holds boolean[];
+  statuses text[];
+  completed uuid[];
 begin
-  if coalesce(cardinality(leases), 0) <> coalesce(cardinality(job_ids), 0)
-     or (results is not null and cardinality(results) <> cardinality(job_ids)) then
+  if coalesce(cardinality(leases), 0) <> n
+     or (results is not null and cardinality(results) <> n) then
     raise exception 'complete_jobs: job_ids, leases and results must have the same length'
       using errcode = '22023';
   end if;
-  -- In id order, so two calls that share a job lock rows in one order and cannot deadlock.
-  for i in select x.o from unnest(job_ids) with ordinality as x(id, o) order by x.id, x.o loop
-    job_id := job_ids[i];
-    done := public.complete_job(job_ids[i], leases[i], results[i]);
-    return next;
-  end loop;
-  return;
+  -- Rows locked in id order, so two calls that share a job cannot deadlock.
+  with asked as (
+    select x.id, x.lease, x.result, x.o
+      from unnest(coalesce(job_ids, '{}'::uuid[]), coalesce(leases, '{}'::uuid[]),
+                  coalesce(results, array_fill(null::jsonb, array[n])))
+           with ordinality as x(id, lease, result, o)
+  ), locked as (
+    select j.id, j.status, j.lease_token from public.jobs j
+     where j.id in (select a.id from asked a)
+     order by j.id
+       for update
+  )
+  select coalesce(array_agg(a.id order by a.o), '{}'::uuid[]),
+         coalesce(array_agg(a.result order by a.o), '{}'::jsonb[]),
+         coalesce(array_agg(l.id is not null and l.lease_token is not distinct from a.lease
+                            order by a.o), '{}'::boolean[]),
+         coalesce(array_agg(l.status order by a.o), '{}'::text[])
+    into ids, outcome_results, holds, statuses
+    from asked a left join locked l on l.id = a.id;
+
+with finished as (
+    update public.jobs j
+       set status = 'completed', completed_at = now(), result = d.result, error_message = null
+      from unnest(ids, outcome_results, holds, statuses) as d(id, result, holds, status)
+     where j.id = d.id and d.holds and d.status = 'in_progress'
+    returning j.id, j.attempts, j.leased_by
+  ), logged as (
+    insert into public.queue_history (job_id, event, attempt, worker_id)
+    select f.id, 'completed', f.attempts, f.leased_by from finished f
+  )
+  select coalesce(array_agg(f.id), '{}'::uuid[]) into completed from finished f;
+  perform private.free_workers(completed);
+
+-- true: completed now, or already by this lease (a retried call); false: the lease was lost.
+  return query
+    select d.id, d.holds and d.status in ('in_progress', 'completed')
+      from unnest(ids, holds, statuses) with ordinality as d(id, holds, status, o)
+     order by d.o;
 end;
 $$;
 
-COMMENT ON FUNCTION public.complete_jobs(job_ids uuid[], leases uuid[], results jsonb[]) IS 'complete_job for each (id, lease, result): one row per job, true when completed under that lease.';
+COMMENT ON FUNCTION public.complete_jobs(job_ids uuid[], leases uuid[], results jsonb[]) IS 'Marks each job completed if its lease is the current one: one row per job, in order; false when the lease was lost.';
 
 CREATE FUNCTION public.enqueue_job(customer_id text, package_size integer, priority_level integer DEFAULT 0, payload jsonb DEFAULT '{}'::jsonb, idempotency_key text DEFAULT NULL::text) RETURNS public.enqueued_job
     LANGUAGE plpgsql SECURITY DEFINER

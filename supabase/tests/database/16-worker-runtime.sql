@@ -3,7 +3,7 @@
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
-select plan(21);
+select plan(24);
 
 insert into public.jobs (id, customer_id, package_size) values
   ('60000000-0000-4000-8000-000000000001', 'cust_rt', 1),
@@ -34,6 +34,21 @@ select is((select outcome from public.claim_jobs(array['60000000-0000-4000-8000-
   'a job held by rt_worker is refused to another');
 select is((select count(*)::int from public.claim_jobs('{}'::uuid[], 'rt_worker')), 0,
   'no ids: no rows');
+
+-- The same job named twice in one call (two messages for it in one receive): claimed once.
+insert into public.jobs (id, customer_id, package_size)
+values ('60000000-0000-4000-8000-000000000004', 'cust_rt', 1);
+select is((select array_agg(outcome order by n) from (
+            select row_number() over () as n, c.outcome
+              from public.claim_jobs(array['60000000-0000-4000-8000-000000000004',
+                                           '60000000-0000-4000-8000-000000000004']::uuid[],
+                                     'dup_worker') c) x),
+  array['claimed', 'leased'], 'an id asked twice in one call is claimed once');
+select is((select count(*)::int from public.queue_history
+            where job_id = '60000000-0000-4000-8000-000000000004' and event = 'claimed'), 1,
+  'with one claimed history row');
+select is((select attempts from public.jobs where id = '60000000-0000-4000-8000-000000000004'), 1,
+  'and one attempt');
 
 select is((select jobs_held from public.workers_view where worker_id = 'rt_worker'), 2,
   'workers_view counts every job the worker holds');
