@@ -1,9 +1,9 @@
 /**
- * gathered(call, limits): single items in, batched calls out. Items that arrive in the same turn
- * of the event loop go together (at most `maxBatch` a call), at the end of that turn, while fewer
- * than `maxInFlight` calls are under way; items arriving meanwhile go together as soon as a call
- * ends. So an item never waits for a batch to fill, only for the end of the current turn (jobs
- * that finish together are completed in one call), and under load the round trips are shared.
+ * gathered(call, limits): single items in, batched calls out. Items that arrive together (in one
+ * run of promise continuations: jobs that finish together) go in one call (at most `maxBatch`),
+ * while fewer than `maxInFlight` calls are under way; items arriving meanwhile go together as soon
+ * as a call ends. So an item never waits for a batch to fill, and under load the round trips are
+ * shared.
  *
  * `call` answers one result per item, in order; if it throws, every item of that call rejects.
  */
@@ -40,9 +40,9 @@ export function gathered<T, R>(
       waiting.push({ item, resolve, reject });
       if (scheduled) return;
       scheduled = true;
-      setTimeout(() => {
+      queueMicrotask(() => {
         scheduled = false;
         pump();
-      }, 0);
+      });
     });
 }
