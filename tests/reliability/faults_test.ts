@@ -1,6 +1,8 @@
 /**
- * Faults, each with its "nothing lost" check: Postgres restarted under load, workers SIGKILLed
- * at random while 200 jobs run, and the pg_net stand-in dropping the scheduler's requests.
+ * Faults, each with its "nothing lost" check: Postgres restarted under load, Postgres and the SQS
+ * emulator each stopped for 5 s while workers at their default concurrency (10) are busy, workers
+ * SIGKILLed at random while 200 jobs run, and the pg_net stand-in dropping the scheduler's
+ * requests.
  */
 import assert from "node:assert/strict";
 import { connect, control, eventually, testStack } from "../_support/stack.ts";
@@ -98,6 +100,143 @@ Deno.test("Postgres restarted mid-load: fast 503 JSON errors, recovery by itself
       "jobs accepted / found in the database": `${accepted.length} / ${accepted.length}`,
     },
   });
+});
+
+/**
+ * Two workers at their default concurrency work through 400 jobs; `fault` strikes once 50 are done.
+ * Afterwards every job is completed with exactly one `completed` row, none was dead-lettered, and
+ * no lease is left. The stale threshold (15 s, above the 5 s outages) and a sweep every second
+ * only set the pace: a claim whose answer an outage cut off leaves a lease nobody works on, which
+ * stale recovery takes back.
+ */
+async function busyWorkersThrough(
+  scenario: string,
+  claim: string,
+  fault: () => Promise<void>,
+): Promise<void> {
+  await drainQueue(stack, stack.sqsQueueUrl);
+  await drainQueue(stack, stack.sqsDlqUrl);
+  const sql = connect(stack.dbUrl);
+  await sql`update private.settings set stale_threshold_seconds = 15, max_stale_recoveries = 100`;
+  const env = { HANDLER_DURATION_MS: "500" };
+  const workers = [startWorker(stack, env), startWorker(stack, env)];
+  const customer = uniqueCustomer("busy");
+  let done = false;
+  const sweeper = (async () => {
+    while (!done) {
+      await sql`select * from public.recover_stale_jobs()`.catch(() => {}); // Postgres may be down
+      await sleep(1_000);
+    }
+  })();
+  try {
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const res = await fetch(`${stack.apiUrl}/functions/v1/queue/${customer}`, {
+        method: "POST",
+        headers: { ...serviceHeaders(stack), "content-type": "application/json" },
+        body: JSON.stringify({
+          jobs: Array.from({ length: 100 }, () => ({ package_size: 1, priority_level: 0 })),
+        }),
+      });
+      assert.equal(res.status, 202);
+      ids.push(...(await res.json()).jobs.map((j: { id: string }) => j.id));
+    }
+    const completed = async () => {
+      const [{ n }] = await sql<[{ n: number }]>`
+        select count(*)::int as n from public.jobs where id = any(${ids}) and status = 'completed'`;
+      return n;
+    };
+    await eventually(
+      "50 jobs to be done",
+      async () => (await completed()) >= 50 || undefined,
+      60_000,
+      100,
+    );
+    const started = performance.now();
+    await fault();
+    await eventually(
+      "all 400 jobs completed",
+      async () => (await completed()) === ids.length || undefined,
+      180_000,
+      500,
+    );
+    const seconds = (performance.now() - started) / 1000;
+    const [check] = await sql<
+      [{ completions: number; over: number; dead: number; recovered: number; reclaimed: number }]
+    >`
+      select count(*) filter (where h.event = 'completed')::int as completions,
+             (select count(*)::int from (
+                select h2.job_id from public.queue_history h2
+                 where h2.job_id = any(${ids}) and h2.event = 'completed'
+                 group by h2.job_id having count(*) <> 1) x) as over,
+             count(*) filter (where h.event = 'dead_lettered')::int as dead,
+             count(*) filter (where h.event = 'recovered')::int as recovered,
+             (select count(*)::int from (
+                select h3.job_id from public.queue_history h3
+                 where h3.job_id = any(${ids}) and h3.event = 'claimed'
+                 group by h3.job_id having count(*) > 1) y) as reclaimed
+        from public.queue_history h where h.job_id = any(${ids})`;
+    assert.equal(check.over, 0, "no job completed twice, none without a completion");
+    assert.equal(check.completions, 400);
+    assert.equal(check.dead, 0, "none dead-lettered");
+    const dlq = (await drainQueue(stack, stack.sqsDlqUrl))
+      .filter((b) => ids.includes(JSON.parse(b).job_id));
+    assert.deepEqual(dlq, [], "nothing of theirs in jobs-dlq");
+    const [leases] = await sql<[{ held: number; named: number }]>`
+      select (select count(*)::int from public.jobs
+               where id = any(${ids}) and (lease_token is not null and status = 'in_progress')) as held,
+             (select count(*)::int from public.worker_heartbeats
+               where current_job_id = any(${ids})) as named`;
+    assert.deepEqual(leases, { held: 0, named: 0 }, "no lease left dangling");
+    report({
+      scenario,
+      claim,
+      figures: {
+        "jobs completed / completions recorded": `400 / ${check.completions}`,
+        "jobs claimed more than once": String(check.reclaimed),
+        "stale recoveries": String(check.recovered),
+        "dead-lettered": String(check.dead),
+        "from the fault to all 400 done": `${seconds.toFixed(1)} s`,
+      },
+    });
+  } finally {
+    done = true;
+    await sweeper;
+    await Promise.all(workers.map((w) => w.stop()));
+    await sql`update private.settings set stale_threshold_seconds = 90, max_stale_recoveries = 3`;
+    await drainQueue(stack, stack.sqsQueueUrl);
+    await sql.end();
+  }
+}
+
+Deno.test("Postgres stopped for 5 s while workers are busy: every job completed once, none dead-lettered", async () => {
+  await busyWorkersThrough(
+    "Postgres stopped for 5 s under busy workers",
+    "2 workers at concurrency 10 run 400 jobs of 500 ms; after 50, Postgres is stopped for 5 s and started again. Claims the database cannot take keep their messages hidden (no receive is spent), completions are tried again while their lease holds. Every job ends completed with one `completed` row, none dead-lettered, no lease left.",
+    async () => {
+      await control("postgres", "stop");
+      try {
+        await sleep(5_000);
+      } finally {
+        await control("postgres", "start");
+      }
+    },
+  );
+});
+
+Deno.test("the SQS emulator stopped for 5 s while workers are busy: every job completed once, none dead-lettered", async () => {
+  await busyWorkersThrough(
+    "SQS stopped for 5 s under busy workers",
+    "2 workers at concurrency 10 run 400 jobs of 500 ms; after 50, the SQS emulator is stopped for 5 s and started again. Receives fail and are tried again each second; deletes that failed come back as duplicates and are acknowledged. Every job ends completed with one `completed` row, none dead-lettered, no lease left.",
+    async () => {
+      await control("sqs", "stop");
+      try {
+        await sleep(5_000);
+      } finally {
+        await control("sqs", "start");
+      }
+    },
+  );
 });
 
 Deno.test("workers SIGKILLed at random over 200 jobs: every job completed exactly once", async () => {
