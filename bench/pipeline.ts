@@ -6,7 +6,7 @@
  *   both, the largest backlog of sends still waiting after the answers and the time until every
  *   job reached SQS (sampled from the outbox);
  * - database round trips before the answer of an admitted POST, counted on the wire;
- * - worker throughput, and enqueue-to-claimed latency with workers long-polling.
+ * - enqueue-to-claimed latency with workers long-polling.
  */
 import { PurgeQueueCommand } from "@aws-sdk/client-sqs";
 import postgres from "postgres";
@@ -288,26 +288,10 @@ export async function pipelineFigures(
     figures.push(...await roundTrips(env, stateDir));
     await reset(env, sql);
 
-    // 4. Worker throughput: a batch waiting on SQS, two workers, an instant handler.
-    const batch = 500;
-    const res = await fetch(`${queue}/bench-workers`, {
-      method: "POST",
-      headers: headers(env),
-      body: JSON.stringify({ jobs: Array.from({ length: batch }, (_, i) => job(i)) }),
-    });
-    await res.body?.cancel();
-    await watchSends(sql, () => Promise.resolve());
-    const started = performance.now();
+    // 4. Enqueue-to-claimed latency, the workers long-polling an empty queue (their throughput
+    //    is the "workers" group's).
     const stop = await startWorkers(2);
     try {
-      await waitUntilDone(sql, "bench-workers", batch);
-      const seconds = (performance.now() - started) / 1000;
-      figures.push({
-        name: `worker throughput (${batch} jobs, 2 workers, 0 ms handler, incl. start-up)`,
-        value: `${(batch / seconds).toFixed(0)} jobs/s`,
-      });
-
-      // 5. Enqueue-to-claimed latency, the workers long-polling an empty queue.
       const count = 200;
       const customer = "bench-latency";
       for (let i = 0; i < count; i++) {

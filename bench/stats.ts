@@ -57,6 +57,14 @@ const PIPELINE_NOTE = [
   "costs each of them, which is why a POST cannot come near half the floor here.",
 ];
 
+const WORKERS_NOTE = [
+  "Workers: the raw ceiling is the SQS emulator alone (batched receive and delete, one poller per",
+  "worker process), measured in the same run; worker throughput counts from the first claim to",
+  "the last completion of a backlog already on SQS. Each worker holds at most 10 jobs (its default",
+  "concurrency) and receives only for free slots, so with an instant handler it waits on its own",
+  "round trips (receive, claim, complete) rather than on the CPU.",
+];
+
 export function markdownReport(
   figures: Figure[],
   run: { date: string; cpus: number; seconds: number },
@@ -66,11 +74,13 @@ export function markdownReport(
     "# Benchmarks",
     "",
     "Written by `deno task bench` (`npx deno@2.9.6 task bench` on a fresh machine): every group",
-    "(`pipeline`, `stale`, `health`, `ratelimit`, `dlq`) on a local stack of its own. Do not edit:",
+    "(`pipeline`, `workers`, `stale`, `health`, `ratelimit`, `dlq`) on a local stack of its own. Do not edit:",
     "run the task again. Benchmarks are measurements, not tests; a MISSED target is worth a look.",
     "Figures on a shared 2-core machine swing by about 30% between runs.",
     "",
     ...PIPELINE_NOTE,
+    "",
+    ...WORKERS_NOTE,
     "",
     ...RATE_LIMIT_NOTE,
     "",
