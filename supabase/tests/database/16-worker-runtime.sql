@@ -3,7 +3,7 @@
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
-select plan(24);
+select plan(27);
 
 insert into public.jobs (id, customer_id, package_size) values
   ('60000000-0000-4000-8000-000000000001', 'cust_rt', 1),
@@ -89,6 +89,17 @@ select lives_ok($$select * from public.heartbeat_jobs('idle_rt', '{}'::uuid[], '
   'an idle worker beats with empty arrays');
 select is((select current_job_id from public.worker_heartbeats where worker_id = 'idle_rt'), null::uuid,
   'and holds nothing');
+
+-- Health and the stale view with many jobs per worker: one worker, each job stale on its own.
+select is((select count(*)::int from public.worker_heartbeats where worker_id = 'rt_worker'), 1,
+  'one heartbeat row per worker, however many jobs it holds');
+select is((select count(*)::int from public.find_stale_jobs() where worker_id = 'rt_worker'), 0,
+  'a held job that beats is not stale');
+update public.jobs set heartbeat_at = now() - interval '1 hour'
+ where id = '60000000-0000-4000-8000-000000000001';
+select is((select array_agg(job_id) from public.find_stale_jobs() where worker_id = 'rt_worker'),
+  array['60000000-0000-4000-8000-000000000001']::uuid[],
+  'a job of a live worker whose own beats stopped is stale, and only that one');
 
 -- Completion of both, one with a stale lease.
 create temporary table done as
