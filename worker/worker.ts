@@ -1,7 +1,9 @@
 /**
- * The worker loop: up to `concurrency` jobs at once per process. It long-polls `jobs` for at most
- * min(10, free slots) messages, claims the jobs they name in one call, runs each handler, and
- * completes or fails each under its lease. Postgres decides; a message is only a reminder:
+ * The worker loop: up to `concurrency` handlers at once per process. It long-polls `jobs` for at
+ * most min(10, free slots) messages, claims the jobs they name in one call, runs each handler, and
+ * completes or fails each under its lease. A job whose handler is done frees its slot while its
+ * outcome is recorded (so the next receive overlaps that round trip); at most `concurrency` of
+ * those may wait on the database besides the running ones. Postgres decides; a message is only a reminder:
  * - a duplicate of a finished, unknown or otherwise-held job is acknowledged (deleted);
  * - a retry keeps the message, hidden until the retry is due (SQS counts the receive, so a job
  *   that keeps failing ends up in jobs-dlq after maxReceiveCount);
@@ -306,6 +308,7 @@ export function createWorker(deps: WorkerDeps): Worker {
         clearTimeout(timer);
       }
       r.settling = true;
+      slotFreed?.();
       try {
         await settle(r, outcome);
       } catch (error) {
@@ -373,12 +376,12 @@ export function createWorker(deps: WorkerDeps): Worker {
     void beat();
     try {
       while (!stopping.signal.aborted) {
-        const free = deps.concurrency - running.size;
-        // Jobs whose outcome is being recorded free their slots in a moment, often together
-        // (completions are batched): wait for them rather than receive a message or two now.
-        const filling = Math.min(MAX_RECEIVE, deps.concurrency);
-        const soon = [...running.values()].some((r) => r.settling);
-        if (free <= 0 || (free < filling && soon)) {
+        // A slot is a running handler. A job whose handler is done and whose outcome is being
+        // recorded (a round trip) no longer takes one, so the next receive overlaps that round
+        // trip; at most `concurrency` such jobs wait on the database besides the running ones.
+        const handling = [...running.values()].filter((r) => !r.settling).length;
+        const free = Math.min(deps.concurrency - handling, 2 * deps.concurrency - running.size);
+        if (free <= 0) {
           await new Promise<void>((resolve) => (slotFreed = resolve));
           slotFreed = undefined;
           continue;
@@ -407,13 +410,20 @@ export function createWorker(deps: WorkerDeps): Worker {
         }
         await claim(messages);
       }
-      while (settled.size > 0) await Promise.allSettled([...settled]);
+      // Every job settles, unless the database or SQS stops answering for good: then the
+      // shutdown stops waiting once its time is over, and those messages come back to others.
+      while (settled.size > 0 && !shutdownOver) {
+        await Promise.race([Promise.allSettled([...settled]), gaveUp]);
+      }
+      if (settled.size > 0) log(`${settled.size} job(s) left unsettled at shutdown`);
     } finally {
       clearInterval(heartbeat);
     }
   }
 
   let shutdownOver = false;
+  let giveUp = () => {};
+  const gaveUp = new Promise<void>((resolve) => (giveUp = resolve));
   return {
     run() {
       loop ??= runLoop();
@@ -433,7 +443,10 @@ export function createWorker(deps: WorkerDeps): Worker {
         }
       }
       // Released jobs get one more grace period to record it; then nothing is retried.
-      const late = setTimeout(() => (shutdownOver = true), deps.shutdownGraceMs);
+      const late = setTimeout(() => {
+        shutdownOver = true;
+        giveUp();
+      }, deps.shutdownGraceMs);
       await loop;
       clearTimeout(late);
     },

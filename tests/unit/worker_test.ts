@@ -525,3 +525,26 @@ Deno.test("on shutdown every job still running after the grace period is release
   );
   assert.deepEqual(events.deleted, []);
 });
+
+Deno.test("jobs whose outcome is being recorded free their slot, up to `concurrency` of them", async () => {
+  const events = newEvents();
+  let handled = 0;
+  let reachedAt: number | undefined;
+  const jobs = fakeJobs(events);
+  await runUntil({
+    // The database takes its time to record completions: they never answer here.
+    jobs: { ...jobs, complete: () => new Promise(() => {}) },
+    queue: fakeQueue(Array.from({ length: 10 }, (_, i) => message(i + 1)), events),
+    handler: () => {
+      handled++;
+      return Promise.resolve();
+    },
+    concurrency: 2,
+    graceMs: 20,
+  }, () => {
+    reachedAt ??= handled === 4 ? Date.now() : undefined;
+    return reachedAt !== undefined && Date.now() - reachedAt > 100; // and nothing more after
+  });
+  assert.equal(handled, 4, "2 running handlers' worth plus 2 waiting on the database, no more");
+  assert.deepEqual(events.asked, [2, 2], "the second receive overlapped the first completions");
+});
