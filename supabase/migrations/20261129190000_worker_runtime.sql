@@ -2,8 +2,9 @@
 -- for all of them in one round trip, set-based, what the single-job forms do for one (claim_jobs,
 -- heartbeat_jobs, complete_jobs). The single-job forms stay for workers in other languages.
 --
--- Replaces public.claim_job and public.complete_job from 20261122160000_job_pipeline: each is now
--- its array form with one element, so one body holds each set of rules (same answers as before).
+-- Replaces public.claim_job from 20261122160000_job_pipeline: it is now claim_jobs with one id.
+-- Replaces public.complete_job from 20261122160000_job_pipeline: it is now complete_jobs with one
+-- job. So one body holds each set of rules (same answers as before).
 -- A heartbeat may carry each job's progress, stored on the job for GET /queue/<customer>.
 -- public.workers_view shows every job each worker holds, from the leases themselves.
 

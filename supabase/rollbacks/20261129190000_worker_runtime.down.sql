@@ -62,7 +62,6 @@ begin
   return result;
 end;
 $$;
-comment on function public.claim_job(uuid, text) is
 
 create or replace function public.complete_job(job_id uuid, lease uuid, result jsonb default null)
 returns boolean
@@ -94,7 +93,6 @@ begin
   return true;
 end;
 $$;
-comment on function public.complete_job(uuid, uuid, jsonb) is
 
 drop view public.workers_view;
 drop function public.complete_jobs(uuid[], uuid[], jsonb[]);
