@@ -910,7 +910,8 @@ with taken as (
            lease_token = gen_random_uuid(),
            leased_by = claim_jobs.worker_id,
            leased_at = now(),
-           heartbeat_at = null
+           heartbeat_at = null,
+           progress = null -- an earlier attempt's progress says nothing of this one
       from unnest(ids, outcomes) as d(id, outcome)
      where d.outcome = 'claimed' and j.id = d.id
     returning j.id, j.attempts
@@ -1165,7 +1166,14 @@ begin
       using errcode = '22023';
   end if;
   return query
-  with beat as (
+  with locked as (
+    -- In id order, as claim_jobs and complete_jobs lock, so a beat and a completion of the same
+    -- worker's jobs cannot deadlock.
+    select j.id from public.jobs j
+     where j.id = any (coalesce(job_ids, '{}'::uuid[]))
+     order by j.id
+       for update
+  ), beat as (
     update public.jobs j
        set heartbeat_at = now(),
            progress = case when jsonb_typeof(b.progress) = 'object' then b.progress
@@ -1173,7 +1181,8 @@ begin
       from unnest(coalesce(job_ids, '{}'::uuid[]), coalesce(leases, '{}'::uuid[]),
                   coalesce(heartbeat_jobs.progress, array_fill(null::jsonb, array[n])))
            as b(id, lease, progress)
-     where j.id = b.id and j.status = 'in_progress' and j.lease_token = b.lease
+     where j.id = b.id and j.id in (select l.id from locked l)
+       and j.status = 'in_progress' and j.lease_token = b.lease
     returning j.id
   ), alive as (
     -- current_job_id: the first job of this beat that still holds (workers_view lists them all).
@@ -1557,7 +1566,7 @@ CREATE VIEW public.workers_view WITH (security_invoker='true') AS
     w.last_heartbeat,
     (now() - w.last_heartbeat) AS silent_for,
     (count(j.id))::integer AS jobs_held,
-    COALESCE(array_agg(j.id ORDER BY j.leased_at) FILTER (WHERE (j.id IS NOT NULL)), '{}'::uuid[]) AS job_ids
+    COALESCE(array_agg(j.id ORDER BY j.leased_at, j.id) FILTER (WHERE (j.id IS NOT NULL)), '{}'::uuid[]) AS job_ids
    FROM (public.worker_heartbeats w
      LEFT JOIN public.jobs j ON (((j.leased_by = w.worker_id) AND (j.status = 'in_progress'::text))))
   GROUP BY w.worker_id, w.last_heartbeat;

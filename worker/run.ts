@@ -3,12 +3,15 @@
  * docs/configuration.md): the database pool, the SQS client, the loop, and a clean stop on SIGTERM
  * / SIGINT (running jobs finish within the grace period or are released).
  */
-import { SQSClient } from "@aws-sdk/client-sqs";
 import { createDb } from "../supabase/functions/_shared/db.ts";
+import { createSqsClient } from "../supabase/functions/_shared/sqs.ts";
 import { loadConfig, type WorkerConfig } from "./config.ts";
 import type { ClaimedJob, JobHandler } from "./contract.ts";
 import { sqlJobStore, sqsMessageQueue } from "./stores.ts";
 import { createWorker } from "./worker.ts";
+
+/** A database or SQS call that takes longer has failed (and is tried again where that is safe). */
+const CALL_TIMEOUT_MS = 15_000;
 
 export interface RunOptions {
   /** Defaults to loadConfig() of the process's env vars. */
@@ -22,14 +25,11 @@ export interface RunOptions {
 export async function runWorker(handler: JobHandler, options: RunOptions = {}): Promise<void> {
   const config = options.config ?? loadConfig();
   // Heartbeat, claim and two gathered completions at most at once, plus failures and releases.
-  const db = createDb(config.dbUrl, { max: 4 });
-  // Not _shared/sqs.ts createSqsClient(): its 3 s request timeout, right for the functions'
-  // short calls, would cut the worker's 20 s long polls off.
-  const sqs = new SQSClient({
-    region: config.sqs.region,
-    endpoint: config.sqs.endpoint,
-    credentials: config.sqs.credentials,
-  });
+  // Every call has a time limit: one that hangs (a half-open connection) must not hold the
+  // heartbeat, or every lease would go stale.
+  const db = createDb(config.dbUrl, { max: 4, queryTimeoutMs: CALL_TIMEOUT_MS });
+  // Long polls take up to waitSeconds; every other call is short.
+  const sqs = createSqsClient(config.sqs, config.waitSeconds * 1000 + CALL_TIMEOUT_MS);
   const log = options.log ?? ((line: string) => console.log(`[${config.workerId}] ${line}`));
   const worker = createWorker({
     workerId: config.workerId,

@@ -37,7 +37,7 @@ export function sqlJobStore(db: Db): JobStore {
       return rows.map((row) => row.holds);
     },
     async complete(completions) {
-      // complete_jobs answers in job id order: matched back by id.
+      // Matched back by id, whatever the order of the answer.
       const rows = await query<{ job_id: string; done: boolean }>(
         db,
         "select job_id, done from public.complete_jobs($1::uuid[], $2::uuid[], $3::jsonb[])",

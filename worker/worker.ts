@@ -1,9 +1,7 @@
 /**
- * The worker loop: up to `concurrency` handlers at once per process. It long-polls `jobs` for at
- * most min(10, free slots) messages, claims the jobs they name in one call, runs each handler, and
- * completes or fails each under its lease. A job whose handler is done frees its slot while its
- * outcome is recorded (so the next receive overlaps that round trip); at most `concurrency` of
- * those may wait on the database besides the running ones. Postgres decides; a message is only a reminder:
+ * The worker loop: up to `concurrency` jobs at once per process. It long-polls `jobs` for at most
+ * min(10, free slots) messages, claims the jobs they name in one call, runs each handler, and
+ * completes or fails each under its lease. A job holds its slot until its outcome is recorded. Postgres decides; a message is only a reminder:
  * - a duplicate of a finished, unknown or otherwise-held job is acknowledged (deleted);
  * - a retry keeps the message, hidden until the retry is due (SQS counts the receive, so a job
  *   that keeps failing ends up in jobs-dlq after maxReceiveCount);
@@ -142,28 +140,30 @@ export function createWorker(deps: WorkerDeps): Worker {
         workerId,
         held.map((r, i) => ({ jobId: r.job.job_id, lease: r.job.lease, progress: sent[i] })),
       );
-      const kept: QueueMessage[] = [];
       held.forEach((r, i) => {
-        if (holds[i]) {
-          kept.push(r.message);
-        } else {
-          r.leaseLost = true;
-          r.abort.abort(new LeaseLost(`lease on ${r.job.job_id} was lost`));
-        }
+        if (holds[i]) return;
+        r.leaseLost = true;
+        r.abort.abort(new LeaseLost(`lease on ${r.job.job_id} was lost`));
       });
-      if (kept.length > 0) {
-        await quietly(
-          "extending visibility",
-          () => queue.setVisibility(kept, deps.visibilitySeconds),
-        );
-      }
+      keepHidden(held.filter((_, i) => holds[i]));
     } catch (error) {
-      // Keep working: the leases may well still hold. If not, a later beat says so.
+      // Keep working, and keep the messages hidden: the leases may well still hold (the database
+      // may be out of reach for a while). If not, a later beat says so.
       held.forEach((r, i) => (r.unsent ??= sent[i]));
       log(`heartbeat failed: ${describe(error)}`);
+      keepHidden(held);
     } finally {
       beating = false;
     }
+  }
+
+  /** Extends the messages' visibility, in the background: a slow SQS never holds up a beat. */
+  function keepHidden(held: Running[]): void {
+    if (held.length === 0) return;
+    afterwards(
+      "extending visibility",
+      () => queue.setVisibility(held.map((r) => r.message), deps.visibilitySeconds),
+    );
   }
 
   // --- Recording an outcome: tried again while the lease holds (and until the grace is over).
@@ -187,14 +187,13 @@ export function createWorker(deps: WorkerDeps): Worker {
   }
 
   /**
-   * After an outcome could not be recorded: with the lease gone, the job was taken back and sent
-   * again, so this message is done with; otherwise (shutting down) it comes back after its
-   * visibility timeout and the next claim tells what to do.
+   * After an outcome could not be recorded (the lease went meanwhile, or the shutdown's time is
+   * over): the message is left to come back after its visibility timeout, and the next claim
+   * tells what to do. Deleting it could lose the job: a failure whose answer was lost may have
+   * been recorded, leaving the job pending for a retry that only this message would bring.
    */
-  async function letGo(r: Running): Promise<void> {
-    if (!r.leaseLost) return;
-    log(`job ${r.job.job_id}: lease lost while its outcome could not be recorded; let go`);
-    afterwards("delete", () => deleteMessage(r.message));
+  function letGo(r: Running): void {
+    log(`job ${r.job.job_id}: outcome not recorded; its message comes back for the next claim`);
   }
 
   async function settle(
@@ -225,7 +224,7 @@ export function createWorker(deps: WorkerDeps): Worker {
         "completion",
         () => complete({ jobId: job.job_id, lease: job.lease, result: outcome.result ?? null }),
       );
-      if (done === undefined) return await letGo(r);
+      if (done === undefined) return letGo(r);
       log(`job ${job.job_id}: ${done ? "completed" : "lease lost before completion"}`);
       afterwards("delete", () => deleteMessage(message));
       return;
@@ -238,7 +237,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       "failure",
       () => jobs.fail(job.job_id, job.lease, text, retryable),
     );
-    if (!failure) return await letGo(r);
+    if (!failure) return letGo(r);
     if (failure.outcome === "retrying") {
       log(
         `job ${job.job_id}: attempt ${failure.attempt} failed (${text}), retry in ${failure.retry_in_seconds}s`,
@@ -262,6 +261,13 @@ export function createWorker(deps: WorkerDeps): Worker {
       leaseLost: false,
       settling: false,
     };
+    // Claimed again while an earlier attempt here still runs (its lease was revoked, the job
+    // re-sent): that attempt is over.
+    const earlier = running.get(job.job_id);
+    if (earlier) {
+      earlier.leaseLost = true;
+      earlier.abort.abort(new LeaseLost(`lease on ${job.job_id} was lost (claimed again)`));
+    }
     running.set(job.job_id, r);
     log(`job ${job.job_id}: claimed (attempt ${job.attempt})`);
     const limit = typeof deps.jobTimeoutMs === "function"
@@ -308,17 +314,25 @@ export function createWorker(deps: WorkerDeps): Worker {
         clearTimeout(timer);
       }
       r.settling = true;
-      slotFreed?.();
       try {
         await settle(r, outcome);
       } catch (error) {
         log(`job ${job.job_id}: ${describe(error)}; its message is left for redelivery`);
       } finally {
-        running.delete(job.job_id);
+        if (running.get(job.job_id) === r) running.delete(job.job_id);
         slotFreed?.();
       }
     })();
     track(work);
+  }
+
+  /** A job claimed as the shutdown began: released at once, never started. */
+  function handBack(job: ClaimedJob, message: QueueMessage): void {
+    track((async () => {
+      await quietly("release", () => jobs.release(job.job_id, job.lease, "worker shutting down"));
+      await quietly("release message", () => queue.setVisibility([message], 0));
+      log(`job ${job.job_id}: claimed as the worker was shutting down, released`);
+    })());
   }
 
   // --- Claiming what a receive brought.
@@ -356,7 +370,9 @@ export function createWorker(deps: WorkerDeps): Worker {
     const duplicates: QueueMessage[] = [];
     claims.forEach((claim, i) => {
       const { message, jobId } = named[i]!;
-      if (claim.outcome === "claimed") return launch(claim, message);
+      if (claim.outcome === "claimed") {
+        return stopping.signal.aborted ? handBack(claim, message) : launch(claim, message);
+      }
       if (claim.outcome === "not_due") {
         afterwards(
           "delay message",
@@ -376,12 +392,14 @@ export function createWorker(deps: WorkerDeps): Worker {
     void beat();
     try {
       while (!stopping.signal.aborted) {
-        // A slot is a running handler. A job whose handler is done and whose outcome is being
-        // recorded (a round trip) no longer takes one, so the next receive overlaps that round
-        // trip; at most `concurrency` such jobs wait on the database besides the running ones.
-        const handling = [...running.values()].filter((r) => !r.settling).length;
-        const free = Math.min(deps.concurrency - handling, 2 * deps.concurrency - running.size);
-        if (free <= 0) {
+        // A slot is a job, from its claim until its outcome is recorded: the worker never holds
+        // more messages than it has slots for. Jobs whose outcome is being recorded free their
+        // slots in a moment, often together (completions are batched): wait for them rather than
+        // receive a message or two now.
+        const free = deps.concurrency - running.size;
+        const filling = Math.min(MAX_RECEIVE, deps.concurrency);
+        const soon = [...running.values()].some((r) => r.settling);
+        if (free <= 0 || (free < filling && soon)) {
           await new Promise<void>((resolve) => (slotFreed = resolve));
           slotFreed = undefined;
           continue;

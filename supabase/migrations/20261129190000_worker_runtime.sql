@@ -60,7 +60,8 @@ begin
            lease_token = gen_random_uuid(),
            leased_by = claim_jobs.worker_id,
            leased_at = now(),
-           heartbeat_at = null
+           heartbeat_at = null,
+           progress = null -- an earlier attempt's progress says nothing of this one
       from unnest(ids, outcomes) as d(id, outcome)
      where d.outcome = 'claimed' and j.id = d.id
     returning j.id, j.attempts
@@ -127,7 +128,14 @@ begin
       using errcode = '22023';
   end if;
   return query
-  with beat as (
+  with locked as (
+    -- In id order, as claim_jobs and complete_jobs lock, so a beat and a completion of the same
+    -- worker's jobs cannot deadlock.
+    select j.id from public.jobs j
+     where j.id = any (coalesce(job_ids, '{}'::uuid[]))
+     order by j.id
+       for update
+  ), beat as (
     update public.jobs j
        set heartbeat_at = now(),
            progress = case when jsonb_typeof(b.progress) = 'object' then b.progress
@@ -135,7 +143,8 @@ begin
       from unnest(coalesce(job_ids, '{}'::uuid[]), coalesce(leases, '{}'::uuid[]),
                   coalesce(heartbeat_jobs.progress, array_fill(null::jsonb, array[n])))
            as b(id, lease, progress)
-     where j.id = b.id and j.status = 'in_progress' and j.lease_token = b.lease
+     where j.id = b.id and j.id in (select l.id from locked l)
+       and j.status = 'in_progress' and j.lease_token = b.lease
     returning j.id
   ), alive as (
     -- current_job_id: the first job of this beat that still holds (workers_view lists them all).
@@ -245,7 +254,7 @@ grant execute on function
 create view public.workers_view with (security_invoker = true) as
   select w.worker_id, w.last_heartbeat, now() - w.last_heartbeat as silent_for,
          count(j.id)::integer as jobs_held,
-         coalesce(array_agg(j.id order by j.leased_at) filter (where j.id is not null),
+         coalesce(array_agg(j.id order by j.leased_at, j.id) filter (where j.id is not null),
                   '{}'::uuid[]) as job_ids
     from public.worker_heartbeats w
     left join public.jobs j on j.leased_by = w.worker_id and j.status = 'in_progress'

@@ -54,9 +54,10 @@ Deno.test("the example submits to each directory with an idempotency key and rep
   });
 });
 
-Deno.test("a 4xx is permanent, a 5xx is retryable, a bad payload is permanent", async () => {
+Deno.test("a 4xx is permanent (but 408 and 429), a 5xx is retryable, a bad payload is permanent", async () => {
+  const answers: Record<string, number> = { bing: 422, apple: 503, here: 429, slow: 408 };
   await withDirectories(
-    (d) => (d === "bing" ? 422 : d === "apple" ? 503 : 201),
+    (d) => answers[d] ?? 201,
     async (baseUrl) => {
       const context = { signal: new AbortController().signal, progress: () => {} };
       const handler = directorySubmission(baseUrl);
@@ -65,6 +66,13 @@ Deno.test("a 4xx is permanent, a 5xx is retryable, a bad payload is permanent", 
         handler(job(["apple"]), context),
         (e: Error) => !(e instanceof PermanentJobError) && /HTTP 503/.test(e.message),
       );
+      for (const busy of ["here", "slow"]) {
+        await assert.rejects(
+          handler(job([busy]), context),
+          (e: Error) => !(e instanceof PermanentJobError),
+          `${busy} is worth a retry`,
+        );
+      }
       await assert.rejects(handler(job("yelp"), context), PermanentJobError);
     },
   );

@@ -7,8 +7,9 @@
  * - pass `signal` to every call, so a lost lease, a timeout or a shutdown stops it at once;
  * - be idempotent: a job can run again after a crash, so each submission carries an
  *   Idempotency-Key made of the job and the directory, and the directory ignores a repeat;
- * - a 4xx answer will not change on a retry (PermanentJobError: the job fails at once); a 5xx or a
- *   network error is worth retrying (any other error: retried with backoff).
+ * - a 4xx answer will not change on a retry (PermanentJobError: the job fails at once), except
+ *   408 and 429 (the directory was slow or busy); those, a 5xx or a network error are worth
+ *   retrying (any other error: retried with backoff).
  *
  * Run it: `deno run -A worker/examples/directory_submission.ts` with the worker env vars and
  * DIRECTORY_API_URL.
@@ -36,7 +37,8 @@ export function directorySubmission(
         signal,
       });
       await res.body?.cancel();
-      if (res.status >= 400 && res.status < 500) {
+      const later = res.status === 408 || res.status === 429;
+      if (res.status >= 400 && res.status < 500 && !later) {
         throw new PermanentJobError(`${directory} refused the listing (HTTP ${res.status})`);
       }
       if (!res.ok) throw new Error(`${directory} answered HTTP ${res.status}`);

@@ -3,7 +3,7 @@
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
-select plan(27);
+select plan(31);
 
 insert into public.jobs (id, customer_id, package_size) values
   ('60000000-0000-4000-8000-000000000001', 'cust_rt', 1),
@@ -53,8 +53,8 @@ select is((select attempts from public.jobs where id = '60000000-0000-4000-8000-
 select is((select jobs_held from public.workers_view where worker_id = 'rt_worker'), 2,
   'workers_view counts every job the worker holds');
 select is((select job_ids from public.workers_view where worker_id = 'rt_worker'),
-  array['60000000-0000-4000-8000-000000000002', '60000000-0000-4000-8000-000000000001']::uuid[],
-  'and lists them in claim order');
+  array['60000000-0000-4000-8000-000000000001', '60000000-0000-4000-8000-000000000002']::uuid[],
+  'and lists them (by claim time, then id)');
 
 -- One heartbeat for both leases, one with a wrong lease, and progress for one.
 create temporary table beat as
@@ -74,9 +74,15 @@ select is((select count(*)::int from public.jobs
 select is((select progress from public.jobs where id = '60000000-0000-4000-8000-000000000001'),
   '{"done": 2, "total": 5, "note": "yelp", "attempt": 1}'::jsonb, 'progress is stored on the job');
 select is((select progress from public.jobs where id = '60000000-0000-4000-8000-000000000003'),
-  null::jsonb, 'nothing is written to a job whose lease does not hold');
+  null::jsonb, 'nothing is written to a job that is not in progress');
 select is((select current_job_id from public.worker_heartbeats where worker_id = 'rt_worker'),
   '60000000-0000-4000-8000-000000000001'::uuid, 'current_job_id is the first held job of the beat');
+select is((select holds from public.heartbeat_jobs('rt_worker',
+            array['60000000-0000-4000-8000-000000000002']::uuid[], array[gen_random_uuid()],
+            array['{"done": 9, "total": 9}'::jsonb])),
+  false, 'a held job beaten with another lease does not hold');
+select is((select progress from public.jobs where id = '60000000-0000-4000-8000-000000000002'),
+  null::jsonb, 'and its progress is not written');
 
 select lives_ok($$select * from public.heartbeat_jobs('rt_worker',
     array['60000000-0000-4000-8000-000000000001']::uuid[], array[(select lease from claims where n = 4)],
@@ -103,17 +109,25 @@ select is((select array_agg(job_id) from public.find_stale_jobs() where worker_i
 
 -- Completion of both, one with a stale lease.
 create temporary table done as
-  select * from public.complete_jobs(
+  select row_number() over () as n, c.* from public.complete_jobs(
     array['60000000-0000-4000-8000-000000000002', '60000000-0000-4000-8000-000000000001']::uuid[],
     array[(select lease from claims where n = 1), gen_random_uuid()],
-    array['{"ok": 2}'::jsonb, '{"ok": 1}'::jsonb]);
-select is((select array_agg(job_id::text || ':' || done order by job_id) from done),
-  array['60000000-0000-4000-8000-000000000001:false', '60000000-0000-4000-8000-000000000002:true'],
-  'complete_jobs completes under the current lease only, per job');
+    array['{"ok": 2}'::jsonb, '{"ok": 1}'::jsonb]) c;
+select is((select array_agg(job_id::text || ':' || done order by n) from done),
+  array['60000000-0000-4000-8000-000000000002:true', '60000000-0000-4000-8000-000000000001:false'],
+  'complete_jobs completes under the current lease only, answering per job in order');
 select is((select (status, result) from public.jobs where id = '60000000-0000-4000-8000-000000000002'),
   row('completed'::text, '{"ok": 2}'::jsonb), 'the completed job keeps its result');
 select is((select jobs_held from public.workers_view where worker_id = 'rt_worker'), 1,
   'workers_view no longer counts the completed job');
+
+-- A new claim starts without the earlier attempt's progress.
+update public.jobs set status = 'pending', lease_token = null, progress = '{"done": 1, "total": 2}'
+ where id = '60000000-0000-4000-8000-000000000001';
+select is((public.claim_job('60000000-0000-4000-8000-000000000001', 'rt_worker')).outcome,
+  'claimed', 'the job is claimed again');
+select is((select progress from public.jobs where id = '60000000-0000-4000-8000-000000000001'),
+  null::jsonb, 'a claim clears the progress of the attempt before');
 
 select * from finish();
 rollback;
