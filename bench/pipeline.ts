@@ -102,7 +102,8 @@ async function watchSends<T>(
   return { result, maxBacklog, drainedMsAfterLast: performance.now() - answeredAt };
 }
 
-async function reset(env: StackEnv, sql: postgres.Sql): Promise<void> {
+/** Empties the jobs queue and removes the bench's jobs: each figure starts from nothing. */
+export async function reset(env: StackEnv, sql: postgres.Sql): Promise<void> {
   const sqs = sqsClient(env.SQS_ENDPOINT);
   await sqs.send(new PurgeQueueCommand({ QueueUrl: env.SQS_QUEUE_URL }));
   sqs.destroy();
@@ -110,7 +111,11 @@ async function reset(env: StackEnv, sql: postgres.Sql): Promise<void> {
   await sql`delete from private.enqueue_batches where customer_id like 'bench-%'`;
 }
 
-async function waitUntilDone(sql: postgres.Sql, customer: string, count: number): Promise<void> {
+export async function waitUntilDone(
+  sql: postgres.Sql,
+  customer: string,
+  count: number,
+): Promise<void> {
   const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
     const [row] = await sql`

@@ -10,7 +10,6 @@
  */
 import {
   DeleteMessageBatchCommand,
-  PurgeQueueCommand,
   ReceiveMessageCommand,
   SendMessageBatchCommand,
 } from "@aws-sdk/client-sqs";
@@ -19,6 +18,7 @@ import { sqsClient } from "../scripts/stack/sqs_queues.ts";
 import type { StackEnv } from "../scripts/stack/stack.ts";
 import { pgRoundTrips } from "../tests/_support/pg_wire.ts";
 import { tcpProxy } from "../tests/_support/tcp_proxy.ts";
+import { reset, waitUntilDone } from "./pipeline.ts";
 import type { Figure } from "./stats.ts";
 
 /** Worker processes started with extra env vars; resolves to their stop. */
@@ -71,23 +71,13 @@ async function claimedToCompleted(
   customer: string,
   count: number,
 ): Promise<number> {
-  const deadline = Date.now() + 180_000;
-  while (Date.now() < deadline) {
-    const [row] = await sql`
-      select count(*)::int as n from public.jobs
-       where customer_id = ${customer} and status = 'completed'`;
-    if (row!.n >= count) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitUntilDone(sql, customer, count);
   const [span] = await sql`
     select count(*) filter (where h.event = 'completed')::int as completed,
            extract(epoch from max(h.created_at) filter (where h.event = 'completed')
                               - min(h.created_at) filter (where h.event = 'claimed')) as seconds
       from public.queue_history h join public.jobs j on j.id = h.job_id
      where j.customer_id = ${customer}`;
-  if (span!.completed < count) {
-    throw new Error(`${span!.completed} of ${count} jobs of ${customer} completed in 180 s`);
-  }
   return count / Number(span!.seconds);
 }
 
@@ -133,14 +123,6 @@ async function rawCeiling(env: StackEnv, messages: number, pollers: number): Pro
   }
 }
 
-async function purge(env: StackEnv, sql: postgres.Sql): Promise<void> {
-  const sqs = sqsClient(env.SQS_ENDPOINT);
-  await sqs.send(new PurgeQueueCommand({ QueueUrl: env.SQS_QUEUE_URL }));
-  sqs.destroy();
-  await sql`delete from public.jobs where customer_id like 'bench-%'`;
-  await sql`delete from public.worker_heartbeats where worker_id like 'bench-%'`;
-}
-
 /** Heartbeat round trips per second of one worker holding `held` jobs, counted on the wire. */
 async function heartbeatTrips(
   env: StackEnv,
@@ -183,7 +165,7 @@ export async function workerFigures(env: StackEnv, startWorkers: StartWorkers): 
   const sql = postgres(env.DB_URL, { max: 2, onnotice: () => {} });
   const figures: Figure[] = [];
   try {
-    await purge(env, sql);
+    await reset(env, sql);
     const raw = await rawCeiling(env, 6_000, PROCESSES);
     figures.push({
       name:
@@ -209,7 +191,7 @@ export async function workerFigures(env: StackEnv, startWorkers: StartWorkers): 
       target: ">= 1000 jobs/s and >= 50% of the raw ceiling",
       met: perSecond >= 1_000 && perSecond >= raw / 2,
     });
-    await purge(env, sql);
+    await reset(env, sql);
 
     const rates: number[] = [];
     for (const [concurrency, count] of [[1, 100], [10, 600]] as const) {
@@ -224,7 +206,7 @@ export async function workerFigures(env: StackEnv, startWorkers: StartWorkers): 
       } finally {
         await stop();
       }
-      await purge(env, sql);
+      await reset(env, sql);
     }
     const speedup = rates[1]! / rates[0]!;
     figures.push({
@@ -241,7 +223,7 @@ export async function workerFigures(env: StackEnv, startWorkers: StartWorkers): 
       target: "one per heartbeat interval",
       met: trips <= 1.2,
     });
-    await purge(env, sql);
+    await reset(env, sql);
   } finally {
     await sql.end();
   }

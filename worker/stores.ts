@@ -37,18 +37,17 @@ export function sqlJobStore(db: Db): JobStore {
       return rows.map((row) => row.holds);
     },
     async complete(completions) {
-      // Matched back by id, whatever the order of the answer.
-      const rows = await query<{ job_id: string; done: boolean }>(
+      // One answer per completion, in order.
+      const rows = await query<{ done: boolean }>(
         db,
-        "select job_id, done from public.complete_jobs($1::uuid[], $2::uuid[], $3::jsonb[])",
+        "select done from public.complete_jobs($1::uuid[], $2::uuid[], $3::jsonb[])",
         [
           completions.map((c) => c.jobId),
           completions.map((c) => c.lease),
           completions.map((c) => JSON.stringify(c.result ?? null)),
         ],
       );
-      const done = new Map(rows.map((row) => [row.job_id, row.done]));
-      return completions.map((c) => done.get(c.jobId) ?? false);
+      return rows.map((row) => row.done);
     },
     async fail(jobId, lease, error, retryable) {
       const [row] = await query<Failure>(

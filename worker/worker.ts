@@ -192,7 +192,7 @@ export function createWorker(deps: WorkerDeps): Worker {
    * tells what to do. Deleting it could lose the job: a failure whose answer was lost may have
    * been recorded, leaving the job pending for a retry that only this message would bring.
    */
-  function letGo(r: Running): void {
+  function leaveForNextClaim(r: Running): void {
     log(`job ${r.job.job_id}: outcome not recorded; its message comes back for the next claim`);
   }
 
@@ -224,7 +224,7 @@ export function createWorker(deps: WorkerDeps): Worker {
         "completion",
         () => complete({ jobId: job.job_id, lease: job.lease, result: outcome.result ?? null }),
       );
-      if (done === undefined) return letGo(r);
+      if (done === undefined) return leaveForNextClaim(r);
       log(`job ${job.job_id}: ${done ? "completed" : "lease lost before completion"}`);
       afterwards("delete", () => deleteMessage(message));
       return;
@@ -237,7 +237,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       "failure",
       () => jobs.fail(job.job_id, job.lease, text, retryable),
     );
-    if (!failure) return letGo(r);
+    if (!failure) return leaveForNextClaim(r);
     if (failure.outcome === "retrying") {
       log(
         `job ${job.job_id}: attempt ${failure.attempt} failed (${text}), retry in ${failure.retry_in_seconds}s`,

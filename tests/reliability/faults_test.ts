@@ -31,6 +31,16 @@ async function enqueue(customer: string): Promise<{ status: number; ms: number; 
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Stops a service of the stack for `ms`, then starts it again (whatever happens meanwhile). */
+async function stopFor(service: string, ms: number): Promise<void> {
+  await control(service, "stop");
+  try {
+    await sleep(ms);
+  } finally {
+    await control(service, "start");
+  }
+}
+
 Deno.test("Postgres restarted mid-load: fast 503 JSON errors, recovery by itself, no accepted job lost", async () => {
   const customer = uniqueCustomer("pg-restart");
   const accepted: string[] = [];
@@ -230,14 +240,7 @@ Deno.test("Postgres stopped for 5 s while workers are busy: every job completed 
   await busyWorkersThrough(
     "Postgres stopped for 5 s under busy workers",
     "2 workers at concurrency 10 run 400 jobs of 500 ms; after 50, Postgres is stopped for 5 s and started again. Claims the database cannot take keep their messages hidden (no receive is spent), completions are tried again while their lease holds. Every job ends completed with one `completed` row, none dead-lettered, no lease left.",
-    async () => {
-      await control("postgres", "stop");
-      try {
-        await sleep(5_000);
-      } finally {
-        await control("postgres", "start");
-      }
-    },
+    () => stopFor("postgres", 5_000),
   );
 });
 
@@ -245,14 +248,7 @@ Deno.test("the SQS emulator stopped for 5 s while workers are busy: every job co
   await busyWorkersThrough(
     "SQS stopped for 5 s under busy workers",
     "2 workers at concurrency 10 run 400 jobs of 500 ms; after 50, the SQS emulator is stopped for 5 s and started again. Receives fail and are tried again each second; deletes that failed come back as duplicates and are acknowledged. Every job ends completed with one `completed` row, none dead-lettered, no lease left.",
-    async () => {
-      await control("sqs", "stop");
-      try {
-        await sleep(5_000);
-      } finally {
-        await control("sqs", "start");
-      }
-    },
+    () => stopFor("sqs", 5_000),
   );
 });
 

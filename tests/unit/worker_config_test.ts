@@ -16,6 +16,8 @@ Deno.test("loadConfig() reads the worker's settings with their defaults", () => 
   assert.equal(config.visibilitySeconds, 60);
   assert.equal(config.waitSeconds, 20);
   assert.equal(config.shutdownGraceMs, 10_000);
+  assert.equal(config.concurrency, 10);
+  assert.equal(config.jobTimeoutMs, 30 * 60_000);
   assert.deepEqual(config.handler, { durationMs: 2_000, failureRate: 0 });
   assert.equal(loadConfig({ ...ENV, HEARTBEAT_SECONDS: "0.5" }).heartbeatMs, 500);
 });
@@ -28,6 +30,14 @@ Deno.test("loadConfig() stops the worker on a setting out of its range, naming i
   assert.throws(
     () => loadConfig({ ...ENV, HANDLER_FAILURE_RATE: "half" }),
     /HANDLER_FAILURE_RATE must be a number from 0 to 1, got 'half'/,
+  );
+  assert.throws(
+    () => loadConfig({ ...ENV, WORKER_CONCURRENCY: "0" }),
+    /WORKER_CONCURRENCY must be a number from 1 to 1000, got '0'/,
+  );
+  assert.throws(
+    () => loadConfig({ ...ENV, JOB_TIMEOUT_SECONDS: "soon" }),
+    /JOB_TIMEOUT_SECONDS must be a number from 1 to 86400, got 'soon'/,
   );
   assert.throws(
     () => loadConfig({ ...ENV, WORKER_DB_URL: "" }),
