@@ -59,8 +59,9 @@ const PIPELINE_NOTE = [
 
 const WORKERS_NOTE = [
   "Workers: the raw ceiling is the SQS emulator alone (batched receive and delete, one poller per",
-  "worker process), measured in the same run; worker throughput counts from the first claim to",
-  "the last completion of a backlog already on SQS. Each worker holds at most 10 jobs (its default",
+  "worker process), measured in the same run; worker throughput counts from the moment every",
+  "process has claimed a job to the last completion of a backlog already on SQS (so a process's",
+  "start-up is not counted). Each worker holds at most 10 jobs (its default",
   "concurrency) and receives only for free slots, so with an instant handler it waits on",
   "its own round trips (receive, claim, complete) rather than on the CPU.",
 ];

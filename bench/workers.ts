@@ -3,7 +3,7 @@
  * - the raw SQS ceiling: the emulator alone, batched receive (10) + DeleteMessageBatch, with as
  *   many pollers as the workers have (one receive loop per worker process);
  * - worker throughput: two processes at the default concurrency, an instant handler, a backlog
- *   waiting on SQS; measured from the first claim to the last completion (queue_history);
+ *   waiting on SQS; measured once every process is at work, up to the last completion (queue_history);
  * - concurrency 1 versus 10 with a 50 ms handler, one process;
  * - heartbeat cost: database round trips per second, on the wire, of one process holding 10 jobs.
  * Enqueue-to-claimed latency with idle workers is in the pipeline group.
