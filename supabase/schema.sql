@@ -100,6 +100,33 @@ $$;
 
 COMMENT ON FUNCTION private.clear_revoked_lease() IS 'Trigger: a job whose lease_token is set to null loses the whole lease (holder, time, heartbeat).';
 
+CREATE FUNCTION private.dead_letter_summary() RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select jsonb_build_object(
+    'recorded', (select count(*) from private.dead_letters),
+    'by_action', coalesce((select jsonb_object_agg(a.action, a.letters)
+                             from (select action, count(*) as letters from private.dead_letters
+                                    group by action) a), '{}'),
+    'customers', coalesce((select jsonb_agg(c order by c.letters desc, c.customer_id)
+                             from (select customer_id, count(*) as letters
+                                     from private.dead_letters where customer_id is not null
+                                    group by customer_id order by count(*) desc, customer_id
+                                    limit 3) c), '[]'),
+    'examples', coalesce((select jsonb_agg(e order by e.last_seen_at desc, e.message_id)
+                            from (select d.message_id, d.job_id, d.customer_id, d.receive_count,
+                                         d.last_seen_at, d.action, j.error_message as error
+                                    from private.dead_letters d
+                                    left join public.jobs j on j.id = d.job_id
+                                   order by (d.action = 'settled') desc, d.last_seen_at desc,
+                                            d.message_id
+                                   limit 3) e), '[]')
+  );
+$$;
+
+COMMENT ON FUNCTION private.dead_letter_summary() IS 'The recorded dead letters in brief: total, count per action, top 3 customers, 3 examples (settled jobs first).';
+
 CREATE FUNCTION private.decide_dlq_alert(depth integer) RETURNS private.dlq_alert_decision
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -457,54 +484,6 @@ $$;
 
 COMMENT ON FUNCTION private.issue_api_key(customer_id text, name text) IS 'Creates an API key for a customer and returns it; only its hash is kept.';
 
-CREATE FUNCTION private.mark_dead_lettered(sample jsonb) RETURNS TABLE(job_id uuid, customer_id text, status text, error text, marked boolean)
-    LANGUAGE plpgsql
-    SET search_path TO ''
-    AS $$
-#variable_conflict use_column
-declare
-  marked_ids uuid[];
-begin
-  with sampled as (
-    select distinct on (s.job_id) s.job_id, s.message_id
-      from jsonb_to_recordset(sample) as s(job_id uuid, message_id text)
-     where s.job_id is not null
-  ), dead as (
-    select j.id, j.attempts, j.error_message, j.leased_by
-      from sampled s
-      join public.jobs j on j.id = s.job_id
-     where (j.status = 'pending'
-            or (j.status = 'in_progress'
-                and coalesce(j.heartbeat_at, j.leased_at) < private.stale_before()))
-       and (select o.message_id from private.outbox o
-             where o.job_id = j.id order by o.id desc limit 1) is not distinct from s.message_id
-       for update of j skip locked
-  ), changed as (
-    update public.jobs j
-       set status = 'failed', completed_at = now(),
-           error_message = 'Dead-lettered' ||
-             coalesce(' (last error: ' || left(d.error_message, 400) || ')', ''),
-           lease_token = null -- revoked: see trigger jobs_revoke_lease
-      from dead d
-     where j.id = d.id
-    returning j.id, d.attempts, d.leased_by
-  ), history as (
-    insert into public.queue_history (job_id, event, attempt, worker_id, reason)
-    select c.id, 'dead_lettered', c.attempts, c.leased_by, 'dead-lettered' from changed c
-  )
-  select coalesce(array_agg(c.id), '{}') into marked_ids from changed c;
-  perform private.free_workers(marked_ids);
-
-return query
-    select j.id, j.customer_id, j.status, j.error_message, j.id = any (marked_ids)
-      from public.jobs j
-     where j.id in (select s.job_id from jsonb_to_recordset(sample) as s(job_id uuid))
-     order by j.id;
-end;
-$$;
-
-COMMENT ON FUNCTION private.mark_dead_lettered(sample jsonb) IS 'Marks failed the jobs of sampled dead letters [{job_id, message_id}] that nothing else will finish; returns the sampled jobs the database knows, marked = failed by this call.';
-
 CREATE FUNCTION private.prune_cron_history(keep interval DEFAULT '7 days'::interval) RETURNS bigint
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -519,6 +498,18 @@ end;
 $$;
 
 COMMENT ON FUNCTION private.prune_cron_history(keep interval) IS 'Deletes pg_cron run history older than keep; returns the number of rows removed.';
+
+CREATE FUNCTION private.prune_dead_letters(seen_since timestamp with time zone) RETURNS integer
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  with gone as (
+    delete from private.dead_letters where last_seen_at < seen_since returning 1
+  )
+  select count(*)::integer from gone;
+$$;
+
+COMMENT ON FUNCTION private.prune_dead_letters(seen_since timestamp with time zone) IS 'Removes the dead letters a whole walk starting at seen_since did not see; returns how many.';
 
 CREATE FUNCTION private.prune_history() RETURNS TABLE(cron_runs bigint, history_rows bigint)
     LANGUAGE plpgsql
@@ -666,6 +657,91 @@ $$;
 
 COMMENT ON FUNCTION private.rate_limit(requests integer[], keys bytea[], limits integer[], periods_ms integer[], costs integer[]) IS 'Decides a batch of rate-limited requests in order (per entry: request, key, limit per period, cost); one row per entry.';
 
+CREATE FUNCTION private.record_dead_letters(letters jsonb) RETURNS TABLE(action text, messages integer)
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+declare
+  settled_ids uuid[];
+begin
+  with seen as (
+    select distinct on (l.message_id) l.message_id, l.job_id
+      from jsonb_to_recordset(letters) as l(message_id text, job_id uuid)
+     where l.message_id is not null and l.job_id is not null
+  ), dead as (
+    select j.id, j.attempts, j.leased_by
+      from seen s
+      join public.jobs j on j.id = s.job_id
+     where (j.status = 'pending'
+            or (j.status = 'in_progress'
+                and coalesce(j.heartbeat_at, j.leased_at) < private.stale_before()))
+       and (select o.message_id from private.outbox o
+             where o.job_id = j.id order by o.id desc limit 1) is not distinct from s.message_id
+       for update of j skip locked
+  ), changed as (
+    update public.jobs j
+       set status = 'failed', completed_at = now(),
+           error_message = 'Dead-lettered' ||
+             coalesce(' (last error: ' || left(j.error_message, 400) || ')', ''),
+           lease_token = null -- revoked: see trigger jobs_revoke_lease
+      from dead d
+     where j.id = d.id
+    returning j.id, d.attempts, d.leased_by
+  ), history as (
+    insert into public.queue_history (job_id, event, attempt, worker_id, reason)
+    select c.id, 'dead_lettered', c.attempts, c.leased_by, 'dead-lettered' from changed c
+  )
+  select coalesce(array_agg(c.id), '{}') into settled_ids from changed c;
+  perform private.free_workers(settled_ids);
+
+-- A new statement: it sees the jobs as the update above left them.
+  return query
+  with seen as (
+    select distinct on (l.message_id) l.message_id, l.job_id, l.customer_id, l.receive_count
+      from jsonb_to_recordset(letters)
+           as l(message_id text, job_id uuid, customer_id text, receive_count integer)
+     where l.message_id is not null
+     order by l.message_id
+  ), judged as (
+    select s.message_id, s.job_id, left(coalesce(j.customer_id, s.customer_id), 128) as customer_id,
+           greatest(coalesce(s.receive_count, 0), 0) as receive_count,
+           case
+             when s.job_id is null then 'not_a_job'
+             when j.id is null then 'unknown_job'
+             when j.id = any (settled_ids) then 'settled'
+             when (select o.message_id from private.outbox o
+                    where o.job_id = j.id order by o.id desc limit 1)
+                  is distinct from s.message_id then 'resent_since'
+             when j.status in ('completed', 'failed') then 'finished'
+             when j.status = 'in_progress'
+                  and coalesce(j.heartbeat_at, j.leased_at) >= private.stale_before() then 'running'
+             else 'busy'
+           end as action
+      from seen s
+      left join public.jobs j on j.id = s.job_id
+  ), recorded as (
+    insert into private.dead_letters as d (message_id, job_id, customer_id, receive_count, action)
+    select message_id, job_id, customer_id, receive_count, action from judged
+    on conflict (message_id) do update
+       set receive_count = excluded.receive_count,
+           customer_id = excluded.customer_id,
+           last_seen_at = now(),
+           -- A job this message settled stays "settled", not "finished" by its own hand.
+           action = case when d.action = 'settled' and excluded.action = 'finished' then d.action
+                         else excluded.action end,
+           action_at = case when d.action = 'settled' and excluded.action = 'finished' then d.action_at
+                            when d.action = excluded.action then d.action_at
+                            else now() end
+    returning 1
+  )
+  -- What this call did: a job settled by an earlier walk counts as "finished" now.
+  select j.action, count(*)::integer from judged j group by j.action order by j.action;
+end;
+$$;
+
+COMMENT ON FUNCTION private.record_dead_letters(letters jsonb) IS 'Records one batch of a DLQ walk [{message_id, job_id, customer_id, receive_count}] in private.dead_letters, settling the jobs whose last copy is a dead letter; returns the count per action.';
+
 CREATE FUNCTION private.redrive_job(dlq_message_id text, job_id uuid) RETURNS TABLE(outcome text, outbox_id bigint)
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -679,6 +755,7 @@ declare
 begin
   select * into done from private.redrives r where r.dlq_message_id = redrive_job.dlq_message_id;
   if found then
+    delete from private.dead_letters d where d.message_id = redrive_job.dlq_message_id;
     return query select 'already_redriven'::text, done.outbox_id;
     return;
   end if;
@@ -687,6 +764,7 @@ begin
     return query select 'unknown_job'::text, null::bigint;
     return;
   end if;
+  delete from private.dead_letters d where d.message_id = redrive_job.dlq_message_id;
 
 if job.status = 'completed' then
     result := 'finished';
@@ -736,6 +814,51 @@ end;
 $$;
 
 COMMENT ON FUNCTION private.request_dispatch() IS 'If outbox rows are due, POSTs to the dispatch function via pg_net (see invoke_function).';
+
+CREATE FUNCTION private.resend_lost_jobs(max_jobs integer DEFAULT 1000) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  cutoff timestamptz;
+  resent integer;
+begin
+  select now() - make_interval(secs => s.lost_message_after_seconds) into cutoff
+    from private.settings s;
+  with lost as (
+    select j.id, j.attempts, j.run_after
+      from public.jobs j
+     where j.status = 'pending'
+       and j.run_after < cutoff
+       and coalesce(j.leased_at, j.created_at) < cutoff
+       and not exists (select 1 from private.outbox o
+                        where o.job_id = j.id
+                          and (o.delivered_at is null or o.delivered_at >= cutoff))
+       and not exists (select 1 from private.dead_letters d
+                        where d.job_id = j.id
+                          and d.message_id = (select o.message_id from private.outbox o
+                                               where o.job_id = j.id order by o.id desc limit 1))
+     order by j.run_after
+     limit greatest(max_jobs, 0)
+       for update of j skip locked
+  ), sent as (
+    insert into private.outbox (job_id) select l.id from lost l returning job_id
+  ), history as (
+    insert into public.queue_history (job_id, event, attempt, reason)
+    select l.id, 'resent', l.attempts,
+           'message lost: due since ' || to_char(l.run_after at time zone 'UTC',
+                                                 'YYYY-MM-DD HH24:MI:SS') || ' UTC, never delivered since'
+      from lost l
+  )
+  select count(*)::integer into resent from sent;
+  if resent > 0 then
+    perform private.request_dispatch();
+  end if;
+  return resent;
+end;
+$$;
+
+COMMENT ON FUNCTION private.resend_lost_jobs(max_jobs integer) IS 'Sends again (new outbox row, "resent" history row) the pending jobs whose message is gone from both queues; returns how many.';
 
 CREATE FUNCTION private.revoke_api_key(key_id uuid) RETURNS boolean
     LANGUAGE sql
@@ -1316,6 +1439,21 @@ COMMENT ON TABLE private.api_keys IS 'API keys for the queue API, one customer e
 
 COMMENT ON COLUMN private.api_keys.key_prefix IS 'The first characters of the key, to recognise it in lists.';
 
+CREATE TABLE private.dead_letters (
+    message_id text NOT NULL,
+    job_id uuid,
+    customer_id text,
+    receive_count integer NOT NULL,
+    first_seen_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_seen_at timestamp with time zone DEFAULT now() NOT NULL,
+    action text NOT NULL,
+    action_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT dead_letters_action_check CHECK ((action = ANY (ARRAY['settled'::text, 'resent_since'::text, 'finished'::text, 'running'::text, 'busy'::text, 'unknown_job'::text, 'not_a_job'::text]))),
+    CONSTRAINT dead_letters_receive_count_check CHECK ((receive_count >= 0))
+);
+
+COMMENT ON TABLE private.dead_letters IS 'Every message in the DLQ as the dlq-monitor''s last walk saw it, and what was done about its job. Rows of messages that left the DLQ (redriven, expired, purged) are removed.';
+
 CREATE TABLE private.dlq_monitor (
     id boolean DEFAULT true NOT NULL,
     depth integer DEFAULT 0 NOT NULL,
@@ -1409,6 +1547,7 @@ CREATE TABLE private.settings (
     dlq_resolve_after_checks integer DEFAULT 2 NOT NULL,
     alert_retry_base_seconds integer DEFAULT 30 NOT NULL,
     alert_retry_max_seconds integer DEFAULT 900 NOT NULL,
+    lost_message_after_seconds integer DEFAULT 10800 NOT NULL,
     CONSTRAINT settings_alert_retry_base_seconds_check CHECK (((alert_retry_base_seconds >= 1) AND (alert_retry_base_seconds <= 3600))),
     CONSTRAINT settings_alert_retry_max_seconds_check CHECK (((alert_retry_max_seconds >= 1) AND (alert_retry_max_seconds <= 86400))),
     CONSTRAINT settings_cron_history_retention_days_check CHECK (((cron_history_retention_days >= 1) AND (cron_history_retention_days <= 365))),
@@ -1418,6 +1557,7 @@ CREATE TABLE private.settings (
     CONSTRAINT settings_dlq_resolve_after_checks_check CHECK (((dlq_resolve_after_checks >= 1) AND (dlq_resolve_after_checks <= 60))),
     CONSTRAINT settings_history_retention_days_check CHECK (((history_retention_days >= 1) AND (history_retention_days <= 3650))),
     CONSTRAINT settings_id_check CHECK (id),
+    CONSTRAINT settings_lost_message_after_seconds_check CHECK (((lost_message_after_seconds >= 600) AND (lost_message_after_seconds <= 604800))),
     CONSTRAINT settings_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 100))),
     CONSTRAINT settings_max_stale_recoveries_check CHECK (((max_stale_recoveries >= 0) AND (max_stale_recoveries <= 100))),
     CONSTRAINT settings_retry_base_seconds_check CHECK (((retry_base_seconds >= 1) AND (retry_base_seconds <= 3600))),
@@ -1450,6 +1590,8 @@ COMMENT ON COLUMN private.settings.dlq_resolve_after_checks IS 'Checks in a row 
 COMMENT ON COLUMN private.settings.alert_retry_base_seconds IS 'Wait before retrying an alert Slack failed to take (5xx, timeout); doubles per try.';
 
 COMMENT ON COLUMN private.settings.alert_retry_max_seconds IS 'Longest wait between tries of an undelivered alert (also the wait while Slack is misconfigured).';
+
+COMMENT ON COLUMN private.settings.lost_message_after_seconds IS 'A pending job due this long, neither claimed nor sent since, has lost its message: private.resend_lost_jobs() sends it again (default 3 h).';
 
 CREATE TABLE private.slack_delivery (
     id boolean DEFAULT true NOT NULL,
@@ -1582,6 +1724,9 @@ ALTER TABLE ONLY private.api_keys
 ALTER TABLE ONLY private.api_keys
     ADD CONSTRAINT api_keys_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY private.dead_letters
+    ADD CONSTRAINT dead_letters_pkey PRIMARY KEY (message_id);
+
 ALTER TABLE ONLY private.dlq_monitor
     ADD CONSTRAINT dlq_monitor_pkey PRIMARY KEY (id);
 
@@ -1616,6 +1761,8 @@ ALTER TABLE ONLY public.worker_heartbeats
     ADD CONSTRAINT worker_heartbeats_pkey PRIMARY KEY (worker_id);
 
 CREATE INDEX alerts_due_idx ON private.alerts USING btree (available_at, id) WHERE (delivered_at IS NULL);
+
+CREATE INDEX dead_letters_job_idx ON private.dead_letters USING btree (job_id);
 
 CREATE INDEX outbox_due_idx ON private.outbox USING btree (available_at, id) WHERE (delivered_at IS NULL);
 
@@ -1657,6 +1804,8 @@ ALTER TABLE private.alerts ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.api_keys ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE private.dead_letters ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE private.dlq_monitor ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.enqueue_batches ENABLE ROW LEVEL SECURITY;
@@ -1685,6 +1834,8 @@ REVOKE ALL ON FUNCTION private.claim_slack_delivery(lease_seconds integer) FROM 
 
 REVOKE ALL ON FUNCTION private.clear_revoked_lease() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION private.dead_letter_summary() FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION private.decide_dlq_alert(depth integer) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.due_alerts(max_alerts integer) FROM PUBLIC;
@@ -1699,9 +1850,9 @@ REVOKE ALL ON FUNCTION private.invoke_function(slug text, body jsonb) FROM PUBLI
 
 REVOKE ALL ON FUNCTION private.issue_api_key(customer_id text, name text) FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION private.mark_dead_lettered(sample jsonb) FROM PUBLIC;
-
 REVOKE ALL ON FUNCTION private.prune_cron_history(keep interval) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.prune_dead_letters(seen_since timestamp with time zone) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.prune_history() FROM PUBLIC;
 
@@ -1711,11 +1862,15 @@ REVOKE ALL ON FUNCTION private.raise_alert(kind text, message jsonb) FROM PUBLIC
 
 REVOKE ALL ON FUNCTION private.rate_limit(requests integer[], keys bytea[], limits integer[], periods_ms integer[], costs integer[]) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION private.record_dead_letters(letters jsonb) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION private.redrive_job(dlq_message_id text, job_id uuid) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.release_slack_delivery() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.request_dispatch() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.resend_lost_jobs(max_jobs integer) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.revoke_api_key(key_id uuid) FROM PUBLIC;
 
@@ -1781,3 +1936,4 @@ SELECT cron.schedule('dlq-monitor', '* * * * *', 'select private.invoke_function
 SELECT cron.schedule('prune-history', '17 3 * * *', 'select * from private.prune_history()');
 SELECT cron.schedule('rate-limit-cleanup', '*/10 * * * *', 'select private.prune_rate_limits()');
 SELECT cron.schedule('recover-stale-jobs', '* * * * *', 'select * from public.recover_stale_jobs()');
+SELECT cron.schedule('resend-lost-jobs', '*/10 * * * *', 'select private.resend_lost_jobs()');

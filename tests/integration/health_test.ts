@@ -27,7 +27,14 @@ Deno.test("GET /functions/v1/health needs no key and reports every part", async 
   assert.equal(typeof body.services.queue.depth, "number");
   assert.deepEqual(
     body.services.scheduler.jobs.map((j: { name: string }) => j.name).sort(),
-    ["dispatch-outbox", "dlq-monitor", "prune-history", "rate-limit-cleanup", "recover-stale-jobs"],
+    [
+      "dispatch-outbox",
+      "dlq-monitor",
+      "prune-history",
+      "rate-limit-cleanup",
+      "recover-stale-jobs",
+      "resend-lost-jobs",
+    ],
   );
   for (
     const key of ["jobs_pending", "jobs_in_progress", "jobs_completed_today", "jobs_failed_today"]

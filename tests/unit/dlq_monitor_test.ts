@@ -1,4 +1,4 @@
-/** The DLQ monitor's pure parts: message, Slack answers, delivery pacing, redrive, handler. */
+/** The DLQ monitor's pure parts: message, Slack answers, delivery pacing, redrive, walk, handler. */
 import assert from "node:assert/strict";
 import { parseArgs } from "../../scripts/dlq_redrive.ts";
 import type { DeadLetter, DeadLetterQueue } from "../../supabase/functions/dlq-monitor/dlq.ts";
@@ -14,30 +14,62 @@ import {
   type PostToSlack,
   type SlackOutcome,
 } from "../../supabase/functions/dlq-monitor/slack.ts";
-import type { DueAlert, MonitorStore } from "../../supabase/functions/dlq-monitor/store.ts";
+import type {
+  DeadLetterSummary,
+  DueAlert,
+  MonitorStore,
+} from "../../supabase/functions/dlq-monitor/store.ts";
 
 const QUEUE_URL = "https://sqs.eu-west-1.amazonaws.com/123456789012/jobs-dlq";
 
-Deno.test("alertMessage() names the count, the jobs, their customers and errors, and links the queue", () => {
+const SUMMARY: DeadLetterSummary = {
+  recorded: 1200,
+  byAction: { settled: 1150, resent_since: 40, not_a_job: 10 },
+  customers: [{ customerId: "acme", letters: 1000 }, { customerId: "globex", letters: 190 }],
+  examples: [
+    {
+      messageId: "m-1",
+      jobId: "j-1",
+      customerId: "acme",
+      receiveCount: 4,
+      action: "settled",
+      error: "Dead-lettered (last error: Directory <rejected> & gone)",
+    },
+    {
+      messageId: "m-2",
+      jobId: null,
+      customerId: null,
+      receiveCount: 5,
+      action: "not_a_job",
+      error: null,
+    },
+  ],
+};
+
+Deno.test("alertMessage() gives a flood in counts: per action, top customers, a few examples, and links the queue", () => {
   const message = alertMessage({
     kind: "dlq_triggered",
     queueName: "jobs-dlq",
     queueUrl: QUEUE_URL,
     region: "eu-west-1",
-    depth: 12,
+    depth: 1200,
     inFlight: 2,
     previousDepth: 0,
-    sample: [
-      { jobId: "j-1", customerId: "acme", receiveCount: 4, error: "Directory <rejected> & gone" },
-      { receiveCount: 5 },
-    ],
+    summary: SUMMARY,
   });
-  assert.equal(message.text, ":rotating_light: Dead letters: 12 messages in jobs-dlq. Jobs: j-1");
+  assert.equal(
+    message.text,
+    ":rotating_light: Dead letters: 1200 messages in jobs-dlq. 1,150 jobs marked failed; most from acme (1,000), globex (190)",
+  );
   const blocks = JSON.stringify(message.blocks);
-  assert.ok(blocks.includes("acme"));
+  assert.ok(blocks.includes("Recorded: 1,200 dead letters"));
+  assert.ok(blocks.includes("1,150 jobs marked failed (dead-lettered)"));
+  assert.ok(blocks.includes("40 left alone: the job was sent again since"));
+  assert.ok(blocks.includes("10 are not job messages"));
+  assert.ok(!blocks.includes("running"), "actions nobody took are not listed");
+  assert.ok(blocks.includes("`acme` 1,000"));
   assert.ok(blocks.includes("Directory &lt;rejected&gt; &amp; gone"), "mrkdwn is escaped");
   assert.ok(blocks.includes("not a job message"));
-  assert.ok(blocks.includes("and 10 more"));
   assert.ok(blocks.includes(JSON.stringify(consoleUrl(QUEUE_URL, "eu-west-1")).slice(1, -1)));
   assert.equal(
     consoleUrl(QUEUE_URL, "eu-west-1"),
@@ -54,11 +86,18 @@ Deno.test("alertMessage() keeps every block within Slack's limits", () => {
     depth: 5000,
     inFlight: 0,
     previousDepth: 10,
-    sample: Array.from({ length: 10 }, (_, i) => ({
-      jobId: `job-${i}`,
-      receiveCount: 4,
-      error: "x".repeat(5000),
-    })),
+    summary: {
+      ...SUMMARY,
+      customers: [{ customerId: "c".repeat(5000), letters: 5000 }],
+      examples: Array.from({ length: 3 }, (_, i) => ({
+        messageId: `m-${i}`,
+        jobId: `job-${i}`,
+        customerId: "acme",
+        receiveCount: 4,
+        action: "settled" as const,
+        error: "x".repeat(5000),
+      })),
+    },
   });
   for (const block of message.blocks as { text?: { text: string } }[]) {
     if (block.text) assert.ok(block.text.text.length <= 3000);
@@ -66,7 +105,7 @@ Deno.test("alertMessage() keeps every block within Slack's limits", () => {
   assert.match(message.text, /went from 10 to 5000/);
 });
 
-Deno.test("alertMessage() says resolved without sampling jobs", () => {
+Deno.test("alertMessage() says resolved without listing jobs", () => {
   const message = alertMessage({
     kind: "dlq_resolved",
     queueName: "jobs-dlq",
@@ -75,7 +114,7 @@ Deno.test("alertMessage() says resolved without sampling jobs", () => {
     depth: 0,
     inFlight: 0,
     previousDepth: 3,
-    sample: [],
+    summary: { recorded: 0, byAction: {}, customers: [], examples: [] },
   });
   assert.equal(message.text, ":white_check_mark: Resolved: jobs-dlq is empty again");
 });
@@ -101,7 +140,10 @@ function fakeStore(alerts: DueAlert[], options: { notBefore?: number; taken?: bo
   const settled: [number, SlackOutcome["outcome"]][] = [];
   let released = 0;
   const store: MonitorStore = {
-    recordCheck: () => Promise.reject(new Error("unused")),
+    now: () => Promise.reject(new Error("unused")),
+    recordDeadLetters: () => Promise.reject(new Error("unused")),
+    finishCheck: () => Promise.reject(new Error("unused")),
+    summary: () => Promise.resolve({ ...SUMMARY, examples: [] }),
     claimDelivery: () =>
       Promise.resolve(options.taken ? null : { notBefore: options.notBefore ?? 0 }),
     releaseDelivery: () => {
@@ -241,6 +283,7 @@ function fakeDlq(messages: DeadLetter[]): DeadLetterQueue & { deleted: string[] 
       next += batch.length;
       return Promise.resolve(batch);
     },
+    setVisibility: () => Promise.reject(new Error("unused")),
     delete: (m) => {
       deleted.push(m.messageId);
       return Promise.resolve();
@@ -296,6 +339,7 @@ Deno.test("redriveDeadLetters() in a dry run changes nothing", async () => {
   }, { limit: 5, dryRun: true });
   assert.equal(result.dryRun, true);
   assert.deepEqual(result.sample, [{ messageId: "m1", jobId: "a", receiveCount: 4 }]);
+  assert.deepEqual(result.recorded, { total: 1200, byAction: SUMMARY.byAction });
   assert.deepEqual(dlq.deleted, []);
 });
 
@@ -305,7 +349,18 @@ function deps(overrides: Partial<Parameters<typeof handle>[1]> = {}) {
   return {
     serviceKeys: [SERVICE],
     check: () =>
-      Promise.resolve({ depth: 0, inFlight: 0, sampled: 0, deadLettered: 0, alert: null }),
+      Promise.resolve({
+        depth: 0,
+        inFlight: 0,
+        read: 0,
+        walked: true,
+        actions: {},
+        deadLettered: 0,
+        pruned: 0,
+        sqsCalls: 1,
+        durationMs: 1,
+        alert: null,
+      }),
     deliver: () => Promise.resolve({ delivered: 0 }),
     redrive: () => Promise.reject(new Error("unexpected redrive")),
     log: () => {},

@@ -71,6 +71,40 @@ export type Database = {
         };
         Relationships: [];
       };
+      "dead_letters": {
+        Row: {
+          "action": string;
+          "action_at": string;
+          "customer_id": string | null;
+          "first_seen_at": string;
+          "job_id": string | null;
+          "last_seen_at": string;
+          "message_id": string;
+          "receive_count": number;
+        };
+        ComputedFields: never;
+        Insert: {
+          "action": string;
+          "action_at"?: string;
+          "customer_id"?: string | null;
+          "first_seen_at"?: string;
+          "job_id"?: string | null;
+          "last_seen_at"?: string;
+          "message_id": string;
+          "receive_count": number;
+        };
+        Update: {
+          "action"?: string;
+          "action_at"?: string;
+          "customer_id"?: string | null;
+          "first_seen_at"?: string;
+          "job_id"?: string | null;
+          "last_seen_at"?: string;
+          "message_id"?: string;
+          "receive_count"?: number;
+        };
+        Relationships: [];
+      };
       "dlq_monitor": {
         Row: {
           "alerted_at": string | null;
@@ -235,6 +269,7 @@ export type Database = {
           "dlq_resolve_after_checks": number;
           "history_retention_days": number;
           "id": boolean;
+          "lost_message_after_seconds": number;
           "max_attempts": number;
           "max_stale_recoveries": number;
           "retry_base_seconds": number;
@@ -253,6 +288,7 @@ export type Database = {
           "dlq_resolve_after_checks"?: number;
           "history_retention_days"?: number;
           "id"?: boolean;
+          "lost_message_after_seconds"?: number;
           "max_attempts"?: number;
           "max_stale_recoveries"?: number;
           "retry_base_seconds"?: number;
@@ -270,6 +306,7 @@ export type Database = {
           "dlq_resolve_after_checks"?: number;
           "history_retention_days"?: number;
           "id"?: boolean;
+          "lost_message_after_seconds"?: number;
           "max_attempts"?: number;
           "max_stale_recoveries"?: number;
           "retry_base_seconds"?: number;
@@ -308,6 +345,7 @@ export type Database = {
         Returns: number;
       };
       "claim_slack_delivery": { Args: { "lease_seconds": number }; Returns: string };
+      "dead_letter_summary": { Args: Record<PropertyKey, never>; Returns: Json };
       "decide_dlq_alert": {
         Args: { "depth": number };
         Returns: Database["private"]["CompositeTypes"]["dlq_alert_decision"];
@@ -376,17 +414,8 @@ export type Database = {
           "id": string;
         }[];
       };
-      "mark_dead_lettered": {
-        Args: { "sample": Json };
-        Returns: {
-          "customer_id": string;
-          "error": string;
-          "job_id": string;
-          "marked": boolean;
-          "status": string;
-        }[];
-      };
       "prune_cron_history": { Args: { "keep"?: string }; Returns: number };
+      "prune_dead_letters": { Args: { "seen_since": string }; Returns: number };
       "prune_history": {
         Args: Record<PropertyKey, never>;
         Returns: {
@@ -412,6 +441,13 @@ export type Database = {
           "retry_after_ms": number;
         }[];
       };
+      "record_dead_letters": {
+        Args: { "letters": Json };
+        Returns: {
+          "action": string;
+          "messages": number;
+        }[];
+      };
       "redrive_job": {
         Args: { "dlq_message_id": string; "job_id": string };
         Returns: {
@@ -421,6 +457,7 @@ export type Database = {
       };
       "release_slack_delivery": { Args: Record<PropertyKey, never>; Returns: undefined };
       "request_dispatch": { Args: Record<PropertyKey, never>; Returns: number };
+      "resend_lost_jobs": { Args: { "max_jobs"?: number }; Returns: number };
       "revoke_api_key": { Args: { "key_id": string }; Returns: boolean };
       "settle_alert": {
         Args: {

@@ -1,6 +1,6 @@
 /** The dlq-monitor function's settings, read once from its env vars. */
 import { serviceKeysFromEnv } from "../_shared/auth.ts";
-import { type Env, intEnv, requireEnv } from "../_shared/config.ts";
+import { type Env, intEnv, numberEnv, requireEnv } from "../_shared/config.ts";
 import { type SqsConfig, sqsConfigFromEnv } from "../_shared/sqs.ts";
 
 export interface DlqMonitorConfig {
@@ -13,6 +13,8 @@ export interface DlqMonitorConfig {
   alertsPerRun: number;
   redriveVisibilitySeconds: number;
   redriveBudgetMs: number;
+  /** How long one check may spend reading the DLQ; a walk cut short goes on next run. */
+  walkBudgetMs: number;
 }
 
 export function loadConfig(env: Env = Deno.env.toObject()): DlqMonitorConfig {
@@ -30,5 +32,7 @@ export function loadConfig(env: Env = Deno.env.toObject()): DlqMonitorConfig {
     alertsPerRun: intEnv(env, fn, "DLQ_ALERTS_PER_RUN", 10),
     redriveVisibilitySeconds: intEnv(env, fn, "DLQ_REDRIVE_VISIBILITY_SECONDS", 60),
     redriveBudgetMs: intEnv(env, fn, "DLQ_REDRIVE_BUDGET_MS", 20_000),
+    // At least a second; at most 5 minutes (an Edge Function's wall clock on hosted plans).
+    walkBudgetMs: numberEnv(env, fn, "DLQ_WALK_BUDGET_MS", 20_000, { min: 1_000, max: 300_000 }),
   };
 }

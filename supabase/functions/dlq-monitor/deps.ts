@@ -25,7 +25,14 @@ export function depsFromConfig(
   const send = sqsBatchSender(sqs, config.sqs.queueUrl);
   return {
     serviceKeys: config.serviceKeys,
-    check: () => checkDeadLetters({ dlq, store, region: config.sqs.region }),
+    check: () =>
+      checkDeadLetters({
+        dlq,
+        store,
+        region: config.sqs.region,
+        walkBudgetMs: config.walkBudgetMs,
+        now: Date.now,
+      }),
     deliver: () =>
       deliverAlerts({
         store,

@@ -1,9 +1,15 @@
 /**
  * The dead-letter queue as the monitor and the redrive see it: its depth, a peek that leaves
- * messages where they are (received with a visibility timeout of 0), and receive/delete for the
- * redrive. Messages carry `{"job_id", "customer_id"}` (see _shared/job_message.ts).
+ * messages where they are (received with a visibility timeout of 0), receive and visibility
+ * changes for the monitor's walk, and delete for the redrive. Messages carry
+ * `{"job_id", "customer_id"}` (see _shared/job_message.ts).
  */
-import { DeleteMessageCommand, ReceiveMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import {
+  ChangeMessageVisibilityBatchCommand,
+  DeleteMessageCommand,
+  ReceiveMessageCommand,
+  type SQSClient,
+} from "@aws-sdk/client-sqs";
 import { parseJobMessage } from "../_shared/job_message.ts";
 import { type QueueDepth, queueDepth } from "../_shared/sqs.ts";
 
@@ -23,8 +29,13 @@ export interface DeadLetterQueue {
   depth(): Promise<QueueDepth>;
   /** Up to `max` (at most 10) messages, left visible: nothing is consumed. */
   peek(max: number): Promise<DeadLetter[]>;
-  /** Up to `max` (at most 10) messages, hidden for visibilitySeconds. */
-  receive(max: number, visibilitySeconds: number): Promise<DeadLetter[]>;
+  /**
+   * Up to `max` (at most 10) messages, hidden for visibilitySeconds. With waitSeconds > 0 an
+   * empty answer means the queue has nothing visible (a short poll samples only some servers).
+   */
+  receive(max: number, visibilitySeconds: number, waitSeconds?: number): Promise<DeadLetter[]>;
+  /** Up to 10 messages visible again after `seconds` (0: at once). */
+  setVisibility(messages: DeadLetter[], seconds: number): Promise<void>;
   delete(message: DeadLetter): Promise<void>;
 }
 
@@ -33,13 +44,17 @@ export function queueNameOf(url: string): string {
 }
 
 export function sqsDeadLetterQueue(sqs: SQSClient, url: string): DeadLetterQueue {
-  async function receive(max: number, visibilitySeconds: number): Promise<DeadLetter[]> {
+  async function receive(
+    max: number,
+    visibilitySeconds: number,
+    waitSeconds = 0,
+  ): Promise<DeadLetter[]> {
     const out = await sqs.send(
       new ReceiveMessageCommand({
         QueueUrl: url,
         MaxNumberOfMessages: Math.max(1, Math.min(10, max)),
         VisibilityTimeout: visibilitySeconds,
-        WaitTimeSeconds: 0,
+        WaitTimeSeconds: waitSeconds,
         MessageSystemAttributeNames: ["ApproximateReceiveCount"],
       }),
     );
@@ -56,6 +71,20 @@ export function sqsDeadLetterQueue(sqs: SQSClient, url: string): DeadLetterQueue
     depth: () => queueDepth(sqs, url),
     peek: (max) => receive(max, 0),
     receive,
+    async setVisibility(messages, seconds) {
+      if (messages.length === 0) return;
+      // An entry of a message deleted meanwhile (by a redrive) fails: nothing left to show.
+      await sqs.send(
+        new ChangeMessageVisibilityBatchCommand({
+          QueueUrl: url,
+          Entries: messages.map((m, i) => ({
+            Id: String(i),
+            ReceiptHandle: m.receiptHandle,
+            VisibilityTimeout: seconds,
+          })),
+        }),
+      );
+    },
     async delete(message) {
       await sqs.send(
         new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: message.receiptHandle }),

@@ -6,6 +6,8 @@
 
 export type AlertKind = "dlq_triggered" | "dlq_grew" | "dlq_reminder" | "dlq_resolved";
 
+import type { DeadLetterAction, DeadLetterSummary } from "./store.ts";
+
 export interface SampledJob {
   jobId?: string;
   customerId?: string;
@@ -23,7 +25,8 @@ export interface AlertFacts {
   inFlight: number;
   previousDepth: number;
   incidentSince?: string;
-  sample: SampledJob[];
+  /** Every dead letter recorded, in brief: counts, top customers, a few examples. */
+  summary: DeadLetterSummary;
 }
 
 export interface SlackMessage {
@@ -75,6 +78,35 @@ function jobLine(job: SampledJob): string {
   return `• ${id}${customer} · received ${job.receiveCount}×${error}`;
 }
 
+/** What each action means to someone reading the alert, in the order they care. */
+const ACTIONS: [DeadLetterAction, string][] = [
+  ["settled", "jobs marked failed (dead-lettered)"],
+  ["running", "left alone: a live worker holds the job"],
+  ["resent_since", "left alone: the job was sent again since"],
+  ["finished", "left alone: the job had already finished"],
+  ["busy", "job busy, decided on the next check"],
+  ["unknown_job", "name a job the database does not know"],
+  ["not_a_job", "are not job messages"],
+];
+
+const count = (n: number) => n.toLocaleString("en-US");
+
+function recordedLines(summary: DeadLetterSummary): string {
+  const lines = ACTIONS.flatMap(([action, meaning]) => {
+    const n = summary.byAction[action] ?? 0;
+    return n > 0 ? [`• ${count(n)} ${meaning}`] : [];
+  });
+  return `*Recorded: ${count(summary.recorded)} dead letter${summary.recorded === 1 ? "" : "s"}*\n${
+    lines.join("\n") || "_none yet_"
+  }`;
+}
+
+function customersLine(summary: DeadLetterSummary): string {
+  return summary.customers
+    .map((c) => `\`${escapeMrkdwn(clip(c.customerId, 64))}\` ${count(c.letters)}`)
+    .join(" · ");
+}
+
 export function alertMessage(f: AlertFacts): SlackMessage {
   const title = headline(f);
   const link = `<${consoleUrl(f.queueUrl, f.region)}|${escapeMrkdwn(f.queueName)}>`;
@@ -95,10 +127,26 @@ export function alertMessage(f: AlertFacts): SlackMessage {
       ],
     };
   }
-  const ids = f.sample.map((j) => j.jobId).filter(Boolean);
-  const text = `:rotating_light: ${title}${ids.length ? `. Jobs: ${ids.join(", ")}` : ""}`;
-  const lines = f.sample.map(jobLine);
-  const more = f.depth > f.sample.length ? `\n…and ${f.depth - f.sample.length} more` : "";
+  const { summary } = f;
+  const settled = summary.byAction.settled ?? 0;
+  const customers = customersLine(summary);
+  const text = `:rotating_light: ${title}. ${count(settled)} job${
+    settled === 1 ? "" : "s"
+  } marked failed${
+    summary.customers.length
+      ? `; most from ${
+        summary.customers.map((c) => `${c.customerId} (${count(c.letters)})`).join(", ")
+      }`
+      : ""
+  }`;
+  const examples = summary.examples.map((e) =>
+    jobLine({
+      jobId: e.jobId ?? undefined,
+      customerId: e.customerId ?? undefined,
+      receiveCount: e.receiveCount,
+      error: e.error ?? undefined,
+    })
+  );
   return {
     text: truncate(text, 3000),
     blocks: [
@@ -115,12 +163,19 @@ export function alertMessage(f: AlertFacts): SlackMessage {
           },
         ],
       },
+      { type: "section", text: { type: "mrkdwn", text: truncate(recordedLines(summary), 2900) } },
+      ...(customers
+        ? [{
+          type: "section",
+          text: { type: "mrkdwn", text: truncate(`*Most dead letters*\n${customers}`, 2900) },
+        }]
+        : []),
       {
         type: "section",
         text: {
           type: "mrkdwn",
           // A section's text holds at most 3000 characters.
-          text: truncate(`*Sampled jobs*\n${lines.join("\n") || "_none sampled_"}${more}`, 2900),
+          text: truncate(`*For example*\n${examples.join("\n") || "_none_"}`, 2900),
         },
       },
       {
@@ -128,7 +183,7 @@ export function alertMessage(f: AlertFacts): SlackMessage {
         elements: [{
           type: "mrkdwn",
           text:
-            "Jobs seen here are marked failed (dead-lettered). Fix the cause, then put them back with `deno task dlq:redrive`.",
+            "Every dead letter is recorded in private.dead_letters. Fix the cause, then put the jobs back with `deno task dlq:redrive`.",
         }],
       },
     ],

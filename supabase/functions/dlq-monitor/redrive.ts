@@ -4,11 +4,12 @@
  * private.redrives), send the new outbox rows, then delete the messages from the DLQ.
  * Interrupted anywhere, a second run finishes the work without sending any job twice: a message
  * already recorded is only deleted, and the outbox sends what the first run could not.
- * Messages that name no known job are left in the DLQ and reported.
+ * Messages that name no known job are left in the DLQ and reported. A message taken off the DLQ
+ * takes its row in private.dead_letters with it (in the same call as its job).
  */
 import type { QueueDepth } from "../_shared/sqs.ts";
 import type { DeadLetter, DeadLetterQueue } from "./dlq.ts";
-import type { MonitorStore, RedriveOutcome } from "./store.ts";
+import type { DeadLetterSummary, MonitorStore, RedriveOutcome } from "./store.ts";
 
 export interface RedriveDeps {
   dlq: DeadLetterQueue;
@@ -34,6 +35,11 @@ export interface RedriveResult {
   skipped: number;
   /** Dry run: the jobs of up to 10 messages that would move. */
   sample?: { messageId: string; jobId?: string; receiveCount: number }[];
+  /**
+   * Dry run: the dead letters the monitor recorded, per action taken on their job: "settled"
+   * jobs are the ones a redrive puts back; the others' messages are only deleted.
+   */
+  recorded?: { total: number; byAction: DeadLetterSummary["byAction"] };
   remaining: QueueDepth;
 }
 
@@ -44,6 +50,7 @@ export async function redriveDeadLetters(
   const moved = { requeued: 0, finished: 0, running: 0, already_redriven: 0 };
   if (options.dryRun) {
     const peeked = await deps.dlq.peek(Math.min(10, options.limit));
+    const recorded = await deps.store.summary();
     return {
       dryRun: true,
       moved,
@@ -53,6 +60,7 @@ export async function redriveDeadLetters(
         jobId: m.jobId,
         receiveCount: m.receiveCount,
       })),
+      recorded: { total: recorded.recorded, byAction: recorded.byAction },
       remaining: await deps.dlq.depth(),
     };
   }

@@ -4,19 +4,44 @@
  * in SQL, so concurrent runs and crashes cannot send an alert twice or a job twice.
  */
 import type { CompositeTypes, Tables } from "../_shared/database.types.ts";
-import { type Db, type FunctionRow, query, transaction } from "../_shared/db.ts";
+import { type Db, type DbClient, type FunctionRow, query, transaction } from "../_shared/db.ts";
+import type { DeadLetter } from "./dlq.ts";
 import type { AlertKind, SlackMessage } from "./message.ts";
 import type { SlackOutcome } from "./slack.ts";
 
-/** What one check of the DLQ decided and did. */
+/** What was done about a dead letter's job (private.dead_letters.action). */
+export type DeadLetterAction =
+  | "settled"
+  | "resent_since"
+  | "finished"
+  | "running"
+  | "busy"
+  | "unknown_job"
+  | "not_a_job";
+
+/** The recorded dead letters in brief (private.dead_letter_summary()). */
+export interface DeadLetterSummary {
+  recorded: number;
+  byAction: Partial<Record<DeadLetterAction, number>>;
+  customers: { customerId: string; letters: number }[];
+  examples: {
+    messageId: string;
+    jobId: string | null;
+    customerId: string | null;
+    receiveCount: number;
+    action: DeadLetterAction;
+    error: string | null;
+  }[];
+}
+
+/** What the end of one check decided. */
 export interface CheckRecord {
   alert: AlertKind | null;
   previousDepth: number;
   incidentSince: string | null;
-  /** The sampled jobs the database knows, as they are after this check. */
-  jobs: { job_id: string; customer_id: string; status: string; error: string | null }[];
-  /** Jobs this check marked failed (dead-lettered). */
-  deadLettered: number;
+  /** Rows removed: their messages left the DLQ. */
+  pruned: number;
+  summary: DeadLetterSummary;
 }
 
 export interface DueAlert {
@@ -33,16 +58,26 @@ export type RedriveOutcome =
   | "unknown_job";
 
 export interface MonitorStore {
+  /** The database's clock now: a walk's start, to tell which rows it saw. */
+  now(): Promise<string>;
   /**
-   * In one transaction: decides the alert for this depth (private.decide_dlq_alert), marks the
-   * sampled dead-lettered jobs failed (private.mark_dead_lettered), and stores the alert that
-   * `build` makes for the decided kind, if any; so the alert commits with the decision.
+   * Records one batch of a walk and settles the jobs whose last copy is a dead letter
+   * (private.record_dead_letters); answers the count per action.
    */
-  recordCheck(
+  recordDeadLetters(
+    letters: DeadLetter[],
+  ): Promise<Partial<Record<DeadLetterAction, number>>>;
+  /**
+   * In one transaction: removes the rows a whole walk begun at `pruneSince` did not see (when
+   * given), decides the alert for this depth (private.decide_dlq_alert), and stores the alert
+   * that `build` makes for the decided kind, if any; so the alert commits with the decision.
+   */
+  finishCheck(
     depth: number,
-    sample: { job_id: string; message_id: string }[],
+    pruneSince: string | null,
     build: (record: CheckRecord) => SlackMessage,
   ): Promise<CheckRecord & { alertId: number | null }>;
+  summary(): Promise<DeadLetterSummary>;
   /** The right to post for leaseSeconds, with the earliest time to post; null if taken. */
   claimDelivery(leaseSeconds: number): Promise<{ notBefore: number } | null>;
   releaseDelivery(): Promise<void>;
@@ -54,9 +89,61 @@ export interface MonitorStore {
   ): Promise<{ outcome: RedriveOutcome; outboxId: number | null }>;
 }
 
+interface SummaryRow {
+  recorded: number;
+  by_action: Partial<Record<DeadLetterAction, number>>;
+  customers: { customer_id: string; letters: number }[];
+  examples: {
+    message_id: string;
+    job_id: string | null;
+    customer_id: string | null;
+    receive_count: number;
+    action: DeadLetterAction;
+    error: string | null;
+  }[];
+}
+
+async function summary(db: DbClient): Promise<DeadLetterSummary> {
+  const [row] = await query<{ summary: SummaryRow }>(
+    db,
+    "select private.dead_letter_summary() as summary",
+  );
+  const s = row!.summary;
+  return {
+    recorded: s.recorded,
+    byAction: s.by_action,
+    customers: s.customers.map((c) => ({ customerId: c.customer_id, letters: c.letters })),
+    examples: s.examples.map((e) => ({
+      messageId: e.message_id,
+      jobId: e.job_id,
+      customerId: e.customer_id,
+      receiveCount: e.receive_count,
+      action: e.action,
+      error: e.error,
+    })),
+  };
+}
+
 export function sqlMonitorStore(db: Db): MonitorStore {
   return {
-    async recordCheck(depth, sample, build) {
+    async now() {
+      const [row] = await query<{ now: string }>(db, "select now()::text as now");
+      return row!.now;
+    },
+    async recordDeadLetters(letters) {
+      const rows = await query<FunctionRow<"private", "record_dead_letters">>(
+        db,
+        "select action, messages from private.record_dead_letters($1::jsonb)",
+        [JSON.stringify(letters.map((l) => ({
+          message_id: l.messageId,
+          job_id: l.jobId ?? null,
+          customer_id: l.customerId ?? null,
+          receive_count: l.receiveCount,
+        })))],
+      );
+      return Object.fromEntries(rows.map((r) => [r.action, r.messages]));
+    },
+    async finishCheck(depth, pruneSince, build) {
       return await transaction(db, async (tx) => {
         // First: its row lock serializes concurrent checks.
         const [decision] = await query<CompositeTypes<{ schema: "private" }, "dlq_alert_decision">>(
@@ -64,22 +151,21 @@ export function sqlMonitorStore(db: Db): MonitorStore {
           "select alert, previous_depth, incident_since from private.decide_dlq_alert($1)",
           [depth],
         );
-        const jobs = await query<FunctionRow<"private", "mark_dead_lettered">>(
-          tx,
-          "select job_id, customer_id, status, error, marked from private.mark_dead_lettered($1::jsonb)",
-          [JSON.stringify(sample)],
-        );
+        let pruned = 0;
+        if (pruneSince !== null) {
+          const [row] = await query<{ pruned: number }>(
+            tx,
+            "select private.prune_dead_letters($1::timestamptz) as pruned",
+            [pruneSince],
+          );
+          pruned = row!.pruned;
+        }
         const record: CheckRecord = {
           alert: decision!.alert as AlertKind | null,
           previousDepth: decision!.previous_depth ?? 0,
           incidentSince: decision!.incident_since,
-          jobs: jobs.map(({ job_id, customer_id, status, error }) => ({
-            job_id,
-            customer_id,
-            status,
-            error,
-          })),
-          deadLettered: jobs.filter((j) => j.marked).length,
+          pruned,
+          summary: await summary(tx),
         };
         let alertId: number | null = null;
         if (record.alert) {
@@ -93,6 +179,7 @@ export function sqlMonitorStore(db: Db): MonitorStore {
         return { ...record, alertId };
       });
     },
+    summary: () => summary(db),
     async claimDelivery(leaseSeconds) {
       const [row] = await query<
         { not_before: FunctionRow<"private", "claim_slack_delivery"> | null }

@@ -46,7 +46,8 @@ select is((select workers_active from snap), 1::bigint,
 select is((select jobs_stale from snap), 1::bigint, 'stale jobs');
 select is(
   (select array_agg(j.name order by j.name) from snap, unnest(snap.cron_jobs) j),
-  array['dispatch-outbox', 'dlq-monitor', 'prune-history', 'rate-limit-cleanup', 'recover-stale-jobs'],
+  array['dispatch-outbox', 'dlq-monitor', 'prune-history', 'rate-limit-cleanup', 'recover-stale-jobs',
+        'resend-lost-jobs'],
   'every cron job is listed');
 select ok(
   (select bool_and(j.schedule is not null and j.active is not null)

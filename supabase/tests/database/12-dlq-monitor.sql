@@ -56,12 +56,11 @@ insert into private.outbox (job_id, delivered_at, message_id)
 values ('00000000-0000-4000-8000-0000000000d3', now(), 'msg-d3');
 
 create temporary table seen as
-select * from private.mark_dead_lettered('[
-  {"job_id": "00000000-0000-4000-8000-0000000000d1", "message_id": "msg-d1"},
-  {"job_id": "00000000-0000-4000-8000-0000000000d2", "message_id": "msg-d2-old"},
-  {"job_id": "00000000-0000-4000-8000-0000000000d3", "message_id": "msg-d3"}]');
-select is((select array_agg(job_id) from seen where marked),
-  array['00000000-0000-4000-8000-0000000000d1'::uuid], 'one job marked dead-lettered');
+select * from private.record_dead_letters('[
+  {"job_id": "00000000-0000-4000-8000-0000000000d1", "message_id": "msg-d1", "receive_count": 4},
+  {"job_id": "00000000-0000-4000-8000-0000000000d2", "message_id": "msg-d2-old", "receive_count": 4},
+  {"job_id": "00000000-0000-4000-8000-0000000000d3", "message_id": "msg-d3", "receive_count": 4}]');
+select is((select messages from seen where action = 'settled'), 1, 'one job marked dead-lettered');
 select is(
   (select row(status, error_message, completed_at is not null)::text from public.jobs
     where id = '00000000-0000-4000-8000-0000000000d1'),
@@ -74,11 +73,11 @@ select is((select status from public.jobs where id = '00000000-0000-4000-8000-00
   'pending', 'a job sent again since is left alone (its newer message is on its way)');
 select is((select status from public.jobs where id = '00000000-0000-4000-8000-0000000000d3'),
   'in_progress', 'a job a live worker holds is left alone');
-select is((select count(*)::int from seen), 3, 'the sampled jobs are reported');
-select is((select count(*)::int from private.mark_dead_lettered(
-             '[{"job_id": "00000000-0000-4000-8000-0000000000d1", "message_id": "msg-d1"}]')
-            where marked), 0,
-  'marking is idempotent');
+select is((select array_agg(action || ':' || messages order by action) from seen),
+  array['resent_since:1', 'running:1', 'settled:1'], 'each message is counted by what was done');
+select is((select action from private.record_dead_letters(
+             '[{"job_id": "00000000-0000-4000-8000-0000000000d1", "message_id": "msg-d1"}]')),
+  'finished', 'marking is idempotent: seen again, the job is already finished');
 
 -- Settling alerts.
 select ok(private.raise_alert('dlq_triggered', '{"text": "t"}') > 0, 'an alert is stored');
@@ -122,7 +121,7 @@ select is((select row(schedule, command)::text from cron.job where jobname = 'dl
   'pg_cron calls dlq-monitor every minute through pg_net');
 set local role anon;
 select throws_ok('select private.decide_dlq_alert(0)', '42501', null, 'anon cannot run the monitor');
-select throws_ok($$select private.mark_dead_lettered('[]')$$, '42501', null,
+select throws_ok($$select private.record_dead_letters('[]')$$, '42501', null,
   'anon cannot mark jobs dead-lettered');
 select throws_ok('select * from private.alerts', '42501', null, 'anon cannot read alerts');
 reset role;
