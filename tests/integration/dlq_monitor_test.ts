@@ -17,6 +17,8 @@ import { createDb } from "../../supabase/functions/_shared/db.ts";
 import { drainOutbox, sqsBatchSender } from "../../supabase/functions/_shared/outbox.ts";
 import { sqsDeadLetterQueue } from "../../supabase/functions/dlq-monitor/dlq.ts";
 import { redriveDeadLetters } from "../../supabase/functions/dlq-monitor/redrive.ts";
+import { walkDeadLetters } from "../../supabase/functions/dlq-monitor/walk.ts";
+import { seedDeadLetters } from "../_support/dead_letters.ts";
 import { sqlMonitorStore } from "../../supabase/functions/dlq-monitor/store.ts";
 import { connect, control, eventually, testStack } from "../_support/stack.ts";
 import { drainQueue, serviceHeaders, startWorker, uniqueCustomer } from "../_support/pipeline.ts";
@@ -52,7 +54,7 @@ async function scriptSlack(statuses: number[], retryAfter = 1): Promise<void> {
   await res.body?.cancel();
 }
 
-async function depth(queueUrl: string): Promise<number> {
+async function depths(queueUrl: string): Promise<{ visible: number; hidden: number }> {
   const sqs = sqsClient(stack.sqsEndpoint);
   try {
     const { Attributes } = await sqs.send(
@@ -61,11 +63,18 @@ async function depth(queueUrl: string): Promise<number> {
         AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
       }),
     );
-    return Number(Attributes?.ApproximateNumberOfMessages) +
-      Number(Attributes?.ApproximateNumberOfMessagesNotVisible);
+    return {
+      visible: Number(Attributes?.ApproximateNumberOfMessages),
+      hidden: Number(Attributes?.ApproximateNumberOfMessagesNotVisible),
+    };
   } finally {
     sqs.destroy();
   }
+}
+
+async function depth(queueUrl: string): Promise<number> {
+  const { visible, hidden } = await depths(queueUrl);
+  return visible + hidden;
 }
 
 /** Empty queues, no alerts, monitor state and Slack sink as new, the cron job paused. */
@@ -74,6 +83,7 @@ async function fresh(sql: postgres.Sql): Promise<void> {
   await drainQueue(stack, stack.sqsQueueUrl);
   await drainQueue(stack, stack.sqsDlqUrl);
   await sql`delete from private.alerts`;
+  await sql`delete from private.dead_letters`;
   await sql`delete from private.integration_status`;
   await sql`update private.dlq_monitor set depth = 0, incident_since = null, alerted_depth = null,
                                            alerted_at = null, empty_checks = 0`;
@@ -162,7 +172,7 @@ Deno.test("a poison job reaches the DLQ after 3 receives: one alert naming it, n
     const messages = await delivered();
     assert.equal(messages.length, 1);
     const alert = messages[0]!.body as { text: string; blocks: { type: string }[] };
-    assert.ok(alert.text.includes(id), "the text fallback names the job");
+    assert.ok(alert.text.includes(id), "the text fallback names the job (one of a few)");
     assert.ok(JSON.stringify(alert.blocks).includes(customer), "the blocks name its customer");
     assert.ok(JSON.stringify(alert.blocks).includes("console.aws.amazon.com"), "and link to it");
     assert.equal(alert.blocks[0]!.type, "header");
@@ -424,5 +434,170 @@ Deno.test("pg_cron's path: invoke_function('dlq-monitor') reaches the function t
     assert.ok("depth" in JSON.parse(response.content));
   } finally {
     await sql.end();
+  }
+});
+
+Deno.test("a flood of 1,000 dead letters: every job settled and recorded within two runs, the DLQ as it was, one alert in counts", async () => {
+  const sql = connect(stack.dbUrl);
+  await fresh(sql);
+  const sqs = sqsClient(stack.sqsEndpoint);
+  try {
+    const customer = uniqueCustomer("flood");
+    const ids = await seedDeadLetters(sql, sqs, stack.sqsDlqUrl, customer, 1_000);
+    let runs = 0;
+    const settled = async () =>
+      (await sql`select count(*)::int as n from public.jobs
+                  where id = any(${ids}) and status = 'failed'`)[0]!.n;
+    while (runs < 2 && (await settled()) < 1_000) {
+      const run = await check();
+      assert.equal(run.status, 200, JSON.stringify(run.body));
+      runs++;
+    }
+    assert.equal(await settled(), 1_000, `every job settled after ${runs} run(s)`);
+    const [job] = await sql`select error_message from public.jobs where id = ${ids[0]!}`;
+    assert.equal(job!.error_message, "Dead-lettered (last error: Directory answered 500)");
+    const history = await sql`select count(*)::int as n from public.queue_history
+                               where job_id = any(${ids}) and event = 'dead_lettered'`;
+    assert.equal(history[0]!.n, 1_000, "one dead_lettered history row each");
+
+    const rows = await sql`select action, count(*)::int as n from private.dead_letters
+                            group by action`;
+    assert.deepEqual(rows.map((r) => [r.action, r.n]), [["settled", 1_000]]);
+    assert.deepEqual(
+      await depths(stack.sqsDlqUrl),
+      { visible: 1_000, hidden: 0 },
+      "every message is still in the DLQ, visible to alarms and redrive",
+    );
+
+    const messages = await delivered();
+    assert.equal(messages.length, 1, "one alert for the flood");
+    const alert = messages[0]!.body as { text: string; blocks: unknown[] };
+    assert.match(alert.text, /1,000 jobs marked failed; most from .+ \(1,000\)/);
+    assert.ok(alert.text.length < 300, "counts, not a list of a thousand ids");
+    assert.ok(JSON.stringify(alert.blocks).includes("Recorded: 1,000 dead letters"));
+  } finally {
+    sqs.destroy();
+    await cleanUp(sql);
+  }
+});
+
+Deno.test("a walk out of budget leaves what it read hidden; the next walk goes on and shows it all again", async () => {
+  const sql = connect(stack.dbUrl);
+  await fresh(sql);
+  const sqs = sqsClient(stack.sqsEndpoint);
+  const fnDb = createDb(stack.dbUrl);
+  try {
+    await seedDeadLetters(sql, sqs, stack.sqsDlqUrl, uniqueCustomer("walk"), 60);
+    const dlq = sqsDeadLetterQueue(sqs, stack.sqsDlqUrl);
+    const store = sqlMonitorStore(fnDb);
+    // A clock where every look costs 400 ms: the 1 s budget ends after two receives. The hide
+    // is short here (3 s) so the test need not wait out the real one.
+    let t = 0;
+    const first = await walkDeadLetters({
+      dlq,
+      store,
+      budgetMs: 1_000,
+      hideSeconds: 3,
+      expected: 60,
+      now: () => (t += 400),
+    });
+    assert.equal(first.walked, false);
+    assert.equal(first.read, 20);
+    assert.deepEqual(await depths(stack.sqsDlqUrl), { visible: 40, hidden: 20 });
+
+    const second = await walkDeadLetters({
+      dlq,
+      store,
+      budgetMs: 20_000,
+      hideSeconds: 3,
+      expected: 40,
+      now: Date.now,
+    });
+    assert.equal(second.walked, true);
+    assert.equal(second.read, 40, "the next walk reads the ones the first did not reach");
+    const recorded = await sql`select count(*)::int as n from private.dead_letters`;
+    assert.equal(recorded[0]!.n, 60, "between them, every message is recorded");
+    await new Promise((r) => setTimeout(r, 3_500)); // the first walk's hide ends
+    const third = await walkDeadLetters({
+      dlq,
+      store,
+      budgetMs: 20_000,
+      hideSeconds: 3,
+      expected: 60,
+      now: Date.now,
+    });
+    assert.equal(third.read, 60, "then every message is there for anyone to receive again");
+  } finally {
+    sqs.destroy();
+    await fnDb.end();
+    await cleanUp(sql);
+  }
+});
+
+Deno.test("rows go when their messages leave the DLQ: at once on a redrive, at the next check after a purge", async () => {
+  const sql = connect(stack.dbUrl);
+  await fresh(sql);
+  const sqs = sqsClient(stack.sqsEndpoint);
+  try {
+    const ids = await seedDeadLetters(sql, sqs, stack.sqsDlqUrl, uniqueCustomer("rows"), 20);
+    assert.equal((await check()).body.read, 20);
+    const count = async () =>
+      (await sql`select count(*)::int as n from private.dead_letters`)[0]!.n;
+    assert.equal(await count(), 20);
+
+    const dry = await post("dlq-monitor/redrive", { dryRun: true });
+    assert.deepEqual(dry.body.recorded, { total: 20, byAction: { settled: 20 } });
+    const moved = await post("dlq-monitor/redrive", { limit: 5 });
+    assert.equal(moved.body.moved.requeued, 5);
+    assert.equal(await count(), 15, "a redriven message's row goes with it");
+    const again = await sql`select count(*)::int as n from public.jobs
+                             where id = any(${ids}) and status = 'pending'`;
+    assert.equal(again[0]!.n, 5);
+
+    await drainQueue(stack, stack.sqsDlqUrl); // an operator purges the DLQ
+    const after = await check();
+    assert.equal(after.body.pruned, 15);
+    assert.equal(await count(), 0, "nothing listed that is not in the DLQ");
+  } finally {
+    sqs.destroy();
+    await cleanUp(sql);
+  }
+});
+
+Deno.test("a job whose message is gone from both queues is sent again by the sweep, and runs", async () => {
+  const sql = connect(stack.dbUrl);
+  await fresh(sql);
+  const worker = startWorker(stack, { HANDLER_DURATION_MS: "0" });
+  try {
+    const customer = uniqueCustomer("lost");
+    const [{ job_id: id }] = await sql<[{ job_id: string }]>`
+      select job_id from public.enqueue_job(${customer}, 1)`;
+    const [{ job_id: waiting }] = await sql<[{ job_id: string }]>`
+      select job_id from public.enqueue_job(${customer}, 1)`;
+    await sql`update private.outbox set delivered_at = now(), message_id = 'deleted-by-mistake'
+               where job_id in (${id}, ${waiting})`;
+    // Both were "sent" (the message never reached SQS: as if deleted); one waits 4 hours.
+    await sql`update public.jobs set created_at = now() - interval '4 hours',
+                                     run_after = now() - interval '4 hours' where id = ${id}`;
+    await sql`update private.outbox set delivered_at = now() - interval '4 hours'
+               where job_id = ${id}`;
+    const [{ resent }] = await sql<[{ resent: number }]>`
+      select private.resend_lost_jobs() as resent`;
+    assert.equal(resent, 1, "only the job waiting past lost_message_after_seconds");
+    assert.equal((await post("dispatch")).status, 200);
+    await eventually("the lost job completed", async () => {
+      const [job] = await sql`select status from public.jobs where id = ${id}`;
+      return job!.status === "completed" ? true : undefined;
+    }, 20_000);
+    const events = await sql`select event from public.queue_history where job_id = ${id}
+                              order by id`;
+    assert.deepEqual(events.map((e) => e.event), ["enqueued", "resent", "claimed", "completed"]);
+    const [other] = await sql`select status from public.jobs where id = ${waiting}`;
+    assert.equal(other!.status, "pending", "a job waiting a normal while is left alone");
+    await sql`update public.jobs set status = 'failed', completed_at = now()
+               where id = ${waiting}`;
+  } finally {
+    await worker.stop();
+    await cleanUp(sql);
   }
 });

@@ -63,6 +63,7 @@ Deno.test("a walk reads every message once, records them in batches, and shows t
     store: r.store,
     budgetMs: 20_000,
     hideSeconds: hideSecondsFor(20_000),
+    expected: 600,
     now: q.now,
   });
   assert.equal(result.walked, true);
@@ -84,6 +85,7 @@ Deno.test("a walk out of budget leaves what it read hidden, and the next run goe
     store: r.store,
     budgetMs,
     hideSeconds: hideSecondsFor(budgetMs),
+    expected: 50,
     now: q.now,
   };
   const first = await walkDeadLetters(deps);
@@ -109,6 +111,7 @@ Deno.test("a walk whose recording fails shows the messages again and reports the
       store: recorder(true).store,
       budgetMs: 20_000,
       hideSeconds: 110,
+      expected: 30,
       now: q.now,
     }),
     /database gone/,

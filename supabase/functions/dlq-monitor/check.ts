@@ -55,6 +55,7 @@ export async function checkDeadLetters(deps: CheckDeps): Promise<CheckResult> {
       store: deps.store,
       budgetMs: deps.walkBudgetMs,
       hideSeconds: hideSecondsFor(deps.walkBudgetMs),
+      expected: visible,
       now: deps.now,
     })
     : { read: 0, walked: true, actions: {}, sqsCalls: 0 };

@@ -130,9 +130,13 @@ export function alertMessage(f: AlertFacts): SlackMessage {
   const { summary } = f;
   const settled = summary.byAction.settled ?? 0;
   const customers = customersLine(summary);
+  // A few dead letters are named; a flood is told in counts.
+  const named = summary.recorded <= summary.examples.length
+    ? summary.examples.flatMap((e) => (e.jobId ? [e.jobId] : []))
+    : [];
   const text = `:rotating_light: ${title}. ${count(settled)} job${
     settled === 1 ? "" : "s"
-  } marked failed${
+  } marked failed${named.length ? ` (${named.join(", ")})` : ""}${
     summary.customers.length
       ? `; most from ${
         summary.customers.map((c) => `${c.customerId} (${count(c.letters)})`).join(", ")

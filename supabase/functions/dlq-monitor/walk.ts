@@ -17,6 +17,8 @@ export interface WalkDeps {
   store: Pick<MonitorStore, "recordDeadLetters">;
   budgetMs: number;
   hideSeconds: number;
+  /** Messages visible when the check began (ApproximateNumberOfMessages). */
+  expected: number;
   now(): number;
 }
 
@@ -36,8 +38,13 @@ export const RECORD_BATCH = 250;
 const SQS_BATCH = 10;
 /** Visibility changes under way at once when the walk hands the messages back. */
 const PARALLEL = 4;
-/** A long poll this long that finds nothing means nothing is visible. */
-const END_WAIT_SECONDS = 1;
+/**
+ * A short poll samples only some of SQS's servers and may find nothing while messages remain; a
+ * long poll asks them all. So, until the walk has read as many messages as were visible, it long
+ * polls (which answers at once when there are messages); after that, an empty short poll ends it
+ * without a wait.
+ */
+const LONG_POLL_SECONDS = 1;
 
 export async function walkDeadLetters(deps: WalkDeps): Promise<WalkResult> {
   const deadline = deps.now() + deps.budgetMs;
@@ -63,7 +70,8 @@ export async function walkDeadLetters(deps: WalkDeps): Promise<WalkResult> {
   let failed = true;
   try {
     while (deps.now() < deadline) {
-      const batch = await deps.dlq.receive(SQS_BATCH, deps.hideSeconds, END_WAIT_SECONDS);
+      const wait = read.size < deps.expected ? LONG_POLL_SECONDS : 0;
+      const batch = await deps.dlq.receive(SQS_BATCH, deps.hideSeconds, wait);
       sqsCalls++;
       if (batch.length === 0) {
         walked = true;
