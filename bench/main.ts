@@ -5,7 +5,7 @@
  * benchmarks use the stack's modules and scripts/ never imports bench/.
  */
 import { join } from "node:path";
-import { dlqToSlack } from "./dlq.ts";
+import { dlqFloodFigures, dlqToSlack } from "./dlq.ts";
 import { healthFigures } from "./health.ts";
 import { pipelineFigures } from "./pipeline.ts";
 import { workerFigures } from "./workers.ts";
@@ -84,6 +84,7 @@ try {
   }
   if (wanted("dlq")) {
     console.log("DLQ to Slack with the minute schedule (takes up to 2 minutes)...");
+    figures.push(...await dlqFloodFigures(stack.env));
     figures.push(...await dlqToSlack(stack.env));
   }
   if (wanted("stale")) {

@@ -27,7 +27,10 @@ export function uniqueCustomer(prefix: string): string {
 }
 
 /** Receives (and deletes) everything on a queue until it stays empty; returns the bodies. */
-export async function drainQueue(stack: TestStack, queueUrl: string): Promise<string[]> {
+export async function drainQueue(
+  stack: Pick<TestStack, "sqsEndpoint">,
+  queueUrl: string,
+): Promise<string[]> {
   const sqs = sqsClient(stack.sqsEndpoint);
   const bodies: string[] = [];
   try {

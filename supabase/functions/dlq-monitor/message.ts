@@ -136,13 +136,13 @@ export function alertMessage(f: AlertFacts): SlackMessage {
     : [];
   const text = `:rotating_light: ${title}. ${count(settled)} job${
     settled === 1 ? "" : "s"
-  } marked failed${named.length ? ` (${named.join(", ")})` : ""}${
+  } marked failed${
     summary.customers.length
       ? `; most from ${
         summary.customers.map((c) => `${c.customerId} (${count(c.letters)})`).join(", ")
       }`
       : ""
-  }`;
+  }${named.length ? `. Jobs: ${named.join(", ")}` : ""}`;
   const examples = summary.examples.map((e) =>
     jobLine({
       jobId: e.jobId ?? undefined,
