@@ -67,6 +67,10 @@ if (import.meta.main) {
     const answer = await call({ limit: Math.min(options.limit, 10), dryRun: true });
     const total = answer.remaining.visible + answer.remaining.inFlight;
     console.log(`Dry run: ${total} message(s) in the DLQ; would move up to ${options.limit}.`);
+    const recorded = Object.entries(answer.recorded.byAction)
+      .map(([action, n]) => `${action} ${n}`)
+      .join(", ");
+    console.log(`Recorded by the monitor: ${answer.recorded.total} (${recorded || "none"}).`);
     for (const m of answer.sample) {
       console.log(
         `  ${m.messageId}  job ${m.jobId ?? "(not a job message)"}  received ${m.receiveCount}x`,

@@ -74,6 +74,21 @@ $$;
 
 COMMENT ON FUNCTION private.backoff_seconds(base integer, cap integer, failures integer) IS 'Seconds to wait after the failures-th failure: base, doubling per failure, at most cap.';
 
+CREATE FUNCTION private.claim_dlq_walk(lease_seconds integer) RETURNS boolean
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  with taken as (
+    update private.dlq_monitor
+       set walking_until = now() + make_interval(secs => lease_seconds)
+     where walking_until is null or walking_until < now()
+    returning 1
+  )
+  select exists (select 1 from taken);
+$$;
+
+COMMENT ON FUNCTION private.claim_dlq_walk(lease_seconds integer) IS 'Takes the right to walk the DLQ for lease_seconds; false while another walk holds it.';
+
 CREATE FUNCTION private.claim_slack_delivery(lease_seconds integer) RETURNS timestamp with time zone
     LANGUAGE sql
     SET search_path TO ''
@@ -710,10 +725,10 @@ begin
              when s.job_id is null then 'not_a_job'
              when j.id is null then 'unknown_job'
              when j.id = any (settled_ids) then 'settled'
+             when j.status in ('completed', 'failed') then 'finished'
              when (select o.message_id from private.outbox o
                     where o.job_id = j.id order by o.id desc limit 1)
                   is distinct from s.message_id then 'resent_since'
-             when j.status in ('completed', 'failed') then 'finished'
              when j.status = 'in_progress'
                   and coalesce(j.heartbeat_at, j.leased_at) >= private.stale_before() then 'running'
              else 'busy'
@@ -724,13 +739,14 @@ begin
     insert into private.dead_letters as d (message_id, job_id, customer_id, receive_count, action)
     select message_id, job_id, customer_id, receive_count, action from judged
     on conflict (message_id) do update
-       set receive_count = excluded.receive_count,
-           customer_id = excluded.customer_id,
+       set customer_id = excluded.customer_id,
            last_seen_at = now(),
-           -- A job this message settled stays "settled", not "finished" by its own hand.
-           action = case when d.action = 'settled' and excluded.action = 'finished' then d.action
-                         else excluded.action end,
-           action_at = case when d.action = 'settled' and excluded.action = 'finished' then d.action_at
+           -- A job this message settled stays "settled": not "finished" by its own hand, nor
+           -- "busy" because something held the job's row that instant.
+           action = case when d.action = 'settled' and excluded.action in ('finished', 'busy')
+                         then d.action else excluded.action end,
+           action_at = case when d.action = 'settled' and excluded.action in ('finished', 'busy')
+                            then d.action_at
                             when d.action = excluded.action then d.action_at
                             else now() end
     returning 1
@@ -789,7 +805,16 @@ if job.status = 'completed' then
 end;
 $$;
 
-COMMENT ON FUNCTION private.redrive_job(dlq_message_id text, job_id uuid) IS 'Puts a dead-lettered job back (pending, new outbox row) once per DLQ message; outcome: requeued | finished | running | already_redriven | unknown_job.';
+COMMENT ON FUNCTION private.redrive_job(dlq_message_id text, job_id uuid) IS 'Puts a dead-lettered job back (pending, new outbox row) once per DLQ message and removes the message''s row in private.dead_letters; outcome: requeued | finished | running | already_redriven | unknown_job.';
+
+CREATE FUNCTION private.release_dlq_walk() RETURNS void
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  update private.dlq_monitor set walking_until = null;
+$$;
+
+COMMENT ON FUNCTION private.release_dlq_walk() IS 'Gives the right to walk the DLQ back.';
 
 CREATE FUNCTION private.release_slack_delivery() RETURNS void
     LANGUAGE sql
@@ -829,6 +854,9 @@ begin
     select j.id, j.attempts, j.run_after
       from public.jobs j
      where j.status = 'pending'
+       -- With no live worker nothing is being received: a long wait proves nothing then.
+       and exists (select 1 from public.worker_heartbeats w
+                    where w.last_heartbeat > private.stale_before())
        and j.run_after < cutoff
        and coalesce(j.leased_at, j.created_at) < cutoff
        and not exists (select 1 from private.outbox o
@@ -1462,11 +1490,14 @@ CREATE TABLE private.dlq_monitor (
     alerted_at timestamp with time zone,
     empty_checks integer DEFAULT 0 NOT NULL,
     checked_at timestamp with time zone,
+    walking_until timestamp with time zone,
     CONSTRAINT dlq_monitor_depth_check CHECK ((depth >= 0)),
     CONSTRAINT dlq_monitor_id_check CHECK (id)
 );
 
 COMMENT ON TABLE private.dlq_monitor IS 'The DLQ monitor''s state (one row): last depth seen, open incident, last alert. Written by private.decide_dlq_alert().';
+
+COMMENT ON COLUMN private.dlq_monitor.walking_until IS 'A dlq-monitor walk holds the DLQ until then (private.claim_dlq_walk).';
 
 CREATE TABLE private.enqueue_batches (
     customer_id text NOT NULL,
@@ -1830,6 +1861,8 @@ ALTER TABLE public.worker_heartbeats ENABLE ROW LEVEL SECURITY;
 
 REVOKE ALL ON FUNCTION private.backoff_seconds(base integer, cap integer, failures integer) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION private.claim_dlq_walk(lease_seconds integer) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION private.claim_slack_delivery(lease_seconds integer) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.clear_revoked_lease() FROM PUBLIC;
@@ -1865,6 +1898,8 @@ REVOKE ALL ON FUNCTION private.rate_limit(requests integer[], keys bytea[], limi
 REVOKE ALL ON FUNCTION private.record_dead_letters(letters jsonb) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.redrive_job(dlq_message_id text, job_id uuid) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.release_dlq_walk() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.release_slack_delivery() FROM PUBLIC;
 

@@ -56,6 +56,7 @@ export const OPTIONAL_SECRETS = [
   "DLQ_ALERTS_PER_RUN",
   "DLQ_REDRIVE_VISIBILITY_SECONDS",
   "DLQ_REDRIVE_BUDGET_MS",
+  "DLQ_WALK_BUDGET_MS",
 ] as const;
 
 /** Set by Supabase in every hosted function; placeholders stand in for them in the check. */

@@ -2,8 +2,9 @@
 -- DLQ (supabase/functions/dlq-monitor/walk.ts) and records it here, one row per message, with
 -- what was done about its job; every job whose last copy is a dead letter is settled, not a
 -- sample of ten. A sweep re-sends jobs whose message is gone from both queues.
--- Replaces private.mark_dead_lettered (dropped: private.record_dead_letters settles by the same
--- rule) and private.redrive_job (a redriven message's row is removed).
+-- Replaces private.redrive_job (a redriven message's row is removed). Drops
+-- private.mark_dead_lettered: private.record_dead_letters settles by the same rule, for every
+-- message rather than a sample.
 
 alter table private.settings
   add column lost_message_after_seconds integer not null default 10800
@@ -19,6 +20,8 @@ create table private.dead_letters (
   -- Null: the body names no job ("not a job message").
   job_id uuid,
   customer_id text,
+  -- SQS's ApproximateReceiveCount when a walk first read the message (3 receives from jobs, plus
+  -- that read). Not updated after: every walk's read counts as a receive too.
   receive_count integer not null check (receive_count >= 0),
   first_seen_at timestamptz not null default now(),
   last_seen_at timestamptz not null default now(),
@@ -37,6 +40,37 @@ comment on table private.dead_letters is
   'Every message in the DLQ as the dlq-monitor''s last walk saw it, and what was done about its job. Rows of messages that left the DLQ (redriven, expired, purged) are removed.';
 create index dead_letters_job_idx on private.dead_letters (job_id);
 alter table private.dead_letters enable row level security;
+
+-- One walk at a time: two walks would hide messages from each other, and one could take the
+-- other's unseen messages for gone. A walk that dies holding the lease simply lets it lapse.
+alter table private.dlq_monitor add column walking_until timestamptz;
+comment on column private.dlq_monitor.walking_until is
+  'A dlq-monitor walk holds the DLQ until then (private.claim_dlq_walk).';
+
+create function private.claim_dlq_walk(lease_seconds integer)
+returns boolean
+language sql
+set search_path = ''
+as $$
+  with taken as (
+    update private.dlq_monitor
+       set walking_until = now() + make_interval(secs => lease_seconds)
+     where walking_until is null or walking_until < now()
+    returning 1
+  )
+  select exists (select 1 from taken);
+$$;
+comment on function private.claim_dlq_walk(integer) is
+  'Takes the right to walk the DLQ for lease_seconds; false while another walk holds it.';
+
+create function private.release_dlq_walk()
+returns void
+language sql
+set search_path = ''
+as $$
+  update private.dlq_monitor set walking_until = null;
+$$;
+comment on function private.release_dlq_walk() is 'Gives the right to walk the DLQ back.';
 
 -- letters: [{"message_id", "job_id" (null if none), "customer_id", "receive_count"}], one batch of
 -- a walk. Settles by today's rule (the job is marked failed when the DLQ holds the last copy sent
@@ -95,10 +129,10 @@ begin
              when s.job_id is null then 'not_a_job'
              when j.id is null then 'unknown_job'
              when j.id = any (settled_ids) then 'settled'
+             when j.status in ('completed', 'failed') then 'finished'
              when (select o.message_id from private.outbox o
                     where o.job_id = j.id order by o.id desc limit 1)
                   is distinct from s.message_id then 'resent_since'
-             when j.status in ('completed', 'failed') then 'finished'
              when j.status = 'in_progress'
                   and coalesce(j.heartbeat_at, j.leased_at) >= private.stale_before() then 'running'
              else 'busy'
@@ -109,13 +143,14 @@ begin
     insert into private.dead_letters as d (message_id, job_id, customer_id, receive_count, action)
     select message_id, job_id, customer_id, receive_count, action from judged
     on conflict (message_id) do update
-       set receive_count = excluded.receive_count,
-           customer_id = excluded.customer_id,
+       set customer_id = excluded.customer_id,
            last_seen_at = now(),
-           -- A job this message settled stays "settled", not "finished" by its own hand.
-           action = case when d.action = 'settled' and excluded.action = 'finished' then d.action
-                         else excluded.action end,
-           action_at = case when d.action = 'settled' and excluded.action = 'finished' then d.action_at
+           -- A job this message settled stays "settled": not "finished" by its own hand, nor
+           -- "busy" because something held the job's row that instant.
+           action = case when d.action = 'settled' and excluded.action in ('finished', 'busy')
+                         then d.action else excluded.action end,
+           action_at = case when d.action = 'settled' and excluded.action in ('finished', 'busy')
+                            then d.action_at
                             when d.action = excluded.action then d.action_at
                             else now() end
     returning 1
@@ -127,8 +162,9 @@ $$;
 comment on function private.record_dead_letters(jsonb) is
   'Records one batch of a DLQ walk [{message_id, job_id, customer_id, receive_count}] in private.dead_letters, settling the jobs whose last copy is a dead letter; returns the count per action.';
 
--- After a walk that read the whole DLQ (and found nothing hidden by others): rows it did not see
--- belong to messages that left the DLQ (redriven, expired, purged).
+-- After a walk that read the whole DLQ: rows not seen since seen_since belong to messages that left
+-- it (redriven, expired, purged). The caller picks seen_since: the walk's start when nothing was
+-- hidden from it, else that minus the longest a walk hides a message.
 create function private.prune_dead_letters(seen_since timestamptz)
 returns integer
 language sql
@@ -175,7 +211,8 @@ comment on function private.dead_letter_summary() is
 -- Jobs whose message is gone from both queues (deleted by mistake, expired after the queue's
 -- retention) would wait forever: nothing else sends them again. A job pending and due for longer
 -- than lost_message_after_seconds, not claimed and not sent in that time, and whose last copy is
--- not a recorded dead letter, gets a new outbox row. A duplicate delivery is harmless: the lease
+-- not a recorded dead letter, gets a new outbox row, while some worker is alive (without one, the
+-- wait says nothing about the message). A duplicate delivery is harmless: the lease
 -- decides who runs it. Scans the pending jobs (a partial index), every 10 minutes.
 create function private.resend_lost_jobs(max_jobs integer default 1000)
 returns integer
@@ -192,6 +229,9 @@ begin
     select j.id, j.attempts, j.run_after
       from public.jobs j
      where j.status = 'pending'
+       -- With no live worker nothing is being received: a long wait proves nothing then.
+       and exists (select 1 from public.worker_heartbeats w
+                    where w.last_heartbeat > private.stale_before())
        and j.run_after < cutoff
        and coalesce(j.leased_at, j.created_at) < cutoff
        and not exists (select 1 from private.outbox o
@@ -274,9 +314,13 @@ begin
 end;
 $$;
 
+comment on function private.redrive_job(text, uuid) is
+  'Puts a dead-lettered job back (pending, new outbox row) once per DLQ message and removes the message''s row in private.dead_letters; outcome: requeued | finished | running | already_redriven | unknown_job.';
+
 drop function private.mark_dead_lettered(jsonb);
 
-revoke all on function private.record_dead_letters(jsonb), private.prune_dead_letters(timestamptz),
+revoke all on function private.claim_dlq_walk(integer), private.release_dlq_walk(),
+  private.record_dead_letters(jsonb), private.prune_dead_letters(timestamptz),
   private.dead_letter_summary(), private.resend_lost_jobs(integer) from public;
 
 select cron.schedule('resend-lost-jobs', '*/10 * * * *', 'select private.resend_lost_jobs()');

@@ -204,12 +204,13 @@ Deno.test("Slack answers 429 then 200: the alert is delivered once, after Retry-
   await fresh(sql);
   try {
     await deadLetterJobs(sql, 1);
-    await scriptSlack([429], 1);
+    // Each check takes about a second (its walk ends on an empty long poll): Retry-After 5.
+    await scriptSlack([429], 5);
     const first = await check();
     assert.equal(first.body.delivered, 0);
     assert.equal(first.body.stoppedBy, "rate_limited");
     assert.equal((await check()).body.delivered, 0, "not before Retry-After has passed");
-    await new Promise((r) => setTimeout(r, 1_100));
+    await new Promise((r) => setTimeout(r, 5_100));
     assert.equal((await check()).body.delivered, 1);
     assert.equal((await check()).body.delivered, 0);
     const statuses = (await slackMessages()).map((m) => m.status);
@@ -385,7 +386,10 @@ Deno.test("deno task dlq:redrive --dry-run shows, --limit N moves N, and a rerun
   };
   try {
     const ids = await deadLetterJobs(sql, 3);
-    assert.match(await cli("--dry-run"), /Dry run: 3 message\(s\) in the DLQ/);
+    assert.equal((await check()).body.read, 3);
+    const dry = await cli("--dry-run");
+    assert.match(dry, /Dry run: 3 message\(s\) in the DLQ/);
+    assert.match(dry, /Recorded by the monitor: 3 \(settled 3\)/);
     assert.equal(await depth(stack.sqsDlqUrl), 3);
     assert.match(await cli("--limit", "2"), /Done: 2 job\(s\) re-queued/);
     assert.match(await cli(), /Done: 1 job\(s\) re-queued/);
@@ -498,7 +502,6 @@ Deno.test("a walk out of budget leaves what it read hidden; the next walk goes o
       store,
       budgetMs: 1_000,
       hideSeconds: 3,
-      expected: 60,
       now: () => (t += 400),
     });
     assert.equal(first.walked, false);
@@ -510,7 +513,6 @@ Deno.test("a walk out of budget leaves what it read hidden; the next walk goes o
       store,
       budgetMs: 20_000,
       hideSeconds: 3,
-      expected: 40,
       now: Date.now,
     });
     assert.equal(second.walked, true);
@@ -523,7 +525,6 @@ Deno.test("a walk out of budget leaves what it read hidden; the next walk goes o
       store,
       budgetMs: 20_000,
       hideSeconds: 3,
-      expected: 60,
       now: Date.now,
     });
     assert.equal(third.read, 60, "then every message is there for anyone to receive again");
@@ -567,6 +568,8 @@ Deno.test("rows go when their messages leave the DLQ: at once on a redrive, at t
 Deno.test("a job whose message is gone from both queues is sent again by the sweep, and runs", async () => {
   const sql = connect(stack.dbUrl);
   await fresh(sql);
+  // No scheduled dispatch meanwhile: these jobs' messages must never reach SQS.
+  await sql`update cron.job set active = false where jobname = 'dispatch-outbox'`;
   const worker = startWorker(stack, { HANDLER_DURATION_MS: "0" });
   try {
     const customer = uniqueCustomer("lost");
@@ -581,6 +584,11 @@ Deno.test("a job whose message is gone from both queues is sent again by the swe
                                      run_after = now() - interval '4 hours' where id = ${id}`;
     await sql`update private.outbox set delivered_at = now() - interval '4 hours'
                where job_id = ${id}`;
+    await eventually("the worker's first heartbeat", async () => {
+      const [row] = await sql`select count(*)::int as n from public.worker_heartbeats
+                               where last_heartbeat > private.stale_before()`;
+      return row!.n > 0 ? true : undefined;
+    });
     const [{ resent }] = await sql<[{ resent: number }]>`
       select private.resend_lost_jobs() as resent`;
     assert.equal(resent, 1, "only the job waiting past lost_message_after_seconds");
@@ -598,6 +606,7 @@ Deno.test("a job whose message is gone from both queues is sent again by the swe
                where id = ${waiting}`;
   } finally {
     await worker.stop();
+    await sql`update cron.job set active = true where jobname = 'dispatch-outbox'`;
     await cleanUp(sql);
   }
 });

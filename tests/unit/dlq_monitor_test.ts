@@ -59,7 +59,7 @@ Deno.test("alertMessage() gives a flood in counts: per action, top customers, a 
   });
   assert.equal(
     message.text,
-    ":rotating_light: Dead letters: 1200 messages in jobs-dlq. 1,150 jobs marked failed; most from acme (1,000), globex (190)",
+    ":rotating_light: Dead letters: 1,200 messages in jobs-dlq. 1,150 jobs marked failed; most from acme (1,000), globex (190)",
   );
   const blocks = JSON.stringify(message.blocks);
   assert.ok(blocks.includes("Recorded: 1,200 dead letters"));
@@ -102,7 +102,7 @@ Deno.test("alertMessage() keeps every block within Slack's limits", () => {
   for (const block of message.blocks as { text?: { text: string } }[]) {
     if (block.text) assert.ok(block.text.text.length <= 3000);
   }
-  assert.match(message.text, /went from 10 to 5000/);
+  assert.match(message.text, /went from 10 to 5,000/);
 });
 
 Deno.test("alertMessage() says resolved without listing jobs", () => {
@@ -141,6 +141,8 @@ function fakeStore(alerts: DueAlert[], options: { notBefore?: number; taken?: bo
   let released = 0;
   const store: MonitorStore = {
     now: () => Promise.reject(new Error("unused")),
+    claimWalk: () => Promise.reject(new Error("unused")),
+    releaseWalk: () => Promise.reject(new Error("unused")),
     recordDeadLetters: () => Promise.reject(new Error("unused")),
     finishCheck: () => Promise.reject(new Error("unused")),
     summary: () => Promise.resolve({ ...SUMMARY, examples: [] }),

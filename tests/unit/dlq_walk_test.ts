@@ -1,8 +1,12 @@
-/** dlq-monitor/walk.ts: reading the whole DLQ within a budget, against a queue with visibility. */
+/**
+ * dlq-monitor/walk.ts and check.ts: reading the whole DLQ within a budget, against a queue with
+ * visibility; one walk at a time; which rows a check may prune.
+ */
 import assert from "node:assert/strict";
 import type { DeadLetter, DeadLetterQueue } from "../../supabase/functions/dlq-monitor/dlq.ts";
 import { walkDeadLetters } from "../../supabase/functions/dlq-monitor/walk.ts";
-import { hideSecondsFor } from "../../supabase/functions/dlq-monitor/check.ts";
+import { checkDeadLetters, hideSecondsFor } from "../../supabase/functions/dlq-monitor/check.ts";
+import type { MonitorStore } from "../../supabase/functions/dlq-monitor/store.ts";
 
 /** A queue that hides what it hands out, like SQS; each receive takes `receiveMs` of the clock. */
 function queueOf(count: number, receiveMs = 10) {
@@ -63,7 +67,6 @@ Deno.test("a walk reads every message once, records them in batches, and shows t
     store: r.store,
     budgetMs: 20_000,
     hideSeconds: hideSecondsFor(20_000),
-    expected: 600,
     now: q.now,
   });
   assert.equal(result.walked, true);
@@ -85,7 +88,6 @@ Deno.test("a walk out of budget leaves what it read hidden, and the next run goe
     store: r.store,
     budgetMs,
     hideSeconds: hideSecondsFor(budgetMs),
-    expected: 50,
     now: q.now,
   };
   const first = await walkDeadLetters(deps);
@@ -111,10 +113,101 @@ Deno.test("a walk whose recording fails shows the messages again and reports the
       store: recorder(true).store,
       budgetMs: 20_000,
       hideSeconds: 110,
-      expected: 30,
       now: q.now,
     }),
     /database gone/,
   );
   assert.equal(q.visible(), 30);
+});
+
+/** A store for checkDeadLetters(): the walk lease, and what the check asked to prune. */
+function checkStore(options: { walkTaken?: boolean } = {}) {
+  const calls = { claimed: 0, released: 0, prune: [] as unknown[] };
+  const store = {
+    now: () => Promise.resolve("2026-11-29 12:00:00+00"),
+    claimWalk: () => {
+      calls.claimed++;
+      return Promise.resolve(!options.walkTaken);
+    },
+    releaseWalk: () => {
+      calls.released++;
+      return Promise.resolve();
+    },
+    recordDeadLetters: (letters: DeadLetter[]) => Promise.resolve({ settled: letters.length }),
+    finishCheck: (_depth: number, prune: unknown) => {
+      calls.prune.push(prune);
+      return Promise.resolve({
+        alert: null,
+        previousDepth: 0,
+        incidentSince: null,
+        pruned: 0,
+        summary: { recorded: 0, byAction: {}, customers: [], examples: [] },
+        alertId: null,
+      });
+    },
+  } as unknown as MonitorStore;
+  return { store, calls };
+}
+
+Deno.test("a check walks under the lease, and prunes only what nothing could have hidden", async () => {
+  const q = queueOf(40);
+  const { store, calls } = checkStore();
+  const result = await checkDeadLetters({
+    dlq: q.dlq,
+    store,
+    region: "eu-west-1",
+    walkBudgetMs: 20_000,
+    now: q.now,
+  });
+  assert.equal(result.read, 40);
+  assert.equal(result.deadLettered, 40);
+  assert.deepEqual([calls.claimed, calls.released], [1, 1]);
+  assert.deepEqual(calls.prune, [{ since: "2026-11-29 12:00:00+00", marginSeconds: 0 }]);
+
+  // Messages hidden at the start (a walk cut short, a redrive): only rows unseen for longer
+  // than a walk hides a message may go.
+  await q.dlq.receive(10, 60);
+  await checkDeadLetters({
+    dlq: q.dlq,
+    store,
+    region: "eu-west-1",
+    walkBudgetMs: 20_000,
+    now: q.now,
+  });
+  assert.deepEqual(calls.prune[1], {
+    since: "2026-11-29 12:00:00+00",
+    marginSeconds: hideSecondsFor(20_000),
+  });
+});
+
+Deno.test("a check that finds another walking does not walk or prune, and says so", async () => {
+  const q = queueOf(40);
+  const { store, calls } = checkStore({ walkTaken: true });
+  const result = await checkDeadLetters({
+    dlq: q.dlq,
+    store,
+    region: "eu-west-1",
+    walkBudgetMs: 20_000,
+    now: q.now,
+  });
+  assert.equal(result.read, 0);
+  assert.equal(result.walked, false);
+  assert.equal(result.skipped, "another check is walking the DLQ");
+  assert.equal(calls.released, 0, "it never held the lease");
+  assert.deepEqual(calls.prune, [null]);
+});
+
+Deno.test("a check of an empty DLQ takes no lease and prunes every row", async () => {
+  const q = queueOf(0);
+  const { store, calls } = checkStore();
+  const result = await checkDeadLetters({
+    dlq: q.dlq,
+    store,
+    region: "eu-west-1",
+    walkBudgetMs: 20_000,
+    now: q.now,
+  });
+  assert.equal(result.walked, true);
+  assert.equal(calls.claimed, 0);
+  assert.deepEqual(calls.prune, [{ since: "2026-11-29 12:00:00+00", marginSeconds: 0 }]);
 });

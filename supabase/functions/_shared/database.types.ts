@@ -114,6 +114,7 @@ export type Database = {
           "empty_checks": number;
           "id": boolean;
           "incident_since": string | null;
+          "walking_until": string | null;
         };
         ComputedFields: never;
         Insert: {
@@ -124,6 +125,7 @@ export type Database = {
           "empty_checks"?: number;
           "id"?: boolean;
           "incident_since"?: string | null;
+          "walking_until"?: string | null;
         };
         Update: {
           "alerted_at"?: string | null;
@@ -133,6 +135,7 @@ export type Database = {
           "empty_checks"?: number;
           "id"?: boolean;
           "incident_since"?: string | null;
+          "walking_until"?: string | null;
         };
         Relationships: [];
       };
@@ -344,6 +347,7 @@ export type Database = {
         Args: { "base": number; "cap": number; "failures": number };
         Returns: number;
       };
+      "claim_dlq_walk": { Args: { "lease_seconds": number }; Returns: boolean };
       "claim_slack_delivery": { Args: { "lease_seconds": number }; Returns: string };
       "dead_letter_summary": { Args: Record<PropertyKey, never>; Returns: Json };
       "decide_dlq_alert": {
@@ -455,6 +459,7 @@ export type Database = {
           "outcome": string;
         }[];
       };
+      "release_dlq_walk": { Args: Record<PropertyKey, never>; Returns: undefined };
       "release_slack_delivery": { Args: Record<PropertyKey, never>; Returns: undefined };
       "request_dispatch": { Args: Record<PropertyKey, never>; Returns: number };
       "resend_lost_jobs": { Args: { "max_jobs"?: number }; Returns: number };

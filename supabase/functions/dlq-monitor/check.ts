@@ -1,19 +1,21 @@
 /**
  * One check of the dead-letter queue: its depth, then a walk over every message in it (walk.ts),
  * each recorded and its job settled; then, in one transaction, the rows of messages that left
- * the DLQ removed and the alert decided, with counts of everything recorded.
+ * the DLQ removed and the alert decided, with counts of everything recorded. One walk at a time
+ * (a lease in the database): a check that finds another walking decides the alert on the depth
+ * alone.
  */
 import type { DeadLetterQueue } from "./dlq.ts";
 import { alertMessage } from "./message.ts";
 import type { DeadLetterAction, MonitorStore } from "./store.ts";
-import { walkDeadLetters } from "./walk.ts";
+import { walkDeadLetters, type WalkResult } from "./walk.ts";
 
 export interface CheckDeps {
   dlq: DeadLetterQueue;
   store: MonitorStore;
   /** AWS region of the queue, for the console link in alerts. */
   region: string;
-  /** How long a walk may read (under the minute schedule and pg_net's 30 s timeout). */
+  /** How long a walk may read (under the minute schedule; see config.ts). */
   walkBudgetMs: number;
   now(): number;
 }
@@ -23,8 +25,10 @@ export interface CheckResult {
   inFlight: number;
   /** Distinct messages read by this check's walk. */
   read: number;
-  /** The walk read the whole queue; false: out of budget, the next run goes on. */
+  /** The walk read the whole queue; false: out of budget (the next run goes on), or skipped. */
   walked: boolean;
+  /** Set when another check was walking the DLQ: this one did not. */
+  skipped?: string;
   /** What this check did about the messages it read, per action. */
   actions: Partial<Record<DeadLetterAction, number>>;
   /** Jobs this check marked failed (dead-lettered). */
@@ -44,25 +48,51 @@ export function hideSecondsFor(walkBudgetMs: number): number {
   return 60 + Math.ceil(walkBudgetMs / 1000) + 30;
 }
 
+/** How long a walk holds the DLQ: its budget, then recording and showing the messages again. */
+export function walkLeaseSeconds(walkBudgetMs: number): number {
+  return Math.ceil(walkBudgetMs / 1000) + 60;
+}
+
+/**
+ * Which rows a whole walk may remove, as seconds before its start: those it did not see, when
+ * nothing was hidden from it; otherwise only those no walk has seen for longer than a walk hides a
+ * message (an earlier walk cut short, or a redrive, may hold the others hidden).
+ */
+export function pruneMarginSeconds(inFlight: number, hideSeconds: number): number {
+  return inFlight === 0 ? 0 : hideSeconds;
+}
+
+const NOT_WALKED: WalkResult = { read: 0, walked: false, actions: {}, sqsCalls: 0 };
+
 export async function checkDeadLetters(deps: CheckDeps): Promise<CheckResult> {
   const started = deps.now();
   const since = await deps.store.now();
   const { visible, inFlight } = await deps.dlq.depth();
   const depth = visible + inFlight;
-  const walk = depth > 0
-    ? await walkDeadLetters({
-      dlq: deps.dlq,
-      store: deps.store,
-      budgetMs: deps.walkBudgetMs,
-      hideSeconds: hideSecondsFor(deps.walkBudgetMs),
-      expected: visible,
-      now: deps.now,
-    })
-    : { read: 0, walked: true, actions: {}, sqsCalls: 0 };
-  // Rows the walk did not see are gone from the DLQ, unless someone else (a redrive, an earlier
-  // walk cut short) held messages hidden from it: then they wait for a walk that saw everything.
-  const pruneSince = walk.walked && inFlight === 0 ? since : null;
-  const record = await deps.store.finishCheck(depth, pruneSince, (r) =>
+  const hideSeconds = hideSecondsFor(deps.walkBudgetMs);
+  let walk = NOT_WALKED;
+  let skipped: string | undefined;
+  if (depth === 0) {
+    walk = { ...NOT_WALKED, walked: true };
+  } else if (await deps.store.claimWalk(walkLeaseSeconds(deps.walkBudgetMs))) {
+    try {
+      walk = await walkDeadLetters({
+        dlq: deps.dlq,
+        store: deps.store,
+        budgetMs: deps.walkBudgetMs,
+        hideSeconds,
+        now: deps.now,
+      });
+    } finally {
+      await deps.store.releaseWalk();
+    }
+  } else {
+    skipped = "another check is walking the DLQ";
+  }
+  const prune = walk.walked
+    ? { since, marginSeconds: pruneMarginSeconds(inFlight, hideSeconds) }
+    : null;
+  const record = await deps.store.finishCheck(depth, prune, (r) =>
     alertMessage({
       kind: r.alert!,
       queueName: deps.dlq.name,
@@ -79,6 +109,7 @@ export async function checkDeadLetters(deps: CheckDeps): Promise<CheckResult> {
     inFlight,
     read: walk.read,
     walked: walk.walked,
+    ...(skipped ? { skipped } : {}),
     actions: walk.actions,
     deadLettered: walk.actions.settled ?? 0,
     pruned: record.pruned,

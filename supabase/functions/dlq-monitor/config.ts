@@ -32,7 +32,8 @@ export function loadConfig(env: Env = Deno.env.toObject()): DlqMonitorConfig {
     alertsPerRun: intEnv(env, fn, "DLQ_ALERTS_PER_RUN", 10),
     redriveVisibilitySeconds: intEnv(env, fn, "DLQ_REDRIVE_VISIBILITY_SECONDS", 60),
     redriveBudgetMs: intEnv(env, fn, "DLQ_REDRIVE_BUDGET_MS", 20_000),
-    // At least a second; at most 5 minutes (an Edge Function's wall clock on hosted plans).
-    walkBudgetMs: numberEnv(env, fn, "DLQ_WALK_BUDGET_MS", 20_000, { min: 1_000, max: 300_000 }),
+    // At least a second; at most 50 s, so a walk is over before the next minute's run. The
+    // default stays under pg_net's 30 s timeout too (past it the walk goes on; its answer is lost).
+    walkBudgetMs: numberEnv(env, fn, "DLQ_WALK_BUDGET_MS", 20_000, { min: 1_000, max: 50_000 }),
   };
 }

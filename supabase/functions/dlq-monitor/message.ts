@@ -8,7 +8,7 @@ export type AlertKind = "dlq_triggered" | "dlq_grew" | "dlq_reminder" | "dlq_res
 
 import type { DeadLetterAction, DeadLetterSummary } from "./store.ts";
 
-export interface SampledJob {
+export interface DeadLetterExample {
   jobId?: string;
   customerId?: string;
   receiveCount: number;
@@ -55,13 +55,17 @@ function clip(text: string, max: number): string {
   return truncate(text.replace(/\s+/g, " ").trim(), max);
 }
 
+const count = (n: number) => n.toLocaleString("en-US");
+
 function headline(f: AlertFacts): string {
-  const n = `${f.depth} message${f.depth === 1 ? "" : "s"}`;
+  const n = `${count(f.depth)} message${f.depth === 1 ? "" : "s"}`;
   switch (f.kind) {
     case "dlq_triggered":
       return `Dead letters: ${n} in ${f.queueName}`;
     case "dlq_grew":
-      return `Dead letters growing: ${f.queueName} went from ${f.previousDepth} to ${f.depth}`;
+      return `Dead letters growing: ${f.queueName} went from ${count(f.previousDepth)} to ${
+        count(f.depth)
+      }`;
     case "dlq_reminder":
       return `Dead letters still waiting: ${n} in ${f.queueName}`;
     case "dlq_resolved":
@@ -69,7 +73,7 @@ function headline(f: AlertFacts): string {
   }
 }
 
-function jobLine(job: SampledJob): string {
+function jobLine(job: DeadLetterExample): string {
   const id = job.jobId ? `\`${job.jobId}\`` : "_not a job message_";
   const customer = job.customerId
     ? ` · customer \`${escapeMrkdwn(clip(job.customerId, 64))}\``
@@ -88,8 +92,6 @@ const ACTIONS: [DeadLetterAction, string][] = [
   ["unknown_job", "name a job the database does not know"],
   ["not_a_job", "are not job messages"],
 ];
-
-const count = (n: number) => n.toLocaleString("en-US");
 
 function recordedLines(summary: DeadLetterSummary): string {
   const lines = ACTIONS.flatMap(([action, meaning]) => {

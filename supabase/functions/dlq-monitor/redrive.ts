@@ -36,8 +36,9 @@ export interface RedriveResult {
   /** Dry run: the jobs of up to 10 messages that would move. */
   sample?: { messageId: string; jobId?: string; receiveCount: number }[];
   /**
-   * Dry run: the dead letters the monitor recorded, per action taken on their job: "settled"
-   * jobs are the ones a redrive puts back; the others' messages are only deleted.
+   * Dry run: the dead letters the monitor recorded, per action taken on their job. A redrive puts
+   * back every job that is neither completed nor held by a live worker (the "settled" ones, and
+   * any other failed or pending job); for the rest it only deletes the message.
    */
   recorded?: { total: number; byAction: DeadLetterSummary["byAction"] };
   remaining: QueueDepth;
@@ -68,9 +69,11 @@ export async function redriveDeadLetters(
   let handled = 0;
   let skipped = 0;
   while (handled + skipped < options.limit && deps.now() < deadline) {
+    // A long poll: a short one may find nothing while messages remain (see walk.ts).
     const batch = await deps.dlq.receive(
       Math.min(10, options.limit - handled - skipped),
       deps.visibilitySeconds,
+      1,
     );
     if (batch.length === 0) break;
     const done: DeadLetter[] = [];

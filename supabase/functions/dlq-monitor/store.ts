@@ -60,6 +60,9 @@ export type RedriveOutcome =
 export interface MonitorStore {
   /** The database's clock now: a walk's start, to tell which rows it saw. */
   now(): Promise<string>;
+  /** The right to walk the DLQ for leaseSeconds; false while another walk holds it. */
+  claimWalk(leaseSeconds: number): Promise<boolean>;
+  releaseWalk(): Promise<void>;
   /**
    * Records one batch of a walk and settles the jobs whose last copy is a dead letter
    * (private.record_dead_letters); answers the count per action.
@@ -68,13 +71,13 @@ export interface MonitorStore {
     letters: DeadLetter[],
   ): Promise<Partial<Record<DeadLetterAction, number>>>;
   /**
-   * In one transaction: removes the rows a whole walk begun at `pruneSince` did not see (when
-   * given), decides the alert for this depth (private.decide_dlq_alert), and stores the alert
+   * In one transaction: removes the rows not seen since `prune.since` less `prune.marginSeconds`
+   * (when given), decides the alert for this depth (private.decide_dlq_alert), and stores the alert
    * that `build` makes for the decided kind, if any; so the alert commits with the decision.
    */
   finishCheck(
     depth: number,
-    pruneSince: string | null,
+    prune: { since: string; marginSeconds: number } | null,
     build: (record: CheckRecord) => SlackMessage,
   ): Promise<CheckRecord & { alertId: number | null }>;
   summary(): Promise<DeadLetterSummary>;
@@ -130,6 +133,17 @@ export function sqlMonitorStore(db: Db): MonitorStore {
       const [row] = await query<{ now: string }>(db, "select now()::text as now");
       return row!.now;
     },
+    async claimWalk(leaseSeconds) {
+      const [row] = await query<{ taken: boolean }>(
+        db,
+        "select private.claim_dlq_walk($1) as taken",
+        [leaseSeconds],
+      );
+      return row!.taken;
+    },
+    async releaseWalk() {
+      await db.query("select private.release_dlq_walk()");
+    },
     async recordDeadLetters(letters) {
       const rows = await query<FunctionRow<"private", "record_dead_letters">>(
         db,
@@ -143,7 +157,7 @@ export function sqlMonitorStore(db: Db): MonitorStore {
       );
       return Object.fromEntries(rows.map((r) => [r.action, r.messages]));
     },
-    async finishCheck(depth, pruneSince, build) {
+    async finishCheck(depth, prune, build) {
       return await transaction(db, async (tx) => {
         // First: its row lock serializes concurrent checks.
         const [decision] = await query<CompositeTypes<{ schema: "private" }, "dlq_alert_decision">>(
@@ -152,11 +166,12 @@ export function sqlMonitorStore(db: Db): MonitorStore {
           [depth],
         );
         let pruned = 0;
-        if (pruneSince !== null) {
+        if (prune !== null) {
           const [row] = await query<{ pruned: number }>(
             tx,
-            "select private.prune_dead_letters($1::timestamptz) as pruned",
-            [pruneSince],
+            `select private.prune_dead_letters($1::timestamptz - make_interval(secs => $2))
+                 as pruned`,
+            [prune.since, prune.marginSeconds],
           );
           pruned = row!.pruned;
         }

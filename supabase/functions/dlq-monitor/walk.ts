@@ -17,8 +17,6 @@ export interface WalkDeps {
   store: Pick<MonitorStore, "recordDeadLetters">;
   budgetMs: number;
   hideSeconds: number;
-  /** Messages visible when the check began (ApproximateNumberOfMessages). */
-  expected: number;
   now(): number;
 }
 
@@ -40,9 +38,8 @@ const SQS_BATCH = 10;
 const PARALLEL = 4;
 /**
  * A short poll samples only some of SQS's servers and may find nothing while messages remain; a
- * long poll asks them all. So, until the walk has read as many messages as were visible, it long
- * polls (which answers at once when there are messages); after that, an empty short poll ends it
- * without a wait.
+ * long poll asks them all, and answers at once when there are messages. So only an empty long
+ * poll ends the walk (it costs the walk one second at its end).
  */
 const LONG_POLL_SECONDS = 1;
 
@@ -54,6 +51,7 @@ export async function walkDeadLetters(deps: WalkDeps): Promise<WalkResult> {
   let walked = false;
   let unrecorded: DeadLetter[] = [];
   let recording = Promise.resolve();
+  let recordFailed = false;
   const record = () => {
     const batch = unrecorded;
     unrecorded = [];
@@ -64,14 +62,15 @@ export async function walkDeadLetters(deps: WalkDeps): Promise<WalkResult> {
         actions[action] = (actions[action] ?? 0) + n;
       }
     });
-    // Awaited at the end of the walk; meanwhile a failure must not count as unhandled.
-    recording.catch(() => {});
+    // Awaited at the end of the walk; meanwhile a failure stops the reading, and must not count
+    // as unhandled.
+    recording.catch(() => (recordFailed = true));
   };
   let failed = true;
   try {
     while (deps.now() < deadline) {
-      const wait = read.size < deps.expected ? LONG_POLL_SECONDS : 0;
-      const batch = await deps.dlq.receive(SQS_BATCH, deps.hideSeconds, wait);
+      if (recordFailed) break;
+      const batch = await deps.dlq.receive(SQS_BATCH, deps.hideSeconds, LONG_POLL_SECONDS);
       sqsCalls++;
       if (batch.length === 0) {
         walked = true;
@@ -88,7 +87,14 @@ export async function walkDeadLetters(deps: WalkDeps): Promise<WalkResult> {
     await recording;
     failed = false;
   } finally {
-    if (walked || failed) sqsCalls += await showAgain(deps.dlq, [...read.values()]);
+    if (walked || failed) {
+      try {
+        sqsCalls += await showAgain(deps.dlq, [...read.values()]);
+      } catch (error) {
+        // The walk's own failure says more; the messages come back after hideSeconds anyway.
+        if (!failed) throw error;
+      }
+    }
   }
   return { read: read.size, walked, actions, sqsCalls };
 }

@@ -3,7 +3,7 @@
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
-select plan(22);
+select plan(27);
 
 delete from private.dead_letters;
 
@@ -35,13 +35,13 @@ select is((select row(job_id, customer_id, receive_count)::text from private.dea
 select is((select status from public.jobs where id = '00000000-0000-4000-8000-0000000000e1'),
   'failed', 'the job whose last copy is dead is settled');
 
-update private.dead_letters set receive_count = 4 where message_id = 'msg-e1';
 select is((select action from private.record_dead_letters(
              '[{"message_id": "msg-e1", "job_id": "00000000-0000-4000-8000-0000000000e1", "receive_count": 6}]')),
   'finished', 'seen again: nothing new done');
 select is((select row(action, receive_count)::text from private.dead_letters
             where message_id = 'msg-e1'),
-  row('settled', 6)::text, 'its row still says the monitor settled it, with the new receive count');
+  row('settled', 4)::text,
+  'its row still says the monitor settled it, with the receive count it had when first seen');
 select is((select customer_id from private.dead_letters where message_id = 'msg-e1'), 'c_flood',
   'the customer comes from the job when the message has none');
 
@@ -86,6 +86,10 @@ values ('00000000-0000-4000-8000-0000000000f1', now() - interval '4 hours', 'msg
        ('00000000-0000-4000-8000-0000000000f3', now() - interval '4 hours', 'msg-f3');
 insert into private.dead_letters (message_id, job_id, customer_id, receive_count, action)
 values ('msg-f3', '00000000-0000-4000-8000-0000000000f3', 'c_lost', 4, 'busy');
+delete from public.worker_heartbeats;
+select is(private.resend_lost_jobs(), 0,
+  'no live worker: a long wait says nothing about the message, nothing is sent');
+insert into public.worker_heartbeats (worker_id, last_heartbeat) values ('w_pgtap', now());
 select is(private.resend_lost_jobs(), 1,
   'one job lost its message: the one waiting for hours whose copy is in neither queue');
 select is((select count(*)::int from private.outbox
@@ -96,9 +100,18 @@ select is((select event from public.queue_history
   'resent', 'with a history row');
 select is(private.resend_lost_jobs(), 0, 'the sweep again sends nothing twice');
 
+-- One walk at a time.
+select ok(private.claim_dlq_walk(60), 'a check takes the right to walk the DLQ');
+select ok(not private.claim_dlq_walk(60), 'a second check does not, while the lease holds');
+select private.release_dlq_walk();
+select ok(private.claim_dlq_walk(60), 'once released, the next check may walk');
+select private.release_dlq_walk();
+
 set local role anon;
 select throws_ok('select private.resend_lost_jobs()', '42501', null,
   'anon cannot run the sweep');
+select throws_ok('select private.claim_dlq_walk(60)', '42501', null,
+  'anon cannot hold the DLQ');
 reset role;
 
 select * from finish();
