@@ -53,11 +53,20 @@ if (import.meta.main) {
     return { url: env.API_URL, key: env.SERVICE_ROLE_KEY };
   })();
   const call = async (body: Record<string, unknown>) => {
-    const res = await fetch(`${url}/functions/v1/dlq-monitor/redrive`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-      body: JSON.stringify(body),
-    });
+    let res: Response;
+    // 409: a DLQ check is reading the queue (a few seconds); wait for it rather than give up.
+    for (let tries = 1;; tries++) {
+      res = await fetch(`${url}/functions/v1/dlq-monitor/redrive`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      if (res.status !== 409 || tries === 12) break;
+      await res.body?.cancel();
+      const seconds = Number(res.headers.get("retry-after")) || 5;
+      console.log(`A DLQ check is reading the queue; trying again in ${seconds} s.`);
+      await new Promise((r) => setTimeout(r, seconds * 1000));
+    }
     const answer = await res.json();
     if (!res.ok) throw new Error(`redrive answered ${res.status}: ${answer.message}`);
     return answer;

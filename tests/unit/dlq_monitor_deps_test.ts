@@ -32,6 +32,7 @@ Deno.test("depsFromConfig() delivers under the delivery lease, as many alerts as
 
 Deno.test("depsFromConfig() redrive requeues the job, sends its outbox row at once, then deletes the dead letter", async () => {
   const { db, statements } = fakeDb((text) => {
+    if (text.includes("claim_dlq_walk")) return [{ taken: true }];
     if (text.includes("redrive_job")) return [{ outcome: "requeued", outbox_id: 7 }];
     if (text.includes("take_outbox")) {
       return [{ outbox_id: 7, job_id: JOB_ID, customer_id: "acme", tries: 0 }];
@@ -72,4 +73,11 @@ Deno.test("depsFromConfig() redrive requeues the job, sends its outbox row at on
   assert.equal(sent[2]!.input.QueueUrl, config.sqs.dlqUrl);
   const settle = statements.find((s) => s.text.includes("settle_outbox"))!;
   assert.deepEqual(settle.values, [[7], ["m-7"], [], null]);
+  const lease = statements.find((s) => s.text.includes("claim_dlq_walk"))!;
+  assert.deepEqual(
+    lease.values,
+    [config.redriveBudgetMs / 1000 + 60],
+    "it holds the DLQ meanwhile",
+  );
+  assert.ok(statements.some((s) => s.text.includes("release_dlq_walk")), "and gives it back");
 });

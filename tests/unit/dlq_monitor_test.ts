@@ -1,7 +1,11 @@
 /** The DLQ monitor's pure parts: message, Slack answers, delivery pacing, redrive, walk, handler. */
 import assert from "node:assert/strict";
 import { parseArgs } from "../../scripts/dlq_redrive.ts";
-import type { DeadLetter, DeadLetterQueue } from "../../supabase/functions/dlq-monitor/dlq.ts";
+import {
+  type DeadLetter,
+  type DeadLetterQueue,
+  DlqBusy,
+} from "../../supabase/functions/dlq-monitor/dlq.ts";
 import {
   deliverAlerts,
   DELIVERY_LEASE_SECONDS,
@@ -136,13 +140,16 @@ Deno.test("classify() sorts Slack's answers: delivered, Retry-After, misconfigur
 });
 
 /** A store in memory, recording what delivery did. */
-function fakeStore(alerts: DueAlert[], options: { notBefore?: number; taken?: boolean } = {}) {
+function fakeStore(
+  alerts: DueAlert[],
+  options: { notBefore?: number; taken?: boolean; dlqHeld?: boolean } = {},
+) {
   const settled: [number, SlackOutcome["outcome"]][] = [];
   let released = 0;
   const store: MonitorStore = {
     now: () => Promise.reject(new Error("unused")),
-    claimWalk: () => Promise.reject(new Error("unused")),
-    releaseWalk: () => Promise.reject(new Error("unused")),
+    claimWalk: () => Promise.resolve(!options.dlqHeld),
+    releaseWalk: () => Promise.resolve(),
     recordDeadLetters: () => Promise.reject(new Error("unused")),
     finishCheck: () => Promise.reject(new Error("unused")),
     summary: () => Promise.resolve({ ...SUMMARY, examples: [] }),
@@ -326,6 +333,34 @@ Deno.test("redriveDeadLetters() re-sends known jobs, deletes what it handled, le
   assert.equal(result.skipped, 2);
   assert.deepEqual(dlq.deleted, ["m1", "m4"]);
   assert.deepEqual(dispatched, [[10, 40]], "an earlier run's undelivered row is sent too");
+});
+
+Deno.test("redriveDeadLetters() waits its turn while a check walks the DLQ: DlqBusy, nothing moved", async () => {
+  const dlq = fakeDlq([{ messageId: "m1", receiptHandle: "r1", receiveCount: 4, jobId: "a" }]);
+  const store = fakeStore([], { dlqHeld: true }).store;
+  store.redrive = () => Promise.reject(new Error("must not redrive"));
+  await assert.rejects(
+    redriveDeadLetters({
+      dlq,
+      store,
+      dispatch: () => Promise.reject(new Error("must not dispatch")),
+      visibilitySeconds: 60,
+      budgetMs: 10_000,
+      now: Date.now,
+    }, { limit: 5, dryRun: false }),
+    DlqBusy,
+  );
+  assert.deepEqual(dlq.deleted, []);
+});
+
+Deno.test("dlq-monitor/redrive answers 409 dlq_busy with Retry-After while a check walks", async () => {
+  const res = await handle(
+    request("/dlq-monitor/redrive", { body: "{}" }),
+    deps({ redrive: () => Promise.reject(new DlqBusy("walking")) }),
+  );
+  assert.equal(res.status, 409);
+  assert.equal(res.headers.get("retry-after"), "5");
+  assert.equal((await res.json()).code, "dlq_busy");
 });
 
 Deno.test("redriveDeadLetters() in a dry run changes nothing", async () => {

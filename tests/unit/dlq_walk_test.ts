@@ -192,7 +192,7 @@ Deno.test("a check that finds another walking does not walk or prune, and says s
   });
   assert.equal(result.read, 0);
   assert.equal(result.walked, false);
-  assert.equal(result.skipped, "another check is walking the DLQ");
+  assert.equal(result.skipped, "another check or a redrive holds the DLQ");
   assert.equal(calls.released, 0, "it never held the lease");
   assert.deepEqual(calls.prune, [null]);
 });

@@ -1,11 +1,11 @@
 /**
  * One check of the dead-letter queue: its depth, then a walk over every message in it (walk.ts),
  * each recorded and its job settled; then, in one transaction, the rows of messages that left
- * the DLQ removed and the alert decided, with counts of everything recorded. One walk at a time
- * (a lease in the database): a check that finds another walking decides the alert on the depth
- * alone.
+ * the DLQ removed and the alert decided, with counts of everything recorded. One reader of the
+ * DLQ at a time (a lease in the database): a check that finds another walking, or a redrive,
+ * decides the alert on the depth alone.
  */
-import type { DeadLetterQueue } from "./dlq.ts";
+import { type DeadLetterQueue, dlqLeaseSeconds } from "./dlq.ts";
 import { alertMessage } from "./message.ts";
 import type { DeadLetterAction, MonitorStore } from "./store.ts";
 import { walkDeadLetters, type WalkResult } from "./walk.ts";
@@ -48,11 +48,6 @@ export function hideSecondsFor(walkBudgetMs: number): number {
   return 60 + Math.ceil(walkBudgetMs / 1000) + 30;
 }
 
-/** How long a walk holds the DLQ: its budget, then recording and showing the messages again. */
-export function walkLeaseSeconds(walkBudgetMs: number): number {
-  return Math.ceil(walkBudgetMs / 1000) + 60;
-}
-
 /**
  * Which rows a whole walk may remove, as seconds before its start: those it did not see, when
  * nothing was hidden from it; otherwise only those no walk has seen for longer than a walk hides a
@@ -74,7 +69,7 @@ export async function checkDeadLetters(deps: CheckDeps): Promise<CheckResult> {
   let skipped: string | undefined;
   if (depth === 0) {
     walk = { ...NOT_WALKED, walked: true };
-  } else if (await deps.store.claimWalk(walkLeaseSeconds(deps.walkBudgetMs))) {
+  } else if (await deps.store.claimWalk(dlqLeaseSeconds(deps.walkBudgetMs))) {
     try {
       walk = await walkDeadLetters({
         dlq: deps.dlq,
@@ -87,7 +82,7 @@ export async function checkDeadLetters(deps: CheckDeps): Promise<CheckResult> {
       await deps.store.releaseWalk();
     }
   } else {
-    skipped = "another check is walking the DLQ";
+    skipped = "another check or a redrive holds the DLQ";
   }
   const prune = walk.walked
     ? { since, marginSeconds: pruneMarginSeconds(inFlight, hideSeconds) }

@@ -39,6 +39,20 @@ export interface DeadLetterQueue {
   delete(message: DeadLetter): Promise<void>;
 }
 
+/**
+ * One reader that hides DLQ messages at a time (a check's walk or a redrive): two would hide
+ * messages from each other. Held for the reader's budget plus a minute to finish up; a reader that
+ * dies holding it lets it lapse.
+ */
+export function dlqLeaseSeconds(budgetMs: number): number {
+  return Math.ceil(budgetMs / 1000) + 60;
+}
+
+/** Another check or redrive holds the DLQ (see dlqLeaseSeconds). */
+export class DlqBusy extends Error {
+  override name = "DlqBusy";
+}
+
 export function queueNameOf(url: string): string {
   return url.replace(/\/+$/, "").split("/").pop() ?? url;
 }

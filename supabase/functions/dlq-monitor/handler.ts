@@ -8,6 +8,7 @@ import { refuseUnlessServiceRole } from "../_shared/auth.ts";
 import { json } from "../_shared/http.ts";
 import { errorResponse, internalError } from "../_shared/errors.ts";
 import type { CheckResult } from "./check.ts";
+import { DlqBusy } from "./dlq.ts";
 import type { DeliveryResult } from "./delivery.ts";
 import type { RedriveOptions, RedriveResult } from "./redrive.ts";
 
@@ -93,6 +94,14 @@ async function redrive(req: Request, deps: DlqMonitorDeps): Promise<Response> {
   try {
     return json(await deps.redrive({ limit, dryRun }));
   } catch (error) {
+    if (error instanceof DlqBusy) {
+      return errorResponse(
+        409,
+        "dlq_busy",
+        "A DLQ check is reading the queue right now; try again in a few seconds.",
+        { headers: { "retry-after": "5" } },
+      );
+    }
     return internalError("dlq-monitor: redrive", error);
   }
 }

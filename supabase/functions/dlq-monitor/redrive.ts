@@ -5,10 +5,11 @@
  * Interrupted anywhere, a second run finishes the work without sending any job twice: a message
  * already recorded is only deleted, and the outbox sends what the first run could not.
  * Messages that name no known job are left in the DLQ and reported. A message taken off the DLQ
- * takes its row in private.dead_letters with it (in the same call as its job).
+ * takes its row in private.dead_letters with it (in the same call as its job). A redrive holds the
+ * DLQ as a check's walk does: while one of them runs the other waits (DlqBusy: 409, try again).
  */
 import type { QueueDepth } from "../_shared/sqs.ts";
-import type { DeadLetter, DeadLetterQueue } from "./dlq.ts";
+import { type DeadLetter, type DeadLetterQueue, DlqBusy, dlqLeaseSeconds } from "./dlq.ts";
 import type { DeadLetterSummary, MonitorStore, RedriveOutcome } from "./store.ts";
 
 export interface RedriveDeps {
@@ -44,17 +45,23 @@ export interface RedriveResult {
   remaining: QueueDepth;
 }
 
+const noneMoved = (): RedriveResult["moved"] => ({
+  requeued: 0,
+  finished: 0,
+  running: 0,
+  already_redriven: 0,
+});
+
 export async function redriveDeadLetters(
   deps: RedriveDeps,
   options: RedriveOptions,
 ): Promise<RedriveResult> {
-  const moved = { requeued: 0, finished: 0, running: 0, already_redriven: 0 };
   if (options.dryRun) {
     const peeked = await deps.dlq.peek(Math.min(10, options.limit));
     const recorded = await deps.store.summary();
     return {
       dryRun: true,
-      moved,
+      moved: noneMoved(),
       skipped: 0,
       sample: peeked.map((m) => ({
         messageId: m.messageId,
@@ -65,6 +72,21 @@ export async function redriveDeadLetters(
       remaining: await deps.dlq.depth(),
     };
   }
+  if (!await deps.store.claimWalk(dlqLeaseSeconds(deps.budgetMs))) {
+    throw new DlqBusy("a DLQ check is reading the queue");
+  }
+  try {
+    return await moveDeadLetters(deps, options);
+  } finally {
+    await deps.store.releaseWalk();
+  }
+}
+
+async function moveDeadLetters(
+  deps: RedriveDeps,
+  options: RedriveOptions,
+): Promise<RedriveResult> {
+  const moved = noneMoved();
   const deadline = deps.now() + deps.budgetMs;
   let handled = 0;
   let skipped = 0;

@@ -60,7 +60,10 @@ export type RedriveOutcome =
 export interface MonitorStore {
   /** The database's clock now: a walk's start, to tell which rows it saw. */
   now(): Promise<string>;
-  /** The right to walk the DLQ for leaseSeconds; false while another walk holds it. */
+  /**
+   * The right to hide DLQ messages for leaseSeconds (a check's walk, or a redrive); false while
+   * another holds it.
+   */
   claimWalk(leaseSeconds: number): Promise<boolean>;
   releaseWalk(): Promise<void>;
   /**
