@@ -128,11 +128,15 @@ export async function dlqFloodFigures(env: StackEnv): Promise<Figure[]> {
       const met = settled === size && runs.length <= withinRuns;
       figures.push({
         name: `DLQ flood of ${size.toLocaleString("en-US")}: runs until every job is settled`,
-        value: `${
-          settled === size ? runs.length : `not settled after ${runs.length}`
-        } run(s): ${seconds} s, ${calls} SQS calls (before: ${
-          Math.ceil(size / BEFORE_PER_RUN)
-        } runs, 10 a run)`,
+        // On the minute schedule a flood waits up to a minute for the first run; each further
+        // run starts a minute after the one before.
+        value: settled === size
+          ? `${runs.length} run(s): ${seconds} s, ${calls} SQS calls; settled within ${
+            runs.length - 1
+          } min + ${(runs.at(-1)!.durationMs / 1000).toFixed(1)} s of the first run (before: ${
+            Math.ceil(size / BEFORE_PER_RUN)
+          } runs at its 10 a run)`
+          : `not settled after ${runs.length} runs: ${seconds} s`,
         target: withinRuns === 2
           ? "<= 2 scheduled runs"
           : `<= ${withinRuns} scheduled runs (10 minutes)`,
