@@ -149,16 +149,13 @@ function checkStore(options: { walkTaken?: boolean } = {}) {
   return { store, calls };
 }
 
+const check = (q: ReturnType<typeof queueOf>, store: MonitorStore) =>
+  checkDeadLetters({ dlq: q.dlq, store, region: "eu-west-1", walkBudgetMs: 20_000, now: q.now });
+
 Deno.test("a check walks under the lease, and prunes only what nothing could have hidden", async () => {
   const q = queueOf(40);
   const { store, calls } = checkStore();
-  const result = await checkDeadLetters({
-    dlq: q.dlq,
-    store,
-    region: "eu-west-1",
-    walkBudgetMs: 20_000,
-    now: q.now,
-  });
+  const result = await check(q, store);
   assert.equal(result.read, 40);
   assert.equal(result.deadLettered, 40);
   assert.deepEqual([calls.claimed, calls.released], [1, 1]);
@@ -167,13 +164,7 @@ Deno.test("a check walks under the lease, and prunes only what nothing could hav
   // Messages hidden at the start (a walk cut short, a redrive): only rows unseen for longer
   // than a walk hides a message may go.
   await q.dlq.receive(10, 60);
-  await checkDeadLetters({
-    dlq: q.dlq,
-    store,
-    region: "eu-west-1",
-    walkBudgetMs: 20_000,
-    now: q.now,
-  });
+  await check(q, store);
   assert.deepEqual(calls.prune[1], {
     since: "2026-11-29 12:00:00+00",
     marginSeconds: hideSecondsFor(20_000),
@@ -183,13 +174,7 @@ Deno.test("a check walks under the lease, and prunes only what nothing could hav
 Deno.test("a check that finds another walking does not walk or prune, and says so", async () => {
   const q = queueOf(40);
   const { store, calls } = checkStore({ walkTaken: true });
-  const result = await checkDeadLetters({
-    dlq: q.dlq,
-    store,
-    region: "eu-west-1",
-    walkBudgetMs: 20_000,
-    now: q.now,
-  });
+  const result = await check(q, store);
   assert.equal(result.read, 0);
   assert.equal(result.walked, false);
   assert.equal(result.skipped, "another check or a redrive holds the DLQ");
@@ -200,13 +185,7 @@ Deno.test("a check that finds another walking does not walk or prune, and says s
 Deno.test("a check of an empty DLQ takes no lease and prunes every row", async () => {
   const q = queueOf(0);
   const { store, calls } = checkStore();
-  const result = await checkDeadLetters({
-    dlq: q.dlq,
-    store,
-    region: "eu-west-1",
-    walkBudgetMs: 20_000,
-    now: q.now,
-  });
+  const result = await check(q, store);
   assert.equal(result.walked, true);
   assert.equal(calls.claimed, 0);
   assert.deepEqual(calls.prune, [{ since: "2026-11-29 12:00:00+00", marginSeconds: 0 }]);
