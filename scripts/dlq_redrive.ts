@@ -54,17 +54,18 @@ if (import.meta.main) {
   })();
   const call = async (body: Record<string, unknown>) => {
     let res: Response;
-    // 409: a DLQ check is reading the queue (a few seconds); wait for it rather than give up.
+    // 409: a DLQ check or another redrive holds the queue (usually seconds; a lease left by one
+    // that died lapses within two minutes): wait for it rather than give up.
     for (let tries = 1;; tries++) {
       res = await fetch(`${url}/functions/v1/dlq-monitor/redrive`, {
         method: "POST",
         headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
         body: JSON.stringify(body),
       });
-      if (res.status !== 409 || tries === 12) break;
+      if (res.status !== 409 || tries === 24) break;
       await res.body?.cancel();
       const seconds = Number(res.headers.get("retry-after")) || 5;
-      console.log(`A DLQ check is reading the queue; trying again in ${seconds} s.`);
+      console.log(`Another DLQ check or redrive holds the queue; trying again in ${seconds} s.`);
       await new Promise((r) => setTimeout(r, seconds * 1000));
     }
     const answer = await res.json();

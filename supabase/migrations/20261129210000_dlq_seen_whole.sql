@@ -41,36 +41,34 @@ comment on table private.dead_letters is
 create index dead_letters_job_idx on private.dead_letters (job_id);
 alter table private.dead_letters enable row level security;
 
--- One walk at a time: two walks would hide messages from each other, and one could take the
--- other's unseen messages for gone. A walk that dies holding the lease simply lets it lapse.
+-- One reader that hides DLQ messages at a time (a check's walk or a redrive): two would hide
+-- messages from each other. A reader that dies holding the lease simply lets it lapse.
 alter table private.dlq_monitor add column walking_until timestamptz;
 comment on column private.dlq_monitor.walking_until is
   'A dlq-monitor walk holds the DLQ until then (private.claim_dlq_walk).';
 
 create function private.claim_dlq_walk(lease_seconds integer)
-returns boolean
+returns timestamptz
 language sql
 set search_path = ''
 as $$
-  with taken as (
-    update private.dlq_monitor
-       set walking_until = now() + make_interval(secs => lease_seconds)
-     where walking_until is null or walking_until < now()
-    returning 1
-  )
-  select exists (select 1 from taken);
+  update private.dlq_monitor
+     set walking_until = now() + make_interval(secs => lease_seconds)
+   where walking_until is null or walking_until < now()
+  returning walking_until;
 $$;
 comment on function private.claim_dlq_walk(integer) is
-  'Takes the right to walk the DLQ for lease_seconds; false while another walk holds it.';
+  'Takes the right to hide DLQ messages for lease_seconds; returns the lease (its end, to release it with), or null while another holds it.';
 
-create function private.release_dlq_walk()
+-- Only the holder's own lease: a reader that outlived its lease must not end the next one's.
+create function private.release_dlq_walk(lease timestamptz)
 returns void
 language sql
 set search_path = ''
 as $$
-  update private.dlq_monitor set walking_until = null;
+  update private.dlq_monitor set walking_until = null where walking_until = lease;
 $$;
-comment on function private.release_dlq_walk() is 'Gives the right to walk the DLQ back.';
+comment on function private.release_dlq_walk(timestamptz) is 'Gives back the lease private.claim_dlq_walk returned, if it is still the current one.';
 
 -- letters: [{"message_id", "job_id" (null if none), "customer_id", "receive_count"}], one batch of
 -- a walk. Settles by today's rule (the job is marked failed when the DLQ holds the last copy sent
@@ -163,8 +161,8 @@ comment on function private.record_dead_letters(jsonb) is
   'Records one batch of a DLQ walk [{message_id, job_id, customer_id, receive_count}] in private.dead_letters, settling the jobs whose last copy is a dead letter; returns the count per action.';
 
 -- After a walk that read the whole DLQ: rows not seen since seen_since belong to messages that left
--- it (redriven, expired, purged). The caller picks seen_since: the walk's start when nothing was
--- hidden from it, else that minus the longest a walk hides a message.
+-- it (redriven, expired, purged). The caller picks seen_since: the walk's start when the DLQ was
+-- empty, else that minus the longest a walk hides a message (one cut short may hide some still).
 create function private.prune_dead_letters(seen_since timestamptz)
 returns integer
 language sql
@@ -319,7 +317,7 @@ comment on function private.redrive_job(text, uuid) is
 
 drop function private.mark_dead_lettered(jsonb);
 
-revoke all on function private.claim_dlq_walk(integer), private.release_dlq_walk(),
+revoke all on function private.claim_dlq_walk(integer), private.release_dlq_walk(timestamptz),
   private.record_dead_letters(jsonb), private.prune_dead_letters(timestamptz),
   private.dead_letter_summary(), private.resend_lost_jobs(integer) from public;
 

@@ -6,7 +6,7 @@ drop function private.dead_letter_summary();
 drop function private.prune_dead_letters(timestamptz);
 drop function private.record_dead_letters(jsonb);
 drop table private.dead_letters;
-drop function private.release_dlq_walk();
+drop function private.release_dlq_walk(timestamptz);
 drop function private.claim_dlq_walk(integer);
 alter table private.dlq_monitor drop column walking_until;
 alter table private.settings drop column lost_message_after_seconds;

@@ -32,7 +32,7 @@ Deno.test("depsFromConfig() delivers under the delivery lease, as many alerts as
 
 Deno.test("depsFromConfig() redrive requeues the job, sends its outbox row at once, then deletes the dead letter", async () => {
   const { db, statements } = fakeDb((text) => {
-    if (text.includes("claim_dlq_walk")) return [{ taken: true }];
+    if (text.includes("claim_dlq_walk")) return [{ lease: "2026-11-29 12:01:20.123456+00" }];
     if (text.includes("redrive_job")) return [{ outcome: "requeued", outbox_id: 7 }];
     if (text.includes("take_outbox")) {
       return [{ outbox_id: 7, job_id: JOB_ID, customer_id: "acme", tries: 0 }];
@@ -79,5 +79,6 @@ Deno.test("depsFromConfig() redrive requeues the job, sends its outbox row at on
     [config.redriveBudgetMs / 1000 + 60],
     "it holds the DLQ meanwhile",
   );
-  assert.ok(statements.some((s) => s.text.includes("release_dlq_walk")), "and gives it back");
+  const release = statements.find((s) => s.text.includes("release_dlq_walk"))!;
+  assert.deepEqual(release.values, ["2026-11-29 12:01:20.123456+00"], "and gives that lease back");
 });

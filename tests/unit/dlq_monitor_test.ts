@@ -148,7 +148,7 @@ function fakeStore(
   let released = 0;
   const store: MonitorStore = {
     now: () => Promise.reject(new Error("unused")),
-    claimWalk: () => Promise.resolve(!options.dlqHeld),
+    claimWalk: () => Promise.resolve(options.dlqHeld ? null : "lease-1"),
     releaseWalk: () => Promise.resolve(),
     recordDeadLetters: () => Promise.reject(new Error("unused")),
     finishCheck: () => Promise.reject(new Error("unused")),
@@ -278,13 +278,17 @@ Deno.test("deliverAlerts() by default really waits out the pause between posts",
   assert.ok(postedAt >= notBefore, `posted ${notBefore - postedAt} ms early`);
 });
 
-function fakeDlq(messages: DeadLetter[]): DeadLetterQueue & { deleted: string[] } {
+function fakeDlq(
+  messages: DeadLetter[],
+): DeadLetterQueue & { deleted: string[]; shown: string[] } {
   const deleted: string[] = [];
+  const shown: string[] = [];
   let next = 0;
   return {
     name: "jobs-dlq",
     url: QUEUE_URL,
     deleted,
+    shown,
     depth: () => Promise.resolve({ visible: messages.length - deleted.length - next, inFlight: 0 }),
     peek: (max) => Promise.resolve(messages.slice(0, max)),
     receive: (max) => {
@@ -292,7 +296,11 @@ function fakeDlq(messages: DeadLetter[]): DeadLetterQueue & { deleted: string[] 
       next += batch.length;
       return Promise.resolve(batch);
     },
-    setVisibility: () => Promise.reject(new Error("unused")),
+    setVisibility: (batch, seconds) => {
+      assert.equal(seconds, 0);
+      shown.push(...batch.map((m) => m.messageId));
+      return Promise.resolve();
+    },
     delete: (m) => {
       deleted.push(m.messageId);
       return Promise.resolve();
@@ -332,6 +340,7 @@ Deno.test("redriveDeadLetters() re-sends known jobs, deletes what it handled, le
   assert.deepEqual(result.moved, { requeued: 1, finished: 0, running: 0, already_redriven: 1 });
   assert.equal(result.skipped, 2);
   assert.deepEqual(dlq.deleted, ["m1", "m4"]);
+  assert.deepEqual(dlq.shown, ["m2", "m3"], "what it leaves is visible again at once");
   assert.deepEqual(dispatched, [[10, 40]], "an earlier run's undelivered row is sent too");
 });
 

@@ -127,7 +127,7 @@ function checkStore(options: { walkTaken?: boolean } = {}) {
     now: () => Promise.resolve("2026-11-29 12:00:00+00"),
     claimWalk: () => {
       calls.claimed++;
-      return Promise.resolve(!options.walkTaken);
+      return Promise.resolve(options.walkTaken ? null : "lease-1");
     },
     releaseWalk: () => {
       calls.released++;
@@ -152,23 +152,18 @@ function checkStore(options: { walkTaken?: boolean } = {}) {
 const check = (q: ReturnType<typeof queueOf>, store: MonitorStore) =>
   checkDeadLetters({ dlq: q.dlq, store, region: "eu-west-1", walkBudgetMs: 20_000, now: q.now });
 
-Deno.test("a check walks under the lease, and prunes only what nothing could have hidden", async () => {
+Deno.test("a check walks under the lease, and prunes only rows unseen for longer than a walk hides one", async () => {
   const q = queueOf(40);
   const { store, calls } = checkStore();
   const result = await check(q, store);
   assert.equal(result.read, 40);
   assert.equal(result.deadLettered, 40);
   assert.deepEqual([calls.claimed, calls.released], [1, 1]);
-  assert.deepEqual(calls.prune, [{ since: "2026-11-29 12:00:00+00", marginSeconds: 0 }]);
-
-  // Messages hidden at the start (a walk cut short, a redrive): only rows unseen for longer
-  // than a walk hides a message may go.
-  await q.dlq.receive(10, 60);
-  await check(q, store);
-  assert.deepEqual(calls.prune[1], {
+  // A walk cut short may still hide messages, and SQS's in-flight count lags: so a margin.
+  assert.deepEqual(calls.prune, [{
     since: "2026-11-29 12:00:00+00",
     marginSeconds: hideSecondsFor(20_000),
-  });
+  }]);
 });
 
 Deno.test("a check that finds another walking does not walk or prune, and says so", async () => {

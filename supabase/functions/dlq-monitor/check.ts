@@ -5,7 +5,7 @@
  * DLQ at a time (a lease in the database): a check that finds another walking, or a redrive,
  * decides the alert on the depth alone.
  */
-import { type DeadLetterQueue, dlqLeaseSeconds } from "./dlq.ts";
+import { type DeadLetterQueue, holdingDlq } from "./dlq.ts";
 import { alertMessage } from "./message.ts";
 import type { DeadLetterAction, MonitorStore } from "./store.ts";
 import { walkDeadLetters, type WalkResult } from "./walk.ts";
@@ -49,12 +49,12 @@ export function hideSecondsFor(walkBudgetMs: number): number {
 }
 
 /**
- * Which rows a whole walk may remove, as seconds before its start: those it did not see, when
- * nothing was hidden from it; otherwise only those no walk has seen for longer than a walk hides a
- * message (an earlier walk cut short, or a redrive, may hold the others hidden).
+ * Which rows a whole walk may remove, as seconds before its start: every row it did not see when
+ * the DLQ was empty; otherwise only rows no walk has seen for longer than a walk hides a message
+ * (a walk cut short may still hide some; SQS's in-flight count lags, so it cannot tell).
  */
-export function pruneMarginSeconds(inFlight: number, hideSeconds: number): number {
-  return inFlight === 0 ? 0 : hideSeconds;
+export function pruneMarginSeconds(depth: number, hideSeconds: number): number {
+  return depth === 0 ? 0 : hideSeconds;
 }
 
 const NOT_WALKED: WalkResult = { read: 0, walked: false, actions: {}, sqsCalls: 0 };
@@ -69,23 +69,20 @@ export async function checkDeadLetters(deps: CheckDeps): Promise<CheckResult> {
   let skipped: string | undefined;
   if (depth === 0) {
     walk = { ...NOT_WALKED, walked: true };
-  } else if (await deps.store.claimWalk(dlqLeaseSeconds(deps.walkBudgetMs))) {
-    try {
-      walk = await walkDeadLetters({
+  } else {
+    const walked = await holdingDlq(deps.store, deps.walkBudgetMs, () =>
+      walkDeadLetters({
         dlq: deps.dlq,
         store: deps.store,
         budgetMs: deps.walkBudgetMs,
         hideSeconds,
         now: deps.now,
-      });
-    } finally {
-      await deps.store.releaseWalk();
-    }
-  } else {
-    skipped = "another check or a redrive holds the DLQ";
+      }));
+    if (walked) walk = walked;
+    else skipped = "another check or a redrive holds the DLQ";
   }
   const prune = walk.walked
-    ? { since, marginSeconds: pruneMarginSeconds(inFlight, hideSeconds) }
+    ? { since, marginSeconds: pruneMarginSeconds(depth, hideSeconds) }
     : null;
   const record = await deps.store.finishCheck(depth, prune, (r) =>
     alertMessage({

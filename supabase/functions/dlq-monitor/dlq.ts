@@ -53,6 +53,27 @@ export class DlqBusy extends Error {
   override name = "DlqBusy";
 }
 
+/**
+ * Runs `work` holding the DLQ for budgetMs (plus a minute); undefined when another reader holds
+ * it. A release that fails is left to lapse: the work's own result or error matters more.
+ */
+export async function holdingDlq<T>(
+  lease: {
+    claimWalk(leaseSeconds: number): Promise<string | null>;
+    releaseWalk(lease: string): Promise<void>;
+  },
+  budgetMs: number,
+  work: () => Promise<T>,
+): Promise<T | undefined> {
+  const held = await lease.claimWalk(dlqLeaseSeconds(budgetMs));
+  if (held === null) return undefined;
+  try {
+    return await work();
+  } finally {
+    await lease.releaseWalk(held).catch(() => {});
+  }
+}
+
 export function queueNameOf(url: string): string {
   return url.replace(/\/+$/, "").split("/").pop() ?? url;
 }
@@ -105,4 +126,21 @@ export function sqsDeadLetterQueue(sqs: SQSClient, url: string): DeadLetterQueue
       );
     },
   };
+}
+
+/** SQS takes at most 10 entries per batch change. */
+const BATCH = 10;
+/** Visibility changes under way at once. */
+const PARALLEL = 4;
+
+/** Makes the messages visible again at once; answers the SQS calls it took. */
+export async function showAgain(dlq: DeadLetterQueue, messages: DeadLetter[]): Promise<number> {
+  const chunks = Array.from(
+    { length: Math.ceil(messages.length / BATCH) },
+    (_, i) => messages.slice(i * BATCH, (i + 1) * BATCH),
+  );
+  for (let i = 0; i < chunks.length; i += PARALLEL) {
+    await Promise.all(chunks.slice(i, i + PARALLEL).map((chunk) => dlq.setVisibility(chunk, 0)));
+  }
+  return chunks.length;
 }

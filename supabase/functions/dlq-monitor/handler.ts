@@ -98,7 +98,7 @@ async function redrive(req: Request, deps: DlqMonitorDeps): Promise<Response> {
       return errorResponse(
         409,
         "dlq_busy",
-        "A DLQ check is reading the queue right now; try again in a few seconds.",
+        "A DLQ check or another redrive holds the queue right now; try again in a few seconds.",
         { headers: { "retry-after": "5" } },
       );
     }

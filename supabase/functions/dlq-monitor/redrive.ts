@@ -9,7 +9,7 @@
  * DLQ as a check's walk does: while one of them runs the other waits (DlqBusy: 409, try again).
  */
 import type { QueueDepth } from "../_shared/sqs.ts";
-import { type DeadLetter, type DeadLetterQueue, DlqBusy, dlqLeaseSeconds } from "./dlq.ts";
+import { type DeadLetter, type DeadLetterQueue, DlqBusy, holdingDlq, showAgain } from "./dlq.ts";
 import type { DeadLetterSummary, MonitorStore, RedriveOutcome } from "./store.ts";
 
 export interface RedriveDeps {
@@ -72,14 +72,9 @@ export async function redriveDeadLetters(
       remaining: await deps.dlq.depth(),
     };
   }
-  if (!await deps.store.claimWalk(dlqLeaseSeconds(deps.budgetMs))) {
-    throw new DlqBusy("a DLQ check is reading the queue");
-  }
-  try {
-    return await moveDeadLetters(deps, options);
-  } finally {
-    await deps.store.releaseWalk();
-  }
+  const result = await holdingDlq(deps.store, deps.budgetMs, () => moveDeadLetters(deps, options));
+  if (!result) throw new DlqBusy("another check or redrive holds the DLQ");
+  return result;
 }
 
 async function moveDeadLetters(
@@ -87,13 +82,29 @@ async function moveDeadLetters(
   options: RedriveOptions,
 ): Promise<RedriveResult> {
   const moved = noneMoved();
+  // Left in the DLQ; shown again at the end (not before: the next receive would bring them back).
+  const skipped: DeadLetter[] = [];
+  try {
+    await moveBatches(deps, options, moved, skipped);
+  } finally {
+    await showAgain(deps.dlq, skipped);
+  }
+  return { dryRun: false, moved, skipped: skipped.length, remaining: await deps.dlq.depth() };
+}
+
+/** Batch after batch until the limit or the budget; counts into `moved` and `skipped`. */
+async function moveBatches(
+  deps: RedriveDeps,
+  options: RedriveOptions,
+  moved: RedriveResult["moved"],
+  skipped: DeadLetter[],
+): Promise<void> {
   const deadline = deps.now() + deps.budgetMs;
   let handled = 0;
-  let skipped = 0;
-  while (handled + skipped < options.limit && deps.now() < deadline) {
+  while (handled + skipped.length < options.limit && deps.now() < deadline) {
     // A long poll: a short one may find nothing while messages remain (see walk.ts).
     const batch = await deps.dlq.receive(
-      Math.min(10, options.limit - handled - skipped),
+      Math.min(10, options.limit - handled - skipped.length),
       deps.visibilitySeconds,
       1,
     );
@@ -102,12 +113,12 @@ async function moveDeadLetters(
     const outboxIds: number[] = [];
     for (const message of batch) {
       if (!message.jobId) {
-        skipped++;
+        skipped.push(message);
         continue;
       }
       const { outcome, outboxId } = await deps.store.redrive(message.messageId, message.jobId);
       if (outcome === "unknown_job") {
-        skipped++;
+        skipped.push(message);
         continue;
       }
       moved[outcome]++;
@@ -118,5 +129,4 @@ async function moveDeadLetters(
     for (const message of done) await deps.dlq.delete(message);
     handled += done.length;
   }
-  return { dryRun: false, moved, skipped, remaining: await deps.dlq.depth() };
 }

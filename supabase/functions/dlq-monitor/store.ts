@@ -61,11 +61,12 @@ export interface MonitorStore {
   /** The database's clock now: a walk's start, to tell which rows it saw. */
   now(): Promise<string>;
   /**
-   * The right to hide DLQ messages for leaseSeconds (a check's walk, or a redrive); false while
-   * another holds it.
+   * The right to hide DLQ messages for leaseSeconds (a check's walk, or a redrive): the lease, to
+   * give back with releaseWalk(); null while another holds it.
    */
-  claimWalk(leaseSeconds: number): Promise<boolean>;
-  releaseWalk(): Promise<void>;
+  claimWalk(leaseSeconds: number): Promise<string | null>;
+  /** Gives the lease back, if it is still the current one. */
+  releaseWalk(lease: string): Promise<void>;
   /**
    * Records one batch of a walk and settles the jobs whose last copy is a dead letter
    * (private.record_dead_letters); answers the count per action.
@@ -137,15 +138,16 @@ export function sqlMonitorStore(db: Db): MonitorStore {
       return row!.now;
     },
     async claimWalk(leaseSeconds) {
-      const [row] = await query<{ taken: boolean }>(
+      // As text: the exact value (microseconds) comes back to release it.
+      const [row] = await query<{ lease: string | null }>(
         db,
-        "select private.claim_dlq_walk($1) as taken",
+        "select private.claim_dlq_walk($1)::text as lease",
         [leaseSeconds],
       );
-      return row!.taken;
+      return row?.lease ?? null;
     },
-    async releaseWalk() {
-      await db.query("select private.release_dlq_walk()");
+    async releaseWalk(lease) {
+      await db.query("select private.release_dlq_walk($1::timestamptz)", [lease]);
     },
     async recordDeadLetters(letters) {
       const rows = await query<FunctionRow<"private", "record_dead_letters">>(

@@ -9,7 +9,7 @@
  *   so that run goes on with the messages this one did not reach.
  * Batches are recorded while the walk reads on, so what a run did is committed as it goes.
  */
-import type { DeadLetter, DeadLetterQueue } from "./dlq.ts";
+import { type DeadLetter, type DeadLetterQueue, showAgain } from "./dlq.ts";
 import type { DeadLetterAction, MonitorStore } from "./store.ts";
 
 export interface WalkDeps {
@@ -32,10 +32,8 @@ export interface WalkResult {
 
 /** Messages per database call. */
 export const RECORD_BATCH = 250;
-/** SQS takes at most 10 per receive and per batch change. */
+/** SQS takes at most 10 per receive. */
 const SQS_BATCH = 10;
-/** Visibility changes under way at once when the walk hands the messages back. */
-const PARALLEL = 4;
 /**
  * A short poll samples only some of SQS's servers and may find nothing while messages remain; a
  * long poll asks them all, and answers at once when there are messages. So only an empty long
@@ -87,6 +85,8 @@ export async function walkDeadLetters(deps: WalkDeps): Promise<WalkResult> {
     await recording;
     failed = false;
   } finally {
+    // A receive that failed leaves a recording under way: let it end before the lease goes.
+    if (failed) await recording.catch(() => {});
     if (walked || failed) {
       try {
         sqsCalls += await showAgain(deps.dlq, [...read.values()]);
@@ -97,16 +97,4 @@ export async function walkDeadLetters(deps: WalkDeps): Promise<WalkResult> {
     }
   }
   return { read: read.size, walked, actions, sqsCalls };
-}
-
-/** Makes the messages visible at once; answers the SQS calls it took. */
-async function showAgain(dlq: DeadLetterQueue, messages: DeadLetter[]): Promise<number> {
-  const chunks = Array.from(
-    { length: Math.ceil(messages.length / SQS_BATCH) },
-    (_, i) => messages.slice(i * SQS_BATCH, (i + 1) * SQS_BATCH),
-  );
-  for (let i = 0; i < chunks.length; i += PARALLEL) {
-    await Promise.all(chunks.slice(i, i + PARALLEL).map((chunk) => dlq.setVisibility(chunk, 0)));
-  }
-  return chunks.length;
 }

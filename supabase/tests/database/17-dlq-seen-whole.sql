@@ -3,7 +3,7 @@
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
-select plan(27);
+select plan(28);
 
 delete from private.dead_letters;
 
@@ -100,12 +100,15 @@ select is((select event from public.queue_history
   'resent', 'with a history row');
 select is(private.resend_lost_jobs(), 0, 'the sweep again sends nothing twice');
 
--- One walk at a time.
-select ok(private.claim_dlq_walk(60), 'a check takes the right to walk the DLQ');
-select ok(not private.claim_dlq_walk(60), 'a second check does not, while the lease holds');
-select private.release_dlq_walk();
-select ok(private.claim_dlq_walk(60), 'once released, the next check may walk');
-select private.release_dlq_walk();
+-- One reader of the DLQ at a time.
+create temporary table lease as select private.claim_dlq_walk(60) as until;
+select isnt((select until from lease), null, 'a check takes the right to walk the DLQ');
+select is(private.claim_dlq_walk(60), null, 'a second check does not, while the lease holds');
+select private.release_dlq_walk('2000-01-01');
+select is(private.claim_dlq_walk(60), null, 'a release with another lease ends nothing');
+select private.release_dlq_walk((select until from lease));
+select isnt(private.claim_dlq_walk(60), null, 'the holder''s release frees it for the next check');
+update private.dlq_monitor set walking_until = null;
 
 set local role anon;
 select throws_ok('select private.resend_lost_jobs()', '42501', null,
