@@ -74,20 +74,17 @@ $$;
 
 COMMENT ON FUNCTION private.backoff_seconds(base integer, cap integer, failures integer) IS 'Seconds to wait after the failures-th failure: base, doubling per failure, at most cap.';
 
-CREATE FUNCTION private.claim_dlq_walk(lease_seconds integer) RETURNS boolean
+CREATE FUNCTION private.claim_dlq_walk(lease_seconds integer) RETURNS timestamp with time zone
     LANGUAGE sql
     SET search_path TO ''
     AS $$
-  with taken as (
-    update private.dlq_monitor
-       set walking_until = now() + make_interval(secs => lease_seconds)
-     where walking_until is null or walking_until < now()
-    returning 1
-  )
-  select exists (select 1 from taken);
+  update private.dlq_monitor
+     set walking_until = now() + make_interval(secs => lease_seconds)
+   where walking_until is null or walking_until < now()
+  returning walking_until;
 $$;
 
-COMMENT ON FUNCTION private.claim_dlq_walk(lease_seconds integer) IS 'Takes the right to walk the DLQ for lease_seconds; false while another walk holds it.';
+COMMENT ON FUNCTION private.claim_dlq_walk(lease_seconds integer) IS 'Takes the right to hide DLQ messages for lease_seconds; returns the lease (its end, to release it with), or null while another holds it.';
 
 CREATE FUNCTION private.claim_slack_delivery(lease_seconds integer) RETURNS timestamp with time zone
     LANGUAGE sql
@@ -807,14 +804,14 @@ $$;
 
 COMMENT ON FUNCTION private.redrive_job(dlq_message_id text, job_id uuid) IS 'Puts a dead-lettered job back (pending, new outbox row) once per DLQ message and removes the message''s row in private.dead_letters; outcome: requeued | finished | running | already_redriven | unknown_job.';
 
-CREATE FUNCTION private.release_dlq_walk() RETURNS void
+CREATE FUNCTION private.release_dlq_walk(lease timestamp with time zone) RETURNS void
     LANGUAGE sql
     SET search_path TO ''
     AS $$
-  update private.dlq_monitor set walking_until = null;
+  update private.dlq_monitor set walking_until = null where walking_until = lease;
 $$;
 
-COMMENT ON FUNCTION private.release_dlq_walk() IS 'Gives the right to walk the DLQ back.';
+COMMENT ON FUNCTION private.release_dlq_walk(lease timestamp with time zone) IS 'Gives back the lease private.claim_dlq_walk returned, if it is still the current one.';
 
 CREATE FUNCTION private.release_slack_delivery() RETURNS void
     LANGUAGE sql
@@ -1899,7 +1896,7 @@ REVOKE ALL ON FUNCTION private.record_dead_letters(letters jsonb) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.redrive_job(dlq_message_id text, job_id uuid) FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION private.release_dlq_walk() FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.release_dlq_walk(lease timestamp with time zone) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.release_slack_delivery() FROM PUBLIC;
 
