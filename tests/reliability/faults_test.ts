@@ -1,8 +1,8 @@
 /**
  * Faults, each with its "nothing lost" check: Postgres restarted under load, Postgres and the SQS
  * emulator each stopped for 5 s while workers at their default concurrency (10) are busy, workers
- * SIGKILLed at random while 600 jobs run, and the pg_net stand-in dropping the scheduler's
- * requests.
+ * SIGKILLed at random while 600 jobs run, the pg_net stand-in dropping the scheduler's
+ * requests, and Postgres stopped in the middle of a DLQ monitor's walk over 6,000 dead letters.
  */
 import assert from "node:assert/strict";
 import { connect, control, eventually, testStack } from "../_support/stack.ts";
@@ -15,6 +15,9 @@ import {
   type WorkerProcess,
 } from "../_support/pipeline.ts";
 import { percentiles, report } from "../_support/report.ts";
+import { seedDeadLetters } from "../_support/dead_letters.ts";
+import { sqsClient } from "../../scripts/stack/sqs_queues.ts";
+import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 
 const stack = testStack();
 
@@ -393,6 +396,105 @@ Deno.test("the pg_net stand-in dropping the scheduler's requests: the next sched
     });
   } finally {
     await control("pg-net-runner", "start").catch(() => {});
+    await sql.end();
+  }
+});
+
+Deno.test("Postgres stopped in the middle of a DLQ walk: a clear 503, the DLQ as it was, every job settled by a later run", async () => {
+  const sql = connect(stack.dbUrl);
+  const sqs = sqsClient(stack.sqsEndpoint);
+  const count = 6_000;
+  try {
+    await sql`update cron.job set active = false where jobname = 'dlq-monitor'`;
+    await drainQueue(stack, stack.sqsDlqUrl);
+    await sql`delete from private.dead_letters`;
+    const ids = await seedDeadLetters(
+      sql,
+      sqs,
+      stack.sqsDlqUrl,
+      uniqueCustomer("dlq-outage"),
+      count,
+    );
+    const check = () =>
+      fetch(`${stack.apiUrl}/functions/v1/dlq-monitor`, {
+        method: "POST",
+        headers: serviceHeaders(stack),
+      });
+
+    // The walk is under way once its first batch is recorded; then Postgres goes.
+    const first = check();
+    await eventually(
+      "the walk's first recorded batch",
+      async () => {
+        const [row] = await sql`select count(*)::int as n from private.dead_letters`;
+        return row!.n > 0 ? true : undefined;
+      },
+      30_000,
+      20,
+    );
+    await control("postgres", "stop");
+    let answer: Response;
+    try {
+      answer = await first;
+    } finally {
+      await control("postgres", "start");
+    }
+    assert.equal(answer.status, 503);
+    const body = await answer.json();
+    assert.equal(typeof body.message, "string");
+    assert.ok(!/postgres|ECONNREFUSED|at \//i.test(JSON.stringify(body)), JSON.stringify(body));
+
+    const { Attributes } = await sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: stack.sqsDlqUrl,
+        AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+      }),
+    );
+    assert.deepEqual(
+      [
+        Number(Attributes?.ApproximateNumberOfMessages),
+        Number(Attributes?.ApproximateNumberOfMessagesNotVisible),
+      ],
+      [count, 0],
+      "every dead letter is still in the DLQ, visible again",
+    );
+
+    // The failed walk's lease could not be given back with the database down: it lapses (its
+    // budget + 60 s), then the next check walks and settles every job.
+    const downAt = performance.now();
+    let skipped = 0;
+    await eventually(
+      "every job settled by a later check",
+      async () => {
+        const res = await check();
+        const run = await res.json();
+        if (res.status === 200 && run.skipped) skipped++;
+        const [row] = await sql`select count(*)::int as n from public.jobs
+                               where id = any(${ids}) and status = 'failed'`;
+        return row!.n === count ? true : undefined;
+      },
+      150_000,
+      5_000,
+    );
+    const seconds = (performance.now() - downAt) / 1000;
+    const history = await sql`select count(*)::int as n from public.queue_history
+                               where job_id = any(${ids}) and event = 'dead_lettered'`;
+    assert.equal(history[0]!.n, count, "each job settled once");
+    const [rows] = await sql`select count(*)::int as n from private.dead_letters`;
+    assert.equal(rows!.n, count, "every dead letter recorded");
+    report({
+      scenario: "Postgres stopped during a DLQ walk",
+      claim:
+        `${count} dead letters in the DLQ; Postgres is stopped while the dlq-monitor walks them. The check answers 503 with the error envelope, every message is back in the DLQ and visible, and once the walk's lease lapses a later check settles and records every job, each once.`,
+      figures: {
+        "checks skipped while the lease lapsed": String(skipped),
+        "from Postgres back to every job settled": `${seconds.toFixed(1)} s`,
+      },
+    });
+  } finally {
+    await sql`update cron.job set active = true where jobname = 'dlq-monitor'`.catch(() => {});
+    await drainQueue(stack, stack.sqsDlqUrl);
+    sqs.destroy();
     await sql.end();
   }
 });

@@ -81,6 +81,21 @@ Deno.test("alertMessage() gives a flood in counts: per action, top customers, a 
   );
 });
 
+Deno.test("alertMessage() says when fewer are recorded than the DLQ holds (a walk not done yet)", () => {
+  const message = alertMessage({
+    kind: "dlq_triggered",
+    queueName: "jobs-dlq",
+    queueUrl: QUEUE_URL,
+    region: "eu-west-1",
+    depth: 6000,
+    inFlight: 0,
+    previousDepth: 0,
+    summary: { ...SUMMARY, recorded: 250, byAction: { settled: 250 } },
+  });
+  assert.match(message.text, /250 jobs marked failed so far/);
+  assert.ok(JSON.stringify(message.blocks).includes("Recorded so far: 250 of 6,000 dead letters"));
+});
+
 Deno.test("alertMessage() keeps every block within Slack's limits", () => {
   const message = alertMessage({
     kind: "dlq_grew",

@@ -93,14 +93,21 @@ const ACTIONS: [DeadLetterAction, string][] = [
   ["not_a_job", "are not job messages"],
 ];
 
-function recordedLines(summary: DeadLetterSummary): string {
+/** Fewer recorded than the DLQ holds: a walk has not reached them yet (cut short, or skipped). */
+const partly = (f: AlertFacts) => f.summary.recorded < f.depth;
+
+function recordedLines(f: AlertFacts): string {
+  const { summary } = f;
   const lines = ACTIONS.flatMap(([action, meaning]) => {
     const n = summary.byAction[action] ?? 0;
     return n > 0 ? [`• ${count(n)} ${meaning}`] : [];
   });
-  return `*Recorded: ${count(summary.recorded)} dead letter${summary.recorded === 1 ? "" : "s"}*\n${
-    lines.join("\n") || "_none yet_"
-  }`;
+  const heading = partly(f)
+    ? `Recorded so far: ${count(summary.recorded)} of ${
+      count(f.depth)
+    } dead letters (the rest on the next checks)`
+    : `Recorded: ${count(summary.recorded)} dead letter${summary.recorded === 1 ? "" : "s"}`;
+  return `*${heading}*\n${lines.join("\n") || "_none yet_"}`;
 }
 
 function customersLine(summary: DeadLetterSummary): string {
@@ -138,7 +145,7 @@ export function alertMessage(f: AlertFacts): SlackMessage {
     : [];
   const text = `:rotating_light: ${title}. ${count(settled)} job${
     settled === 1 ? "" : "s"
-  } marked failed${
+  } marked failed${partly(f) ? " so far" : ""}${
     summary.customers.length
       ? `; most from ${
         summary.customers.map((c) => `${c.customerId} (${count(c.letters)})`).join(", ")
@@ -169,7 +176,7 @@ export function alertMessage(f: AlertFacts): SlackMessage {
           },
         ],
       },
-      { type: "section", text: { type: "mrkdwn", text: truncate(recordedLines(summary), 2900) } },
+      { type: "section", text: { type: "mrkdwn", text: truncate(recordedLines(f), 2900) } },
       ...(customers
         ? [{
           type: "section",
