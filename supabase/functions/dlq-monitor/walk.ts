@@ -64,7 +64,7 @@ export async function walkDeadLetters(deps: WalkDeps): Promise<WalkResult> {
     // as unhandled.
     recording.catch(() => (recordFailed = true));
   };
-  let failed = true;
+  let failure: { error: unknown } | undefined;
   try {
     while (deps.now() < deadline) {
       if (recordFailed) break;
@@ -83,18 +83,19 @@ export async function walkDeadLetters(deps: WalkDeps): Promise<WalkResult> {
     }
     record();
     await recording;
-    failed = false;
-  } finally {
+  } catch (error) {
+    failure = { error };
     // A receive that failed leaves a recording under way: let it end before the lease goes.
-    if (failed) await recording.catch(() => {});
-    if (walked || failed) {
-      try {
-        sqsCalls += await showAgain(deps.dlq, [...read.values()]);
-      } catch (error) {
-        // The walk's own failure says more; the messages come back after hideSeconds anyway.
-        if (!failed) throw error;
-      }
+    await recording.catch(() => {});
+  }
+  if (walked || failure) {
+    try {
+      sqsCalls += await showAgain(deps.dlq, [...read.values()]);
+    } catch (error) {
+      // The walk's own failure says more; the messages come back after hideSeconds anyway.
+      if (!failure) throw error;
     }
   }
+  if (failure) throw failure.error;
   return { read: read.size, walked, actions, sqsCalls };
 }
