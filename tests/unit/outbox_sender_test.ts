@@ -38,6 +38,23 @@ Deno.test("sqsBatchSender() sends one entry per row, keyed by outbox id", async 
   });
 });
 
+Deno.test("sqsBatchSender() groups each message by its customer, for SQS fair queues", async () => {
+  let input: { Entries: { MessageGroupId?: string }[] } | undefined;
+  const send = sqsBatchSender(
+    client((command) => {
+      input = command.input as typeof input;
+      return Promise.resolve({ Successful: [] });
+    }),
+    "http://queue",
+  );
+  await send([
+    ...rows,
+    // Inserted by hand, not through the API: no valid group id, so none is sent.
+    { outbox_id: 3, job_id: "j3", customer_id: "ünïcode customer", tries: 0 },
+  ]);
+  assert.deepEqual(input?.Entries.map((e) => e.MessageGroupId), ["c1", "c2", undefined]);
+});
+
 Deno.test("sqsBatchSender() turns an outage into failed rows instead of throwing", async () => {
   const send = sqsBatchSender(
     client(() => Promise.reject(new TypeError("error sending request: Connection refused"))),

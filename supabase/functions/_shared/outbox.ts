@@ -22,6 +22,17 @@ export type SendBatch = (rows: OutboxRow[]) => Promise<BatchResult>;
 
 export const SQS_BATCH_SIZE = 10;
 
+/**
+ * What SQS takes as a MessageGroupId: 1-128 printable ASCII characters. A customer id the API
+ * accepted always is one; a job inserted by hand with another id is sent without a group.
+ */
+const GROUP_ID = /^[\x21-\x7E]{1,128}$/;
+
+/**
+ * Each message carries its customer as MessageGroupId: on a standard queue, SQS fair queues then
+ * keep one customer's backlog from delaying the others (AWS; the local emulator accepts the field
+ * and ignores it).
+ */
 export function sqsBatchSender(client: SQSClient, queueUrl: string): SendBatch {
   return async (rows) => {
     try {
@@ -31,6 +42,7 @@ export function sqsBatchSender(client: SQSClient, queueUrl: string): SendBatch {
           Entries: rows.map((row) => ({
             Id: String(row.outbox_id),
             MessageBody: encodeJobMessage({ jobId: row.job_id, customerId: row.customer_id }),
+            ...(GROUP_ID.test(row.customer_id) ? { MessageGroupId: row.customer_id } : {}),
           })),
         }),
       );
