@@ -11,7 +11,11 @@ import {
   DELIVERY_LEASE_SECONDS,
 } from "../../supabase/functions/dlq-monitor/delivery.ts";
 import { handle } from "../../supabase/functions/dlq-monitor/handler.ts";
-import { alertMessage, consoleUrl } from "../../supabase/functions/dlq-monitor/message.ts";
+import {
+  type AlertFacts,
+  alertMessage,
+  consoleUrl,
+} from "../../supabase/functions/dlq-monitor/message.ts";
 import { redriveDeadLetters } from "../../supabase/functions/dlq-monitor/redrive.ts";
 import {
   classify,
@@ -50,17 +54,21 @@ const SUMMARY: DeadLetterSummary = {
   ],
 };
 
+/** An alert's facts for jobs-dlq, as the check gives them. */
+const facts = (f: Partial<AlertFacts>): AlertFacts => ({
+  kind: "dlq_triggered",
+  queueName: "jobs-dlq",
+  queueUrl: QUEUE_URL,
+  region: "eu-west-1",
+  depth: 1200,
+  inFlight: 0,
+  previousDepth: 0,
+  summary: SUMMARY,
+  ...f,
+});
+
 Deno.test("alertMessage() gives a flood in counts: per action, top customers, a few examples, and links the queue", () => {
-  const message = alertMessage({
-    kind: "dlq_triggered",
-    queueName: "jobs-dlq",
-    queueUrl: QUEUE_URL,
-    region: "eu-west-1",
-    depth: 1200,
-    inFlight: 2,
-    previousDepth: 0,
-    summary: SUMMARY,
-  });
+  const message = alertMessage(facts({ inFlight: 2 }));
   assert.equal(
     message.text,
     ":rotating_light: Dead letters: 1,200 messages in jobs-dlq. 1,150 jobs marked failed; most from acme (1,000), globex (190)",
@@ -82,26 +90,17 @@ Deno.test("alertMessage() gives a flood in counts: per action, top customers, a 
 });
 
 Deno.test("alertMessage() says when fewer are recorded than the DLQ holds (a walk not done yet)", () => {
-  const message = alertMessage({
-    kind: "dlq_triggered",
-    queueName: "jobs-dlq",
-    queueUrl: QUEUE_URL,
-    region: "eu-west-1",
+  const message = alertMessage(facts({
     depth: 6000,
-    inFlight: 0,
-    previousDepth: 0,
     summary: { ...SUMMARY, recorded: 250, byAction: { settled: 250 } },
-  });
+  }));
   assert.match(message.text, /250 jobs marked failed so far/);
   assert.ok(JSON.stringify(message.blocks).includes("Recorded so far: 250 of 6,000 dead letters"));
 });
 
 Deno.test("alertMessage() keeps every block within Slack's limits", () => {
-  const message = alertMessage({
+  const message = alertMessage(facts({
     kind: "dlq_grew",
-    queueName: "jobs-dlq",
-    queueUrl: QUEUE_URL,
-    region: "eu-west-1",
     depth: 5000,
     inFlight: 0,
     previousDepth: 10,
@@ -117,7 +116,7 @@ Deno.test("alertMessage() keeps every block within Slack's limits", () => {
         error: "x".repeat(5000),
       })),
     },
-  });
+  }));
   for (const block of message.blocks as { text?: { text: string } }[]) {
     if (block.text) assert.ok(block.text.text.length <= 3000);
   }
@@ -125,16 +124,13 @@ Deno.test("alertMessage() keeps every block within Slack's limits", () => {
 });
 
 Deno.test("alertMessage() says resolved without listing jobs", () => {
-  const message = alertMessage({
+  const message = alertMessage(facts({
     kind: "dlq_resolved",
-    queueName: "jobs-dlq",
-    queueUrl: QUEUE_URL,
-    region: "eu-west-1",
     depth: 0,
     inFlight: 0,
     previousDepth: 3,
     summary: { recorded: 0, byAction: {}, customers: [], examples: [] },
-  });
+  }));
   assert.equal(message.text, ":white_check_mark: Resolved: jobs-dlq is empty again");
 });
 
