@@ -74,17 +74,17 @@ $$;
 
 COMMENT ON FUNCTION private.backoff_seconds(base integer, cap integer, failures integer) IS 'Seconds to wait after the failures-th failure: base, doubling per failure, at most cap.';
 
-CREATE FUNCTION private.claim_dlq_walk(lease_seconds integer) RETURNS timestamp with time zone
+CREATE FUNCTION private.claim_dlq(lease_seconds integer) RETURNS timestamp with time zone
     LANGUAGE sql
     SET search_path TO ''
     AS $$
   update private.dlq_monitor
-     set walking_until = now() + make_interval(secs => lease_seconds)
-   where walking_until is null or walking_until < now()
-  returning walking_until;
+     set held_until = now() + make_interval(secs => lease_seconds)
+   where held_until is null or held_until < now()
+  returning held_until;
 $$;
 
-COMMENT ON FUNCTION private.claim_dlq_walk(lease_seconds integer) IS 'Takes the right to hide DLQ messages for lease_seconds; returns the lease (its end, to release it with), or null while another holds it.';
+COMMENT ON FUNCTION private.claim_dlq(lease_seconds integer) IS 'Takes the right to hide DLQ messages for lease_seconds; returns the lease (its end, to release it with), or null while another holds it.';
 
 CREATE FUNCTION private.claim_slack_delivery(lease_seconds integer) RETURNS timestamp with time zone
     LANGUAGE sql
@@ -804,14 +804,14 @@ $$;
 
 COMMENT ON FUNCTION private.redrive_job(dlq_message_id text, job_id uuid) IS 'Puts a dead-lettered job back (pending, new outbox row) once per DLQ message and removes the message''s row in private.dead_letters; outcome: requeued | finished | running | already_redriven | unknown_job.';
 
-CREATE FUNCTION private.release_dlq_walk(lease timestamp with time zone) RETURNS void
+CREATE FUNCTION private.release_dlq(lease timestamp with time zone) RETURNS void
     LANGUAGE sql
     SET search_path TO ''
     AS $$
-  update private.dlq_monitor set walking_until = null where walking_until = lease;
+  update private.dlq_monitor set held_until = null where held_until = lease;
 $$;
 
-COMMENT ON FUNCTION private.release_dlq_walk(lease timestamp with time zone) IS 'Gives back the lease private.claim_dlq_walk returned, if it is still the current one.';
+COMMENT ON FUNCTION private.release_dlq(lease timestamp with time zone) IS 'Gives back the lease private.claim_dlq returned, if it is still the current one.';
 
 CREATE FUNCTION private.release_slack_delivery() RETURNS void
     LANGUAGE sql
@@ -1487,14 +1487,14 @@ CREATE TABLE private.dlq_monitor (
     alerted_at timestamp with time zone,
     empty_checks integer DEFAULT 0 NOT NULL,
     checked_at timestamp with time zone,
-    walking_until timestamp with time zone,
+    held_until timestamp with time zone,
     CONSTRAINT dlq_monitor_depth_check CHECK ((depth >= 0)),
     CONSTRAINT dlq_monitor_id_check CHECK (id)
 );
 
 COMMENT ON TABLE private.dlq_monitor IS 'The DLQ monitor''s state (one row): last depth seen, open incident, last alert. Written by private.decide_dlq_alert().';
 
-COMMENT ON COLUMN private.dlq_monitor.walking_until IS 'A dlq-monitor walk holds the DLQ until then (private.claim_dlq_walk).';
+COMMENT ON COLUMN private.dlq_monitor.held_until IS 'A dlq-monitor walk or a redrive holds the DLQ until then (private.claim_dlq).';
 
 CREATE TABLE private.enqueue_batches (
     customer_id text NOT NULL,
@@ -1858,7 +1858,7 @@ ALTER TABLE public.worker_heartbeats ENABLE ROW LEVEL SECURITY;
 
 REVOKE ALL ON FUNCTION private.backoff_seconds(base integer, cap integer, failures integer) FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION private.claim_dlq_walk(lease_seconds integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.claim_dlq(lease_seconds integer) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.claim_slack_delivery(lease_seconds integer) FROM PUBLIC;
 
@@ -1896,7 +1896,7 @@ REVOKE ALL ON FUNCTION private.record_dead_letters(letters jsonb) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.redrive_job(dlq_message_id text, job_id uuid) FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION private.release_dlq_walk(lease timestamp with time zone) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.release_dlq(lease timestamp with time zone) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.release_slack_delivery() FROM PUBLIC;
 

@@ -43,32 +43,32 @@ alter table private.dead_letters enable row level security;
 
 -- One reader that hides DLQ messages at a time (a check's walk or a redrive): two would hide
 -- messages from each other. A reader that dies holding the lease simply lets it lapse.
-alter table private.dlq_monitor add column walking_until timestamptz;
-comment on column private.dlq_monitor.walking_until is
-  'A dlq-monitor walk holds the DLQ until then (private.claim_dlq_walk).';
+alter table private.dlq_monitor add column held_until timestamptz;
+comment on column private.dlq_monitor.held_until is
+  'A dlq-monitor walk or a redrive holds the DLQ until then (private.claim_dlq).';
 
-create function private.claim_dlq_walk(lease_seconds integer)
+create function private.claim_dlq(lease_seconds integer)
 returns timestamptz
 language sql
 set search_path = ''
 as $$
   update private.dlq_monitor
-     set walking_until = now() + make_interval(secs => lease_seconds)
-   where walking_until is null or walking_until < now()
-  returning walking_until;
+     set held_until = now() + make_interval(secs => lease_seconds)
+   where held_until is null or held_until < now()
+  returning held_until;
 $$;
-comment on function private.claim_dlq_walk(integer) is
+comment on function private.claim_dlq(integer) is
   'Takes the right to hide DLQ messages for lease_seconds; returns the lease (its end, to release it with), or null while another holds it.';
 
 -- Only the holder's own lease: a reader that outlived its lease must not end the next one's.
-create function private.release_dlq_walk(lease timestamptz)
+create function private.release_dlq(lease timestamptz)
 returns void
 language sql
 set search_path = ''
 as $$
-  update private.dlq_monitor set walking_until = null where walking_until = lease;
+  update private.dlq_monitor set held_until = null where held_until = lease;
 $$;
-comment on function private.release_dlq_walk(timestamptz) is 'Gives back the lease private.claim_dlq_walk returned, if it is still the current one.';
+comment on function private.release_dlq(timestamptz) is 'Gives back the lease private.claim_dlq returned, if it is still the current one.';
 
 -- letters: [{"message_id", "job_id" (null if none), "customer_id", "receive_count"}], one batch of
 -- a walk. Settles by today's rule (the job is marked failed when the DLQ holds the last copy sent
@@ -317,7 +317,7 @@ comment on function private.redrive_job(text, uuid) is
 
 drop function private.mark_dead_lettered(jsonb);
 
-revoke all on function private.claim_dlq_walk(integer), private.release_dlq_walk(timestamptz),
+revoke all on function private.claim_dlq(integer), private.release_dlq(timestamptz),
   private.record_dead_letters(jsonb), private.prune_dead_letters(timestamptz),
   private.dead_letter_summary(), private.resend_lost_jobs(integer) from public;
 

@@ -6,9 +6,9 @@ drop function private.dead_letter_summary();
 drop function private.prune_dead_letters(timestamptz);
 drop function private.record_dead_letters(jsonb);
 drop table private.dead_letters;
-drop function private.release_dlq_walk(timestamptz);
-drop function private.claim_dlq_walk(integer);
-alter table private.dlq_monitor drop column walking_until;
+drop function private.release_dlq(timestamptz);
+drop function private.claim_dlq(integer);
+alter table private.dlq_monitor drop column held_until;
 alter table private.settings drop column lost_message_after_seconds;
 
 -- private.redrive_job and private.mark_dead_lettered as 20261122200000_dlq_monitor left them.

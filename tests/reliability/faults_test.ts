@@ -410,7 +410,7 @@ Deno.test("Postgres stopped in the middle of a DLQ walk: a clear 503, the DLQ as
     await eventually(
       "no check holding the DLQ",
       async () => {
-        const [row] = await sql`select coalesce(walking_until < now(), true) as free
+        const [row] = await sql`select coalesce(held_until < now(), true) as free
                                 from private.dlq_monitor`;
         return row!.free ? true : undefined;
       },

@@ -32,7 +32,7 @@ Deno.test("depsFromConfig() delivers under the delivery lease, as many alerts as
 
 Deno.test("depsFromConfig() redrive requeues the job, sends its outbox row at once, then deletes the dead letter", async () => {
   const { db, statements } = fakeDb((text) => {
-    if (text.includes("claim_dlq_walk")) return [{ lease: "2026-11-29 12:01:20.123456+00" }];
+    if (text.includes("claim_dlq")) return [{ lease: "2026-11-29 12:01:20.123456+00" }];
     if (text.includes("redrive_job")) return [{ outcome: "requeued", outbox_id: 7 }];
     if (text.includes("take_outbox")) {
       return [{ outbox_id: 7, job_id: JOB_ID, customer_id: "acme", tries: 0 }];
@@ -73,12 +73,12 @@ Deno.test("depsFromConfig() redrive requeues the job, sends its outbox row at on
   assert.equal(sent[2]!.input.QueueUrl, config.sqs.dlqUrl);
   const settle = statements.find((s) => s.text.includes("settle_outbox"))!;
   assert.deepEqual(settle.values, [[7], ["m-7"], [], null]);
-  const lease = statements.find((s) => s.text.includes("claim_dlq_walk"))!;
+  const lease = statements.find((s) => s.text.includes("claim_dlq"))!;
   assert.deepEqual(
     lease.values,
     [config.redriveBudgetMs / 1000 + 60],
     "it holds the DLQ meanwhile",
   );
-  const release = statements.find((s) => s.text.includes("release_dlq_walk"))!;
+  const release = statements.find((s) => s.text.includes("release_dlq"))!;
   assert.deepEqual(release.values, ["2026-11-29 12:01:20.123456+00"], "and gives that lease back");
 });

@@ -159,8 +159,8 @@ function fakeStore(
   let released = 0;
   const store: MonitorStore = {
     now: () => Promise.reject(new Error("unused")),
-    claimWalk: () => Promise.resolve(options.dlqHeld ? null : "lease-1"),
-    releaseWalk: () => Promise.resolve(),
+    claimDlq: () => Promise.resolve(options.dlqHeld ? null : "lease-1"),
+    releaseDlq: () => Promise.resolve(),
     recordDeadLetters: () => Promise.reject(new Error("unused")),
     finishCheck: () => Promise.reject(new Error("unused")),
     summary: () => Promise.resolve({ ...SUMMARY, examples: [] }),

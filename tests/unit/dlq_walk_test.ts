@@ -125,11 +125,11 @@ function checkStore(options: { walkTaken?: boolean } = {}) {
   const calls = { claimed: 0, released: 0, prune: [] as unknown[] };
   const store = {
     now: () => Promise.resolve("2026-11-29 12:00:00+00"),
-    claimWalk: () => {
+    claimDlq: () => {
       calls.claimed++;
       return Promise.resolve(options.walkTaken ? null : "lease-1");
     },
-    releaseWalk: () => {
+    releaseDlq: () => {
       calls.released++;
       return Promise.resolve();
     },

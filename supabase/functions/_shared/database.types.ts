@@ -112,9 +112,9 @@ export type Database = {
           "checked_at": string | null;
           "depth": number;
           "empty_checks": number;
+          "held_until": string | null;
           "id": boolean;
           "incident_since": string | null;
-          "walking_until": string | null;
         };
         ComputedFields: never;
         Insert: {
@@ -123,9 +123,9 @@ export type Database = {
           "checked_at"?: string | null;
           "depth"?: number;
           "empty_checks"?: number;
+          "held_until"?: string | null;
           "id"?: boolean;
           "incident_since"?: string | null;
-          "walking_until"?: string | null;
         };
         Update: {
           "alerted_at"?: string | null;
@@ -133,9 +133,9 @@ export type Database = {
           "checked_at"?: string | null;
           "depth"?: number;
           "empty_checks"?: number;
+          "held_until"?: string | null;
           "id"?: boolean;
           "incident_since"?: string | null;
-          "walking_until"?: string | null;
         };
         Relationships: [];
       };
@@ -347,7 +347,7 @@ export type Database = {
         Args: { "base": number; "cap": number; "failures": number };
         Returns: number;
       };
-      "claim_dlq_walk": { Args: { "lease_seconds": number }; Returns: string };
+      "claim_dlq": { Args: { "lease_seconds": number }; Returns: string };
       "claim_slack_delivery": { Args: { "lease_seconds": number }; Returns: string };
       "dead_letter_summary": { Args: Record<PropertyKey, never>; Returns: Json };
       "decide_dlq_alert": {
@@ -459,7 +459,7 @@ export type Database = {
           "outcome": string;
         }[];
       };
-      "release_dlq_walk": { Args: { "lease": string }; Returns: undefined };
+      "release_dlq": { Args: { "lease": string }; Returns: undefined };
       "release_slack_delivery": { Args: Record<PropertyKey, never>; Returns: undefined };
       "request_dispatch": { Args: Record<PropertyKey, never>; Returns: number };
       "resend_lost_jobs": { Args: { "max_jobs"?: number }; Returns: number };

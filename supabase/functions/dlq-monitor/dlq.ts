@@ -59,18 +59,18 @@ export class DlqBusy extends Error {
  */
 export async function holdingDlq<T>(
   lease: {
-    claimWalk(leaseSeconds: number): Promise<string | null>;
-    releaseWalk(lease: string): Promise<void>;
+    claimDlq(leaseSeconds: number): Promise<string | null>;
+    releaseDlq(lease: string): Promise<void>;
   },
   budgetMs: number,
   work: () => Promise<T>,
 ): Promise<T | undefined> {
-  const held = await lease.claimWalk(dlqLeaseSeconds(budgetMs));
+  const held = await lease.claimDlq(dlqLeaseSeconds(budgetMs));
   if (held === null) return undefined;
   try {
     return await work();
   } finally {
-    await lease.releaseWalk(held).catch(() => {});
+    await lease.releaseDlq(held).catch(() => {});
   }
 }
 

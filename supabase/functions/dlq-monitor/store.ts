@@ -62,11 +62,11 @@ export interface MonitorStore {
   now(): Promise<string>;
   /**
    * The right to hide DLQ messages for leaseSeconds (a check's walk, or a redrive): the lease, to
-   * give back with releaseWalk(); null while another holds it.
+   * give back with releaseDlq(); null while another holds it.
    */
-  claimWalk(leaseSeconds: number): Promise<string | null>;
+  claimDlq(leaseSeconds: number): Promise<string | null>;
   /** Gives the lease back, if it is still the current one. */
-  releaseWalk(lease: string): Promise<void>;
+  releaseDlq(lease: string): Promise<void>;
   /**
    * Records one batch of a walk and settles the jobs whose last copy is a dead letter
    * (private.record_dead_letters); answers the count per action.
@@ -137,17 +137,17 @@ export function sqlMonitorStore(db: Db): MonitorStore {
       const [row] = await query<{ now: string }>(db, "select now()::text as now");
       return row!.now;
     },
-    async claimWalk(leaseSeconds) {
+    async claimDlq(leaseSeconds) {
       // As text: the exact value (microseconds) comes back to release it.
       const [row] = await query<{ lease: string | null }>(
         db,
-        "select private.claim_dlq_walk($1)::text as lease",
+        "select private.claim_dlq($1)::text as lease",
         [leaseSeconds],
       );
       return row?.lease ?? null;
     },
-    async releaseWalk(lease) {
-      await db.query("select private.release_dlq_walk($1::timestamptz)", [lease]);
+    async releaseDlq(lease) {
+      await db.query("select private.release_dlq($1::timestamptz)", [lease]);
     },
     async recordDeadLetters(letters) {
       const rows = await query<FunctionRow<"private", "record_dead_letters">>(

@@ -31,7 +31,7 @@ export interface WalkResult {
 }
 
 /** Messages per database call. */
-export const RECORD_BATCH = 250;
+const RECORD_BATCH = 250;
 /** SQS takes at most 10 per receive. */
 const SQS_BATCH = 10;
 /**

@@ -101,19 +101,19 @@ select is((select event from public.queue_history
 select is(private.resend_lost_jobs(), 0, 'the sweep again sends nothing twice');
 
 -- One reader of the DLQ at a time.
-create temporary table lease as select private.claim_dlq_walk(60) as until;
+create temporary table lease as select private.claim_dlq(60) as until;
 select isnt((select until from lease), null, 'a check takes the right to walk the DLQ');
-select is(private.claim_dlq_walk(60), null, 'a second check does not, while the lease holds');
-select private.release_dlq_walk('2000-01-01');
-select is(private.claim_dlq_walk(60), null, 'a release with another lease ends nothing');
-select private.release_dlq_walk((select until from lease));
-select isnt(private.claim_dlq_walk(60), null, 'the holder''s release frees it for the next check');
-update private.dlq_monitor set walking_until = null;
+select is(private.claim_dlq(60), null, 'a second check does not, while the lease holds');
+select private.release_dlq('2000-01-01');
+select is(private.claim_dlq(60), null, 'a release with another lease ends nothing');
+select private.release_dlq((select until from lease));
+select isnt(private.claim_dlq(60), null, 'the holder''s release frees it for the next check');
+update private.dlq_monitor set held_until = null;
 
 set local role anon;
 select throws_ok('select private.resend_lost_jobs()', '42501', null,
   'anon cannot run the sweep');
-select throws_ok('select private.claim_dlq_walk(60)', '42501', null,
+select throws_ok('select private.claim_dlq(60)', '42501', null,
   'anon cannot hold the DLQ');
 reset role;
 
