@@ -222,7 +222,7 @@ $$;
 
 COMMENT ON FUNCTION private.due_alerts(max_alerts integer) IS 'Undelivered alerts whose time has come, oldest first.';
 
-CREATE FUNCTION private.enqueue_requests(requests jsonb, reserve_seconds integer DEFAULT 0) RETURNS TABLE(request integer, item integer, outcome text, job_id uuid, status text, attempts integer, created_at timestamp with time zone, outbox_id bigint, limit_remaining integer, limit_reset_ms integer, limit_retry_after_ms integer)
+CREATE FUNCTION private.enqueue_requests(requests jsonb, reserve_seconds integer DEFAULT 0) RETURNS TABLE(request integer, item integer, outcome text, job_id uuid, status text, attempts integer, created_at timestamp with time zone, outbox_id bigint, limit_remaining integer, limit_reset_ms integer, limit_retry_after_ms integer, priority_level smallint, priority_tier text, known_tiers text[])
     LANGUAGE plpgsql
     SET search_path TO ''
     SET plan_cache_mode TO 'force_generic_plan'
@@ -255,10 +255,31 @@ declare
   new_id uuid[];
   new_outbox bigint[];
   expected integer;
+  -- The tier of an item without priority_level.
+  default_tier text;
+  unknown_at integer;
 begin
+  select s.default_priority_tier into default_tier from private.settings s;
   for r in 1 .. n loop
     req := requests -> (r - 1);
     fresh[r] := jsonb_array_length(req->'items');
+    -- 0. A tier name private.priority_tiers does not know (in any case): the request is refused
+    --    before anything is written, naming its first such item and the tiers there are.
+    select (e.o - 1)::integer into unknown_at
+      from jsonb_array_elements(req->'items') with ordinality as e(v, o)
+     where jsonb_typeof(e.v->'priority_level') = 'string'
+       and not exists (select 1 from private.priority_tiers t
+                        where t.name = lower(e.v->>'priority_level'))
+     order by e.o
+     limit 1;
+    if unknown_at is not null then
+      answered[r] := true;
+      return query select r - 1, unknown_at, 'unknown_tier', null::uuid, null::text,
+        null::integer, null::timestamptz, null::bigint, null::integer, null::integer,
+        null::integer, null::smallint, null::text,
+        array(select t.name from private.priority_tiers t order by t.priority_level, t.name);
+      continue;
+    end if;
     -- 1. A bulk request's key seen before: the same items are a replay, other items a conflict.
     --    (A concurrent first request holding the key makes this insert wait for its outcome.)
     if req->>'batch_key' is not null then
@@ -276,11 +297,12 @@ begin
               <> cardinality(batch.job_ids) then
           return query select r - 1, null::integer, 'conflict', null::uuid, null::text,
             null::integer, null::timestamptz, null::bigint, null::integer, null::integer,
-            null::integer;
+            null::integer, null::smallint, null::text, null::text[];
         else
           return query
             select r - 1, (t.o - 1)::integer, 'existing', j.id, j.status, j.attempts,
-                   j.created_at, null::bigint, null::integer, null::integer, null::integer
+                   j.created_at, null::bigint, null::integer, null::integer, null::integer,
+                   j.priority_level, j.priority_tier, null::text[]
               from unnest(batch.job_ids) with ordinality as t(id, o)
               join public.jobs j on j.id = t.id;
         end if;
@@ -290,23 +312,29 @@ begin
 
 claimed[r] := req->>'batch_key' is not null;
 
--- 2. Items whose own key was used before: that job is returned; other fields conflict.
+-- 2. Items whose own key was used before: that job is returned; other fields conflict. A
+    --    tier is compared by name (its number may have changed since), a number by number.
     if jsonb_path_exists(req->'items', '$[*].idempotency_key') then
       select min((e.o - 1)::integer) filter (
                where j.package_size <> (e.v->>'package_size')::integer
-                  or j.priority_level <> (e.v->>'priority_level')::integer
+                  or j.priority_tier is distinct from p.tier
+                  or (p.tier is null and j.priority_level <> (e.v->>'priority_level')::integer)
                   or j.payload <> coalesce(e.v->'payload', '{}'::jsonb)),
              coalesce(array_agg((e.o - 1)::integer order by e.o), '{}'),
              coalesce(array_agg(j.id order by e.o), '{}')
         into conflict_at, seen_item, seen_id
         from jsonb_array_elements(req->'items') with ordinality as e(v, o)
+       cross join lateral (select case when jsonb_typeof(e.v->'priority_level') = 'number' then null
+                                       else lower(coalesce(e.v->>'priority_level', default_tier))
+                                  end as tier) p
         join public.jobs j on j.customer_id = req->>'customer_id'
                           and j.idempotency_key = e.v->>'idempotency_key';
       if conflict_at is not null then
         answered[r] := true;
         return query
           select r - 1, conflict_at, 'conflict', j.id, j.status, j.attempts, j.created_at,
-                 null::bigint, null::integer, null::integer, null::integer
+                 null::bigint, null::integer, null::integer, null::integer, null::smallint,
+                 null::text, null::text[]
             from public.jobs j
            where j.id = seen_id[array_position(seen_item, conflict_at)];
         continue;
@@ -338,7 +366,7 @@ claimed[r] := req->>'batch_key' is not null;
       answered[limited[r]] := true;
       return query select limited[r] - 1, null::integer, 'rate_limited', null::uuid, null::text,
         null::integer, null::timestamptz, null::bigint, remaining[r], reset_ms[r],
-        retry_after_ms[r];
+        retry_after_ms[r], null::smallint, null::text, null::text[];
     end loop;
   end if;
 
@@ -349,21 +377,27 @@ claimed[r] := req->>'batch_key' is not null;
      and b.customer_id = requests->(x.r - 1)->>'customer_id'
      and b.idempotency_key = requests->(x.r - 1)->>'batch_key';
 
--- 4. The new jobs, their outbox rows and their history, in one statement.
+-- 4. The new jobs, their outbox rows and their history, in one statement. An item names a
+  --    tier, a number (no tier), or nothing (the default tier).
   with input as materialized (
     select q.o::integer as request, (e.o - 1)::integer as item, gen_random_uuid() as id,
-           q.v->>'customer_id' as customer_id, e.v
+           q.v->>'customer_id' as customer_id, e.v, p.tier,
+           case when p.tier is null then (e.v->>'priority_level')::smallint
+                else t.priority_level end as level
       from jsonb_array_elements(requests) with ordinality as q(v, o)
      cross join lateral jsonb_array_elements(q.v->'items') with ordinality as e(v, o)
+     cross join lateral (select case when jsonb_typeof(e.v->'priority_level') = 'number' then null
+                                     else lower(coalesce(e.v->>'priority_level', default_tier))
+                                end as tier) p
+      left join private.priority_tiers t on t.name = p.tier
      where not answered[q.o::integer]
        and not exists (select 1 from unnest(old_request, old_item) as x(r, i)
                         where x.r = q.o and x.i = e.o - 1)
   ), inserted as (
-    insert into public.jobs (id, customer_id, package_size, priority_level, payload,
-                             idempotency_key)
-    select i.id, i.customer_id, (i.v->>'package_size')::integer,
-           (i.v->>'priority_level')::integer, coalesce(i.v->'payload', '{}'::jsonb),
-           i.v->>'idempotency_key'
+    insert into public.jobs (id, customer_id, package_size, priority_level, priority_tier,
+                             payload, idempotency_key)
+    select i.id, i.customer_id, (i.v->>'package_size')::integer, i.level, i.tier,
+           coalesce(i.v->'payload', '{}'::jsonb), i.v->>'idempotency_key'
       from input i
     on conflict (customer_id, idempotency_key) where idempotency_key is not null do nothing
     returning id
@@ -403,7 +437,8 @@ claimed[r] := req->>'batch_key' is not null;
 return query
     select x.r - 1, x.i, case when x.outbox_id is null then 'existing' else 'created' end,
            j.id, j.status, j.attempts, j.created_at, x.outbox_id,
-           remaining[l.o], reset_ms[l.o], retry_after_ms[l.o]
+           remaining[l.o], reset_ms[l.o], retry_after_ms[l.o], j.priority_level, j.priority_tier,
+           null::text[]
       from unnest(new_request, new_item, new_id, new_outbox) with ordinality
            as x(r, i, id, outbox_id, n)
       join public.jobs j on j.id = x.id
@@ -412,7 +447,7 @@ return query
 end;
 $_$;
 
-COMMENT ON FUNCTION private.enqueue_requests(requests jsonb, reserve_seconds integer) IS 'Enqueues many requests (1..n jobs each) in one transaction, each all or nothing and charged to its customer''s jobs policy; rows per item in order, or one conflict / rate_limited row per request.';
+COMMENT ON FUNCTION private.enqueue_requests(requests jsonb, reserve_seconds integer) IS 'Enqueues many requests (1..n jobs each) in one transaction, each all or nothing and charged to its customer''s jobs policy; rows per item in order, or one conflict / rate_limited / unknown_tier row per request.';
 
 CREATE FUNCTION private.free_workers(job_ids uuid[]) RETURNS void
     LANGUAGE sql
@@ -1165,7 +1200,7 @@ $$;
 
 COMMENT ON FUNCTION public.complete_jobs(job_ids uuid[], leases uuid[], results jsonb[]) IS 'Marks each job completed if its lease is the current one: one row per job, in order; false when the lease was lost.';
 
-CREATE FUNCTION public.enqueue_job(customer_id text, package_size integer, priority_level integer DEFAULT 0, payload jsonb DEFAULT '{}'::jsonb, idempotency_key text DEFAULT NULL::text) RETURNS public.enqueued_job
+CREATE FUNCTION public.enqueue_job(customer_id text, package_size integer, priority_level integer DEFAULT NULL::integer, payload jsonb DEFAULT '{}'::jsonb, idempotency_key text DEFAULT NULL::text) RETURNS public.enqueued_job
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -1176,8 +1211,10 @@ declare
     'items', jsonb_build_array(
       jsonb_build_object(
         'package_size', enqueue_job.package_size,
-        'priority_level', enqueue_job.priority_level,
         'payload', coalesce(enqueue_job.payload, '{}'::jsonb))
+      -- Only a number that is set: without one the item gets the default tier.
+      || case when enqueue_job.priority_level is null then '{}'::jsonb
+              else jsonb_build_object('priority_level', enqueue_job.priority_level) end
       -- Only a key that is set: a null one would read as a key in enqueue_requests.
       || case when enqueue_job.idempotency_key is null then '{}'::jsonb
               else jsonb_build_object('idempotency_key', enqueue_job.idempotency_key) end)));
@@ -1541,6 +1578,16 @@ ALTER TABLE private.outbox ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     CACHE 1
 );
 
+CREATE TABLE private.priority_tiers (
+    name text NOT NULL,
+    priority_level smallint NOT NULL,
+    description text,
+    CONSTRAINT priority_tiers_name_check CHECK ((name ~ '^[a-z][a-z0-9_-]{0,31}$'::text)),
+    CONSTRAINT priority_tiers_priority_level_check CHECK (((priority_level >= 0) AND (priority_level <= 10)))
+);
+
+COMMENT ON TABLE private.priority_tiers IS 'Tier names a job''s priority_level may give, and the number each stands for. Defaults to adapt: insert, update or delete rows.';
+
 CREATE UNLOGGED TABLE private.rate_limits (
     key bytea NOT NULL,
     tat timestamp with time zone NOT NULL
@@ -1576,6 +1623,7 @@ CREATE TABLE private.settings (
     alert_retry_base_seconds integer DEFAULT 30 NOT NULL,
     alert_retry_max_seconds integer DEFAULT 900 NOT NULL,
     lost_message_after_seconds integer DEFAULT 10800 NOT NULL,
+    default_priority_tier text DEFAULT 'starter'::text NOT NULL,
     CONSTRAINT settings_alert_retry_base_seconds_check CHECK (((alert_retry_base_seconds >= 1) AND (alert_retry_base_seconds <= 3600))),
     CONSTRAINT settings_alert_retry_max_seconds_check CHECK (((alert_retry_max_seconds >= 1) AND (alert_retry_max_seconds <= 86400))),
     CONSTRAINT settings_cron_history_retention_days_check CHECK (((cron_history_retention_days >= 1) AND (cron_history_retention_days <= 365))),
@@ -1621,6 +1669,8 @@ COMMENT ON COLUMN private.settings.alert_retry_max_seconds IS 'Longest wait betw
 
 COMMENT ON COLUMN private.settings.lost_message_after_seconds IS 'A pending job due this long, neither claimed nor sent since, has lost its message: private.resend_lost_jobs() sends it again (default 3 h).';
 
+COMMENT ON COLUMN private.settings.default_priority_tier IS 'The tier of a job enqueued without priority_level (it cannot be deleted while it is the default).';
+
 CREATE TABLE private.slack_delivery (
     id boolean DEFAULT true NOT NULL,
     not_before timestamp with time zone DEFAULT '-infinity'::timestamp with time zone NOT NULL,
@@ -1651,6 +1701,7 @@ CREATE TABLE public.jobs (
     heartbeat_at timestamp with time zone,
     stale_recoveries integer DEFAULT 0 NOT NULL,
     progress jsonb,
+    priority_tier text,
     CONSTRAINT jobs_attempts_check CHECK ((attempts >= 0)),
     CONSTRAINT jobs_completed_at_matches_status CHECK (((status = ANY (ARRAY['completed'::text, 'failed'::text])) = (completed_at IS NOT NULL))),
     CONSTRAINT jobs_customer_id_check CHECK (((length(customer_id) >= 1) AND (length(customer_id) <= 128))),
@@ -1660,6 +1711,7 @@ CREATE TABLE public.jobs (
     CONSTRAINT jobs_package_size_check CHECK ((package_size > 0)),
     CONSTRAINT jobs_payload_check CHECK ((jsonb_typeof(payload) = 'object'::text)),
     CONSTRAINT jobs_priority_level_check CHECK (((priority_level >= 0) AND (priority_level <= 10))),
+    CONSTRAINT jobs_priority_tier_check CHECK (((length(priority_tier) >= 1) AND (length(priority_tier) <= 32))),
     CONSTRAINT jobs_progress_check CHECK (((progress IS NULL) OR (jsonb_typeof(progress) = 'object'::text))),
     CONSTRAINT jobs_stale_recoveries_check CHECK ((stale_recoveries >= 0)),
     CONSTRAINT jobs_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'in_progress'::text, 'completed'::text, 'failed'::text])))
@@ -1686,6 +1738,8 @@ COMMENT ON COLUMN public.jobs.heartbeat_at IS 'Last heartbeat under the current 
 COMMENT ON COLUMN public.jobs.stale_recoveries IS 'How many times the job was taken back from a worker that stopped heartbeating.';
 
 COMMENT ON COLUMN public.jobs.progress IS 'What the handler last reported: {"done", "total", "note", "attempt", "at"}; sent with heartbeats.';
+
+COMMENT ON COLUMN public.jobs.priority_tier IS 'The tier priority_level came from, as enqueued (null: the job was given a number).';
 
 CREATE TABLE public.queue_history (
     id bigint NOT NULL,
@@ -1767,6 +1821,9 @@ ALTER TABLE ONLY private.integration_status
 ALTER TABLE ONLY private.outbox
     ADD CONSTRAINT outbox_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY private.priority_tiers
+    ADD CONSTRAINT priority_tiers_pkey PRIMARY KEY (name);
+
 ALTER TABLE ONLY private.rate_limits
     ADD CONSTRAINT rate_limits_pkey PRIMARY KEY (key);
 
@@ -1822,6 +1879,9 @@ ALTER TABLE ONLY private.outbox
 ALTER TABLE ONLY private.redrives
     ADD CONSTRAINT redrives_job_id_fkey FOREIGN KEY (job_id) REFERENCES public.jobs(id) ON DELETE CASCADE;
 
+ALTER TABLE ONLY private.settings
+    ADD CONSTRAINT settings_default_priority_tier_fkey FOREIGN KEY (default_priority_tier) REFERENCES private.priority_tiers(name) ON UPDATE CASCADE;
+
 ALTER TABLE ONLY public.queue_history
     ADD CONSTRAINT queue_history_job_id_fkey FOREIGN KEY (job_id) REFERENCES public.jobs(id) ON DELETE CASCADE;
 
@@ -1841,6 +1901,8 @@ ALTER TABLE private.enqueue_batches ENABLE ROW LEVEL SECURITY;
 ALTER TABLE private.integration_status ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.outbox ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE private.priority_tiers ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.rate_limits ENABLE ROW LEVEL SECURITY;
 

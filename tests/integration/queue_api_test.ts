@@ -233,3 +233,60 @@ Deno.test("bad input gets the right 4xx, writes nothing and leaks nothing", asyn
   }
   assert.equal(await jobCount(customer), 0);
 });
+
+Deno.test("priority tiers: names in any case, starter by default, an unknown one refused with the list", async () => {
+  const customer = uniqueCustomer("tier");
+  const post = (payload: unknown) =>
+    fetch(queueUrl(customer), {
+      method: "POST",
+      headers: { ...serviceHeaders(stack), "content-type": "application/json" },
+      body: JSON.stringify(payload),
+    });
+  const plain = await (await post({ package_size: 1 })).json();
+  assert.equal(plain.job.priority_tier, "starter", "the old requeue code's default");
+  assert.equal(plain.job.priority_level, 3);
+  const bulk = await post({
+    jobs: [{ package_size: 1, priority_level: "Enterprise" }, {
+      package_size: 1,
+      priority_level: 6,
+    }],
+  });
+  assert.equal(bulk.status, 202);
+  const { jobs } = await bulk.json();
+  assert.deepEqual(
+    jobs.map((j: { priority_level: number; priority_tier: string | null }) => [
+      j.priority_level,
+      j.priority_tier,
+    ]),
+    [[9, "enterprise"], [6, null]],
+  );
+
+  const refused = await post({
+    jobs: [{ package_size: 1 }, { package_size: 1, priority_level: "gold" }],
+  });
+  assert.equal(refused.status, 400);
+  const error = await refused.json();
+  assert.equal(error.code, "unknown_priority_tier");
+  assert.equal(error.index, 1);
+  assert.equal(error.field, "jobs[1].priority_level");
+  assert.deepEqual(error.known_tiers, ["starter", "pro", "business", "enterprise"]);
+  assert.equal(await jobCount(customer), 3, "the refused request wrote nothing");
+
+  // The mapping is plain SQL; GET shows the number and the tier as stored.
+  const sql = connect(stack.dbUrl);
+  try {
+    await sql`insert into private.priority_tiers (name, priority_level) values ('gold', 8)`;
+    const gold = await (await post({ package_size: 1, priority_level: "gold" })).json();
+    assert.equal(gold.job.priority_level, 8);
+  } finally {
+    await sql`delete from private.priority_tiers where name = 'gold'`;
+    await sql.end();
+  }
+  const listed = await (await fetch(queueUrl(customer), { headers: serviceHeaders(stack) })).json();
+  assert.deepEqual(
+    listed.jobs.map((j: { priority_level: number; priority_tier: string | null }) =>
+      `${j.priority_level}:${j.priority_tier}`
+    ).sort(),
+    ["3:starter", "6:null", "8:gold", "9:enterprise"],
+  );
+});

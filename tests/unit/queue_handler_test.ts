@@ -16,12 +16,15 @@ interface Fake {
   sent: OutboxRow[][];
 }
 
-type Outcome = "created" | "existing" | "conflict" | "rate_limited";
+type Outcome = "created" | "existing" | "conflict" | "rate_limited" | "unknown_tier";
 
 const charge = { remaining: 9_990, resetMs: 3_600, retryAfterMs: 0 };
 
-/** A store that answers every item with `outcome` (a conflict names item `conflictItem`). */
-function fake(caller: Caller, outcome: Outcome = "created", conflictItem?: number): Fake {
+/**
+ * A store that answers every item with `outcome` (a conflict or an unknown tier names item
+ * `itemAtFault`). Jobs are stored as the starter tier.
+ */
+function fake(caller: Caller, outcome: Outcome = "created", itemAtFault?: number): Fake {
   const enqueued: Fake["enqueued"] = [];
   const sent: OutboxRow[][] = [];
   const deps: QueueDeps = {
@@ -30,7 +33,14 @@ function fake(caller: Caller, outcome: Outcome = "created", conflictItem?: numbe
       enqueue(customerId, items, options): Promise<EnqueueResult> {
         enqueued.push({ customerId, items, options });
         if (outcome === "conflict") {
-          return Promise.resolve({ kind: "conflict", item: conflictItem });
+          return Promise.resolve({ kind: "conflict", item: itemAtFault });
+        }
+        if (outcome === "unknown_tier") {
+          return Promise.resolve({
+            kind: "unknown_tier",
+            item: itemAtFault ?? 0,
+            knownTiers: ["starter", "pro"],
+          });
         }
         if (outcome === "rate_limited") {
           return Promise.resolve({
@@ -46,6 +56,8 @@ function fake(caller: Caller, outcome: Outcome = "created", conflictItem?: numbe
             status: "pending",
             attempts: 0,
             created_at: "2026-11-22T10:00:00.000Z",
+            priority_level: 3,
+            priority_tier: "starter",
             outcome,
             outbox_id: outcome === "created" ? 7 + i : null,
           })),
@@ -91,6 +103,8 @@ Deno.test("POST enqueues, answers 202 with the job and sends its row after the a
   const body = await res.json();
   assert.equal(body.job.id, "11111111-1111-4111-8111-000000000000");
   assert.equal(body.job.package_size, 5);
+  assert.equal(body.job.priority_level, 3, "the priority as stored, not as asked");
+  assert.equal(body.job.priority_tier, "starter");
   assert.equal(f.enqueued.length, 1);
   const { customerId, items, options } = f.enqueued[0]!;
   assert.equal(customerId, "acme");
@@ -278,7 +292,8 @@ Deno.test("who may call: the auth matrix", async () => {
 Deno.test("bad input gets a clear error and reaches no store", async () => {
   const cases: [Request, number, string][] = [
     [post("/queue/acme", "{not json"), 400, "invalid_json"],
-    [post("/queue/acme", '{"package_size":5}'), 400, "invalid_body"],
+    [post("/queue/acme", '{"priority_level":1}'), 400, "invalid_body"],
+    [post("/queue/acme", '{"package_size":5,"priority_level":true}'), 400, "invalid_body"],
     [post("/queue/acme", '{"package_size":5,"priority_level":1,"extra":1}'), 400, "invalid_body"],
     [post("/queue/acme", "x".repeat(2000)), 413, "payload_too_large"],
     [post("/queue/acme", "x".repeat(9000)), 413, "payload_too_large"],
@@ -352,4 +367,37 @@ Deno.test("handle() lets go of every body it refuses before reading", async () =
     await res.body?.cancel();
     assert.ok(req.bodyUsed, `${req.method} ${req.url} -> ${res.status}: body let go`);
   }
+});
+
+Deno.test("an unknown tier is a 400 naming the tiers there are, and the item of a bulk request", async () => {
+  const single = fake(service, "unknown_tier");
+  const res = await handle(
+    post("/queue/acme", JSON.stringify({ package_size: 1, priority_level: "gold" })),
+    single.deps,
+  );
+  assert.equal(res.status, 400);
+  assert.deepEqual(await res.json(), {
+    error: "Bad request",
+    code: "unknown_priority_tier",
+    message:
+      "priority_level 'gold' is not a known tier. Known tiers: starter, pro; or give a number from 0 to 10.",
+    field: "priority_level",
+    known_tiers: ["starter", "pro"],
+  });
+  assert.deepEqual(single.sent, [], "nothing to send");
+
+  const bulk = fake(service, "unknown_tier", 1);
+  const bulkRes = await handle(
+    post(
+      "/queue/acme",
+      JSON.stringify({ jobs: [job(), { package_size: 1, priority_level: "x" }] }),
+    ),
+    bulk.deps,
+  );
+  assert.equal(bulkRes.status, 400);
+  const body = await bulkRes.json();
+  assert.equal(body.code, "unknown_priority_tier");
+  assert.equal(body.field, "jobs[1].priority_level");
+  assert.equal(body.index, 1);
+  assert.match(body.message, /^jobs\[1\]\.priority_level 'x' is not a known tier/);
 });

@@ -33,13 +33,27 @@ Deno.test("checkEnqueueBody() accepts the documented fields", () => {
   );
 });
 
+Deno.test("checkEnqueueBody() leaves tier names to the database, and a missing one to its default", () => {
+  assert.deepEqual(checkEnqueueBody({ package_size: 1, priority_level: "Starter" }), {
+    ok: true,
+    value: { package_size: 1, priority_level: "Starter", payload: {} },
+  });
+  const none = checkEnqueueBody({ package_size: 1 });
+  assert.deepEqual(none, { ok: true, value: { package_size: 1, payload: {} } });
+  assert.ok(none.ok && !("priority_level" in none.value), "no priority_level: the default tier");
+});
+
 Deno.test("checkEnqueueBody() names the field at fault", () => {
   const cases: [unknown, string | undefined][] = [
     [[], undefined],
     ["text", undefined],
     [null, undefined],
     [{ priority_level: 1 }, "package_size"],
-    [{ package_size: 1 }, "priority_level"],
+    [{ package_size: 1, priority_level: "" }, "priority_level"],
+    [{ package_size: 1, priority_level: "t".repeat(33) }, "priority_level"],
+    [{ package_size: 1, priority_level: null }, "priority_level"],
+    [{ package_size: 1, priority_level: true }, "priority_level"],
+    [{ package_size: 1, priority_level: 2.5 }, "priority_level"],
     [{ package_size: "10", priority_level: 1 }, "package_size"],
     [{ package_size: 1.5, priority_level: 1 }, "package_size"],
     [{ package_size: 0, priority_level: 1 }, "package_size"],

@@ -220,6 +220,25 @@ export type Database = {
         };
         Relationships: [];
       };
+      "priority_tiers": {
+        Row: {
+          "description": string | null;
+          "name": string;
+          "priority_level": number;
+        };
+        ComputedFields: never;
+        Insert: {
+          "description"?: string | null;
+          "name": string;
+          "priority_level": number;
+        };
+        Update: {
+          "description"?: string | null;
+          "name"?: string;
+          "priority_level"?: number;
+        };
+        Relationships: [];
+      };
       "rate_limits": {
         Row: {
           "key": string;
@@ -266,6 +285,7 @@ export type Database = {
           "alert_retry_base_seconds": number;
           "alert_retry_max_seconds": number;
           "cron_history_retention_days": number;
+          "default_priority_tier": string;
           "dispatch_retry_max_seconds": number;
           "dlq_growth_alert_seconds": number;
           "dlq_remind_seconds": number;
@@ -285,6 +305,7 @@ export type Database = {
           "alert_retry_base_seconds"?: number;
           "alert_retry_max_seconds"?: number;
           "cron_history_retention_days"?: number;
+          "default_priority_tier"?: string;
           "dispatch_retry_max_seconds"?: number;
           "dlq_growth_alert_seconds"?: number;
           "dlq_remind_seconds"?: number;
@@ -303,6 +324,7 @@ export type Database = {
           "alert_retry_base_seconds"?: number;
           "alert_retry_max_seconds"?: number;
           "cron_history_retention_days"?: number;
+          "default_priority_tier"?: string;
           "dispatch_retry_max_seconds"?: number;
           "dlq_growth_alert_seconds"?: number;
           "dlq_remind_seconds"?: number;
@@ -317,7 +339,15 @@ export type Database = {
           "stale_threshold_seconds"?: number;
           "updated_at"?: string;
         };
-        Relationships: [];
+        Relationships: [
+          {
+            foreignKeyName: "settings_default_priority_tier_fkey";
+            columns: ["default_priority_tier"];
+            isOneToOne: false;
+            referencedRelation: "priority_tiers";
+            referencedColumns: ["name"];
+          },
+        ];
       };
       "slack_delivery": {
         Row: {
@@ -386,11 +416,14 @@ export type Database = {
           "created_at": string;
           "item": number;
           "job_id": string;
+          "known_tiers": (string)[];
           "limit_remaining": number;
           "limit_reset_ms": number;
           "limit_retry_after_ms": number;
           "outbox_id": number;
           "outcome": string;
+          "priority_level": number;
+          "priority_tier": string;
           "request": number;
           "status": string;
         }[];
@@ -533,6 +566,7 @@ export type Database = {
           "package_size": number;
           "payload": NonNullable<Json>;
           "priority_level": number;
+          "priority_tier": string | null;
           "progress": Json | null;
           "result": Json | null;
           "run_after": string;
@@ -556,6 +590,7 @@ export type Database = {
           "package_size": number;
           "payload"?: NonNullable<Json>;
           "priority_level"?: number;
+          "priority_tier"?: string | null;
           "progress"?: Json | null;
           "result"?: Json | null;
           "run_after"?: string;
@@ -578,6 +613,7 @@ export type Database = {
           "package_size"?: number;
           "payload"?: NonNullable<Json>;
           "priority_level"?: number;
+          "priority_tier"?: string | null;
           "progress"?: Json | null;
           "result"?: Json | null;
           "run_after"?: string;

@@ -1,7 +1,7 @@
 /**
  * The queue API.
  *   GET  /queue/<customerId>   that customer's jobs, newest first (?limit=1..200, default 50)
- *   POST /queue/<customerId>   enqueue one job {package_size, priority_level, payload?}, or up
+ *   POST /queue/<customerId>   enqueue one job {package_size, priority_level?, payload?}, or up
  *                              to maxBulkJobs as {"jobs": [...]} in one transaction; optional
  *                              Idempotency-Key header; 202 with the job(s) once committed
  * Callers: the service role key; a user JWT whose app_metadata.customer_id is that customer; or
@@ -22,6 +22,7 @@ import {
   checkCustomerId,
   checkEnqueueBody,
   checkIdempotencyKey,
+  LIMITS,
 } from "./validate.ts";
 
 export interface QueueLimits {
@@ -54,7 +55,8 @@ function jobView(customerId: string, job: EnqueuedJob, item: BulkItem) {
     customer_id: customerId,
     status: job.status,
     package_size: item.package_size,
-    priority_level: item.priority_level,
+    priority_level: job.priority_level,
+    priority_tier: job.priority_tier,
     attempts: job.attempts,
     created_at: job.created_at,
   };
@@ -129,6 +131,24 @@ function parseBody(text: string, key: string | null, limits: QueueLimits): Parse
   return { ok: true, items: checked.value, bulk: true };
 }
 
+/** 400 naming the tier asked for, the item (bulk), and the tiers there are. */
+function unknownTier(
+  index: number | undefined,
+  item: BulkItem | undefined,
+  result: { knownTiers: string[] },
+): Response {
+  const field = index === undefined ? "priority_level" : `jobs[${index}].priority_level`;
+  const { min, max } = LIMITS.priority;
+  const known = result.knownTiers.length > 0 ? result.knownTiers.join(", ") : "none";
+  return errorResponse(
+    400,
+    "unknown_priority_tier",
+    `${field} '${item?.priority_level ?? ""}' is not a known tier. Known tiers: ${known}; ` +
+      `or give a number from ${min} to ${max}.`,
+    { extra: { field, ...(index === undefined ? {} : { index }), known_tiers: result.knownTiers } },
+  );
+}
+
 async function enqueue(req: Request, deps: QueueDeps, customerId: string): Promise<Response> {
   const type = req.headers.get("content-type") ?? "";
   if (!/^application\/json\s*(;|$)/i.test(type)) {
@@ -175,6 +195,9 @@ async function enqueue(req: Request, deps: QueueDeps, customerId: string): Promi
         ? { index: itemAtFault, field: `jobs[${itemAtFault}].idempotency_key` }
         : {},
     });
+  }
+  if (result.kind === "unknown_tier") {
+    return unknownTier(body.bulk ? result.item : undefined, body.items[result.item], result);
   }
   if (result.kind === "rate_limited") {
     const refused = rateLimited(policy!, result.charge.retryAfterMs, "jobs");

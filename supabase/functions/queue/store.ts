@@ -12,6 +12,7 @@ export type JobView =
     | "status"
     | "package_size"
     | "priority_level"
+    | "priority_tier"
     | "attempts"
     | "error_message"
     | "created_at"
@@ -30,6 +31,9 @@ export interface EnqueuedJob {
   status: string;
   attempts: number;
   created_at: string;
+  /** As stored: a tier's number, and the tier (null when the job was given a number). */
+  priority_level: number;
+  priority_tier: string | null;
   /** created: a new job (its outbox row, reserved for this caller); existing: a replay. */
   outcome: "created" | "existing";
   outbox_id: number | null;
@@ -46,7 +50,9 @@ export type EnqueueResult =
   | { kind: "enqueued"; jobs: EnqueuedJob[]; charge?: JobsCharge }
   /** A key reused for other content: the whole batch's (item undefined) or an item's. */
   | { kind: "conflict"; item?: number }
-  | { kind: "rate_limited"; charge: JobsCharge };
+  | { kind: "rate_limited"; charge: JobsCharge }
+  /** An item (by index) named a tier the database does not know; knownTiers lowest first. */
+  | { kind: "unknown_tier"; item: number; knownTiers: string[] };
 
 /** The jobs policy as private.enqueue_requests() takes it (per request). */
 export interface JobsLimit {
@@ -76,7 +82,8 @@ type EnqueueRow = {
 };
 
 const ENQUEUE = `select request, item, outcome, job_id, status, attempts, created_at, outbox_id,
-         limit_remaining, limit_reset_ms, limit_retry_after_ms
+         limit_remaining, limit_reset_ms, limit_retry_after_ms, priority_level, priority_tier,
+         known_tiers
     from private.enqueue_requests($1::jsonb, $2)`;
 
 /**
@@ -107,6 +114,9 @@ function result(rows: EnqueueRow[], items: number): EnqueueResult {
   if (!first) throw new Error("enqueue_requests answered nothing for a request");
   if (first.outcome === "conflict") return { kind: "conflict", item: first.item ?? undefined };
   if (first.outcome === "rate_limited") return { kind: "rate_limited", charge: charge(first)! };
+  if (first.outcome === "unknown_tier") {
+    return { kind: "unknown_tier", item: first.item!, knownTiers: first.known_tiers ?? [] };
+  }
   if (rows.length !== items || rows.some((row) => row.job_id === null)) {
     throw new Error(`enqueue_requests answered ${rows.length} jobs for ${items} items`);
   }
@@ -118,6 +128,8 @@ function result(rows: EnqueueRow[], items: number): EnqueueResult {
       status: row.status!,
       attempts: row.attempts!,
       created_at: row.created_at!,
+      priority_level: row.priority_level!,
+      priority_tier: row.priority_tier,
       outcome: row.outcome as EnqueuedJob["outcome"],
       outbox_id: row.outbox_id,
     })),
@@ -244,7 +256,8 @@ export function sqlQueueStore(db: Db, reserveSeconds: number): QueueStore {
       // partial index jobs_pending_order_idx.
       return await query<JobView>(
         db,
-        `select j.id, j.customer_id, j.status, j.package_size, j.priority_level, j.attempts,
+        `select j.id, j.customer_id, j.status, j.package_size, j.priority_level, j.priority_tier,
+                j.attempts,
                 j.error_message, j.created_at, j.updated_at, j.completed_at, j.progress,
                 case when j.status = 'pending' then (
                   select count(*)::int + 1 from public.jobs p

@@ -5,7 +5,11 @@
 
 export interface EnqueueInput {
   package_size: number;
-  priority_level: number;
+  /**
+   * A number from 0 to 10, or a tier name the database resolves (private.priority_tiers); absent:
+   * the default tier.
+   */
+  priority_level?: number | string;
   payload: Record<string, unknown>;
 }
 
@@ -24,6 +28,8 @@ const BULK_ITEM_FIELDS = new Set([...FIELDS, "idempotency_key"]);
 export const LIMITS = {
   packageSize: { min: 1, max: 10_000 },
   priority: { min: 0, max: 10 },
+  /** Characters of a tier name at most (the database knows which names there are). */
+  tierName: 32,
 };
 
 export function checkCustomerId(raw: string): Checked<string> {
@@ -62,6 +68,30 @@ function integerIn(
   return { ok: true, value };
 }
 
+/**
+ * priority_level: absent (the default tier), a number in range, or a string that may name a tier.
+ * Whether it does is the database's to say, in the enqueue call itself.
+ */
+function checkPriority(value: unknown): Checked<number | string | undefined> {
+  if (value === undefined) return { ok: true, value: undefined };
+  if (typeof value === "string") {
+    return value.length >= 1 && value.length <= LIMITS.tierName ? { ok: true, value } : {
+      ok: false,
+      field: "priority_level",
+      message: `A tier name in priority_level is 1 to ${LIMITS.tierName} characters.`,
+    };
+  }
+  if (typeof value !== "number") {
+    const { min, max } = LIMITS.priority;
+    return {
+      ok: false,
+      field: "priority_level",
+      message: `priority_level must be a tier name or an integer from ${min} to ${max}.`,
+    };
+  }
+  return integerIn(value, "priority_level", LIMITS.priority);
+}
+
 /** The parsed JSON body of a single-job POST /queue/<customerId>. */
 export function checkEnqueueBody(body: unknown, allowed = FIELDS): Checked<EnqueueInput> {
   if (body === null || typeof body !== "object" || Array.isArray(body)) {
@@ -79,12 +109,9 @@ export function checkEnqueueBody(body: unknown, allowed = FIELDS): Checked<Enque
   if (!("package_size" in record)) {
     return { ok: false, field: "package_size", message: "package_size is required." };
   }
-  if (!("priority_level" in record)) {
-    return { ok: false, field: "priority_level", message: "priority_level is required." };
-  }
   const size = integerIn(record.package_size, "package_size", LIMITS.packageSize);
   if (!size.ok) return size;
-  const priority = integerIn(record.priority_level, "priority_level", LIMITS.priority);
+  const priority = checkPriority(record.priority_level);
   if (!priority.ok) return priority;
   const payload = record.payload ?? {};
   if (payload === null || typeof payload !== "object" || Array.isArray(payload)) {
@@ -94,7 +121,7 @@ export function checkEnqueueBody(body: unknown, allowed = FIELDS): Checked<Enque
     ok: true,
     value: {
       package_size: size.value,
-      priority_level: priority.value,
+      ...(priority.value === undefined ? {} : { priority_level: priority.value }),
       payload: payload as Record<string, unknown>,
     },
   };
