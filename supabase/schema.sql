@@ -1058,6 +1058,11 @@ declare
   outcomes text[];
   due_at timestamptz[];
   claimed uuid[];
+  cap integer;
+  cap_delay integer;
+  lock_key bigint;
+  capped_at bigint[];
+  o bigint;
 begin
   -- Each id's answer, decided on the rows as locked now (in id order, so concurrent claims
   -- cannot deadlock). skip locked: a job another transaction is changing right now is not ours
@@ -1085,6 +1090,36 @@ begin
          coalesce(array_agg(l.run_after order by w.o), '{}'::timestamptz[])
     into ids, outcomes, due_at
     from wanted w left join locked l on l.id = w.id;
+
+-- The per-customer cap (off while null): a job whose customer already has that many jobs in
+  -- progress, counting the ones this call claims before it, is capped instead. It stays pending
+  -- and the worker sends its message again after capped_delay_seconds, so waiting for room costs
+  -- the job no receive. Claims of one customer's jobs take turns (a transaction lock per
+  -- customer, taken in one order by every claim), so two claims cannot both see the last slot.
+  select s.max_in_progress_per_customer, s.capped_delay_seconds into cap, cap_delay
+    from private.settings s;
+  if cap is not null and 'claimed' = any (outcomes) then
+    for lock_key in
+      select distinct hashtextextended('claim_jobs:' || j.customer_id, 0)
+        from unnest(ids, outcomes) as d(id, outcome) join public.jobs j on j.id = d.id
+       where d.outcome = 'claimed'
+       order by 1
+    loop
+      perform pg_advisory_xact_lock(lock_key);
+    end loop;
+    select coalesce(array_agg(r.o), '{}'::bigint[]) into capped_at
+      from (select d.o,
+                   row_number() over (partition by j.customer_id order by d.o) as nth,
+                   (select count(*) from public.jobs p
+                     where p.customer_id = j.customer_id and p.status = 'in_progress') as busy
+              from unnest(ids, outcomes) with ordinality as d(id, outcome, o)
+              join public.jobs j on j.id = d.id
+             where d.outcome = 'claimed') r
+     where r.busy + r.nth > cap;
+    foreach o in array capped_at loop
+      outcomes[o] := 'capped';
+    end loop;
+  end if;
 
 with taken as (
     update public.jobs j
@@ -1119,14 +1154,15 @@ return query
     select d.outcome, d.id, j.attempts, j.lease_token, j.customer_id, j.package_size,
            j.priority_level, j.payload,
            case when d.outcome = 'not_due'
-                then ceil(extract(epoch from d.due_at - now()))::integer end
+                then ceil(extract(epoch from d.due_at - now()))::integer
+                when d.outcome = 'capped' then cap_delay end
       from unnest(ids, outcomes, due_at) with ordinality as d(id, outcome, due_at, o)
       left join public.jobs j on j.id = d.id and d.outcome = 'claimed'
      order by d.o;
 end;
 $$;
 
-COMMENT ON FUNCTION public.claim_jobs(job_ids uuid[], worker_id text) IS 'Gives worker_id a new lease on each pending, due job of job_ids, or says why not: one job_lease row per id, in order.';
+COMMENT ON FUNCTION public.claim_jobs(job_ids uuid[], worker_id text) IS 'Gives worker_id a new lease on each pending, due job of job_ids, or says why not: one job_lease row per id, in order. capped: the customer is at max_in_progress_per_customer; send the message again after retry_in_seconds.';
 
 CREATE FUNCTION public.complete_job(job_id uuid, lease uuid, result jsonb DEFAULT NULL::jsonb) RETURNS boolean
     LANGUAGE sql SECURITY DEFINER
@@ -1624,8 +1660,11 @@ CREATE TABLE private.settings (
     alert_retry_max_seconds integer DEFAULT 900 NOT NULL,
     lost_message_after_seconds integer DEFAULT 10800 NOT NULL,
     default_priority_tier text DEFAULT 'starter'::text NOT NULL,
+    max_in_progress_per_customer integer,
+    capped_delay_seconds integer DEFAULT 2 NOT NULL,
     CONSTRAINT settings_alert_retry_base_seconds_check CHECK (((alert_retry_base_seconds >= 1) AND (alert_retry_base_seconds <= 3600))),
     CONSTRAINT settings_alert_retry_max_seconds_check CHECK (((alert_retry_max_seconds >= 1) AND (alert_retry_max_seconds <= 86400))),
+    CONSTRAINT settings_capped_delay_seconds_check CHECK (((capped_delay_seconds >= 1) AND (capped_delay_seconds <= 900))),
     CONSTRAINT settings_cron_history_retention_days_check CHECK (((cron_history_retention_days >= 1) AND (cron_history_retention_days <= 365))),
     CONSTRAINT settings_dispatch_retry_max_seconds_check CHECK (((dispatch_retry_max_seconds >= 1) AND (dispatch_retry_max_seconds <= 3600))),
     CONSTRAINT settings_dlq_growth_alert_seconds_check CHECK (((dlq_growth_alert_seconds >= 0) AND (dlq_growth_alert_seconds <= 86400))),
@@ -1635,6 +1674,7 @@ CREATE TABLE private.settings (
     CONSTRAINT settings_id_check CHECK (id),
     CONSTRAINT settings_lost_message_after_seconds_check CHECK (((lost_message_after_seconds >= 600) AND (lost_message_after_seconds <= 604800))),
     CONSTRAINT settings_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 100))),
+    CONSTRAINT settings_max_in_progress_per_customer_check CHECK (((max_in_progress_per_customer >= 1) AND (max_in_progress_per_customer <= 100000))),
     CONSTRAINT settings_max_stale_recoveries_check CHECK (((max_stale_recoveries >= 0) AND (max_stale_recoveries <= 100))),
     CONSTRAINT settings_retry_base_seconds_check CHECK (((retry_base_seconds >= 1) AND (retry_base_seconds <= 3600))),
     CONSTRAINT settings_retry_max_seconds_check CHECK (((retry_max_seconds >= 1) AND (retry_max_seconds <= 43200))),
@@ -1670,6 +1710,10 @@ COMMENT ON COLUMN private.settings.alert_retry_max_seconds IS 'Longest wait betw
 COMMENT ON COLUMN private.settings.lost_message_after_seconds IS 'A pending job due this long, neither claimed nor sent since, has lost its message: private.resend_lost_jobs() sends it again (default 3 h).';
 
 COMMENT ON COLUMN private.settings.default_priority_tier IS 'The tier of a job enqueued without priority_level (it cannot be deleted while it is the default).';
+
+COMMENT ON COLUMN private.settings.max_in_progress_per_customer IS 'Jobs of one customer in progress at once at most (null: no cap). Workers must handle the capped claim.';
+
+COMMENT ON COLUMN private.settings.capped_delay_seconds IS 'How long a capped job''s message is delayed when the worker sends it again (SQS allows 0-900).';
 
 CREATE TABLE private.slack_delivery (
     id boolean DEFAULT true NOT NULL,
@@ -1858,6 +1902,8 @@ CREATE INDEX jobs_customer_created_idx ON public.jobs USING btree (customer_id, 
 CREATE UNIQUE INDEX jobs_customer_idempotency_idx ON public.jobs USING btree (customer_id, idempotency_key) WHERE (idempotency_key IS NOT NULL);
 
 CREATE INDEX jobs_finished_idx ON public.jobs USING btree (status, completed_at) WHERE (status = ANY (ARRAY['completed'::text, 'failed'::text]));
+
+CREATE INDEX jobs_in_progress_customer_idx ON public.jobs USING btree (customer_id) WHERE (status = 'in_progress'::text);
 
 CREATE INDEX jobs_pending_order_idx ON public.jobs USING btree (priority_level DESC, created_at) WHERE (status = 'pending'::text);
 

@@ -17,7 +17,9 @@ export interface ClaimedJob {
 export type Claim =
   | ({ outcome: "claimed" } & ClaimedJob)
   | { outcome: "unknown_job" | "finished" | "leased"; job_id: string }
-  | { outcome: "not_due"; job_id: string; retry_in_seconds: number };
+  | { outcome: "not_due"; job_id: string; retry_in_seconds: number }
+  /** The customer is at its cap of jobs in progress: send the message again, delayed. */
+  | { outcome: "capped"; job_id: string; retry_in_seconds: number };
 
 export type Failure =
   | { outcome: "retrying"; attempt: number; retry_in_seconds: number }
@@ -74,6 +76,11 @@ export interface MessageQueue {
   delete(messages: QueueMessage[]): Promise<void>;
   /** Hides the messages for `seconds` more (0: visible again at once); batched, 10 a call. */
   setVisibility(messages: QueueMessage[], seconds: number): Promise<void>;
+  /**
+   * Sends a new copy of the message (same body, same customer group), visible after
+   * `delaySeconds`: a new message, with no receives counted yet.
+   */
+  sendAgain(message: QueueMessage, delaySeconds: number): Promise<void>;
 }
 
 /** What a handler gets beside its job. */

@@ -7,9 +7,11 @@ import {
   ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
   ReceiveMessageCommand,
+  SendMessageCommand,
   type SQSClient,
 } from "@aws-sdk/client-sqs";
 import { type Db, query } from "../supabase/functions/_shared/db.ts";
+import { messageGroupOf, parseJobMessage } from "../supabase/functions/_shared/job_message.ts";
 import type { Claim, Failure, JobStore, MessageQueue, QueueMessage } from "./contract.ts";
 
 export function sqlJobStore(db: Db): JobStore {
@@ -132,6 +134,16 @@ export function sqsMessageQueue(client: SQSClient, queueUrl: string): MessageQue
             }),
           );
           checkBatch("ChangeMessageVisibilityBatch", out.Failed);
+        }),
+      );
+    },
+    async sendAgain(message, delaySeconds) {
+      await client.send(
+        new SendMessageCommand({
+          QueueUrl: queueUrl,
+          MessageBody: message.body,
+          DelaySeconds: delaySeconds,
+          ...messageGroupOf(parseJobMessage(message.body).customerId),
         }),
       );
     },

@@ -373,6 +373,16 @@ export function createWorker(deps: WorkerDeps): Worker {
       if (claim.outcome === "claimed") {
         return stopping.signal.aborted ? handBack(claim, message) : launch(claim, message);
       }
+      if (claim.outcome === "capped") {
+        // Waiting for room must not spend the message's receives: a delayed copy goes first, then
+        // this one is deleted (a crash between leaves a duplicate, which the lease makes harmless).
+        // If the copy cannot be sent, this message stays and comes back after its visibility.
+        afterwards("send capped job again", async () => {
+          await queue.sendAgain(message, claim.retry_in_seconds);
+          await deleteMessage(message);
+        });
+        return;
+      }
       if (claim.outcome === "not_due") {
         afterwards(
           "delay message",

@@ -10,14 +10,15 @@ Deno.test("every database setting is documented with the default the migrations 
   const doc = await Deno.readTextFile(join(projectRoot, "docs", "configuration.md"));
   const sql = connect(stack.dbUrl);
   try {
-    const columns = await sql<{ name: string; value: string }[]>`
+    const columns = await sql<{ name: string; value: string | null }[]>`
       select column_name as name, column_default as value from information_schema.columns
        where table_schema = 'private' and table_name = 'settings'
          and column_name not in ('id', 'updated_at')`;
     assert.ok(columns.length >= 13);
     for (const { name, value: raw } of columns) {
       // A text default ('starter'::text) is documented as the bare word.
-      const value = raw.replace(/^'(.*)'::text$/, "$1");
+      // No default is documented as null.
+      const value = (raw ?? "null").replace(/^'(.*)'::text$/, "$1");
       const row = new RegExp(`^\\| \`${name}\` +\\| ${value} +\\|`, "m");
       assert.match(doc, row, `${name} (default ${value}) in docs/configuration.md`);
     }

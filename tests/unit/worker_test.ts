@@ -43,6 +43,10 @@ interface Events {
   /** The jobs of each heartbeat call. */
   beats: Beat[][];
   completed: Completion[];
+  /** [receipt handle, delay seconds] per copy sent again. */
+  resent: [string, number][];
+  /** sendAgain fails while set. */
+  failResend?: boolean;
 }
 
 const newEvents = (): Events => ({
@@ -52,6 +56,7 @@ const newEvents = (): Events => ({
   asked: [],
   beats: [],
   completed: [],
+  resent: [],
 });
 
 function fakeQueue(messages: QueueMessage[], events: Events): MessageQueue {
@@ -69,6 +74,11 @@ function fakeQueue(messages: QueueMessage[], events: Events): MessageQueue {
     },
     setVisibility(ms, seconds) {
       events.visibility.push(...ms.map((m): [string, number] => [m.receiptHandle, seconds]));
+      return Promise.resolve();
+    },
+    sendAgain(m, delaySeconds) {
+      if (events.failResend) return Promise.reject(new Error("SQS is away"));
+      events.resent.push([m.receiptHandle, delaySeconds]);
       return Promise.resolve();
     },
   };
@@ -275,6 +285,35 @@ Deno.test("worker hides a message that came before its retry was due", async () 
   }, () => events.visibility.length > 0);
   assert.deepEqual(events.visibility, [["rh-1", 90]]);
   assert.deepEqual(events.deleted, []);
+});
+
+Deno.test("a capped job is sent again delayed, then its message deleted: no receive spent", async () => {
+  const events = newEvents();
+  await runUntil({
+    jobs: fakeJobs(events, {
+      claimOf: (id) => ({ outcome: "capped", job_id: id, retry_in_seconds: 2 }),
+    }),
+    queue: fakeQueue([message(1), message(2)], events),
+    handler: () => Promise.reject(new Error("must not run")),
+  }, () => events.deleted.length === 2);
+  assert.deepEqual(events.resent, [["rh-1", 2], ["rh-2", 2]]);
+  assert.deepEqual(events.deleted.sort(), ["rh-1", "rh-2"]);
+  assert.deepEqual(events.visibility, [], "no receive is spent waiting");
+});
+
+Deno.test("a capped job whose copy cannot be sent keeps its message", async () => {
+  const events = newEvents();
+  events.failResend = true;
+  const logs: string[] = [];
+  await runUntil({
+    jobs: fakeJobs(events, {
+      claimOf: (id) => ({ outcome: "capped", job_id: id, retry_in_seconds: 2 }),
+    }),
+    queue: fakeQueue([message()], events),
+    handler: () => Promise.reject(new Error("must not run")),
+    logs,
+  }, () => logs.some((l) => l.includes("send capped job again failed")));
+  assert.deepEqual(events.deleted, [], "the only copy is kept; it comes back after its visibility");
 });
 
 Deno.test("a retryable failure keeps the message, hidden until the retry", async () => {

@@ -284,6 +284,7 @@ export type Database = {
         Row: {
           "alert_retry_base_seconds": number;
           "alert_retry_max_seconds": number;
+          "capped_delay_seconds": number;
           "cron_history_retention_days": number;
           "default_priority_tier": string;
           "dispatch_retry_max_seconds": number;
@@ -294,6 +295,7 @@ export type Database = {
           "id": boolean;
           "lost_message_after_seconds": number;
           "max_attempts": number;
+          "max_in_progress_per_customer": number | null;
           "max_stale_recoveries": number;
           "retry_base_seconds": number;
           "retry_max_seconds": number;
@@ -304,6 +306,7 @@ export type Database = {
         Insert: {
           "alert_retry_base_seconds"?: number;
           "alert_retry_max_seconds"?: number;
+          "capped_delay_seconds"?: number;
           "cron_history_retention_days"?: number;
           "default_priority_tier"?: string;
           "dispatch_retry_max_seconds"?: number;
@@ -314,6 +317,7 @@ export type Database = {
           "id"?: boolean;
           "lost_message_after_seconds"?: number;
           "max_attempts"?: number;
+          "max_in_progress_per_customer"?: number | null;
           "max_stale_recoveries"?: number;
           "retry_base_seconds"?: number;
           "retry_max_seconds"?: number;
@@ -323,6 +327,7 @@ export type Database = {
         Update: {
           "alert_retry_base_seconds"?: number;
           "alert_retry_max_seconds"?: number;
+          "capped_delay_seconds"?: number;
           "cron_history_retention_days"?: number;
           "default_priority_tier"?: string;
           "dispatch_retry_max_seconds"?: number;
@@ -333,6 +338,7 @@ export type Database = {
           "id"?: boolean;
           "lost_message_after_seconds"?: number;
           "max_attempts"?: number;
+          "max_in_progress_per_customer"?: number | null;
           "max_stale_recoveries"?: number;
           "retry_base_seconds"?: number;
           "retry_max_seconds"?: number;

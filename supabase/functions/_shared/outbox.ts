@@ -7,7 +7,7 @@
  */
 import { SendMessageBatchCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { type Db, type DbClient, type FunctionRow, query, transaction } from "./db.ts";
-import { encodeJobMessage } from "./job_message.ts";
+import { encodeJobMessage, messageGroupOf } from "./job_message.ts";
 
 export type OutboxRow = FunctionRow<"private", "take_outbox">;
 
@@ -22,17 +22,7 @@ export type SendBatch = (rows: OutboxRow[]) => Promise<BatchResult>;
 
 export const SQS_BATCH_SIZE = 10;
 
-/**
- * What SQS takes as a MessageGroupId: 1-128 printable ASCII characters. A customer id the API
- * accepted always is one; a job inserted by hand with another id is sent without a group.
- */
-const GROUP_ID = /^[\x21-\x7E]{1,128}$/;
-
-/**
- * Each message carries its customer as MessageGroupId: on a standard queue, SQS fair queues then
- * keep one customer's backlog from delaying the others (AWS; the local emulator accepts the field
- * and ignores it).
- */
+/** Each message carries its customer as MessageGroupId (see messageGroupOf). */
 export function sqsBatchSender(client: SQSClient, queueUrl: string): SendBatch {
   return async (rows) => {
     try {
@@ -42,7 +32,7 @@ export function sqsBatchSender(client: SQSClient, queueUrl: string): SendBatch {
           Entries: rows.map((row) => ({
             Id: String(row.outbox_id),
             MessageBody: encodeJobMessage({ jobId: row.job_id, customerId: row.customer_id }),
-            ...(GROUP_ID.test(row.customer_id) ? { MessageGroupId: row.customer_id } : {}),
+            ...messageGroupOf(row.customer_id),
           })),
         }),
       );
