@@ -8,6 +8,7 @@
  * - database round trips before the answer of an admitted POST, counted on the wire;
  * - enqueue-to-claimed latency with workers long-polling.
  */
+import { laneQueueUrls, LANES } from "../supabase/functions/_shared/lanes.ts";
 import { PurgeQueueCommand } from "@aws-sdk/client-sqs";
 import postgres from "postgres";
 import { startExtraGateway } from "../scripts/stack/extra_gateway.ts";
@@ -102,10 +103,11 @@ async function watchSends<T>(
   return { result, maxBacklog, drainedMsAfterLast: performance.now() - answeredAt };
 }
 
-/** Empties the jobs queue and removes the bench's jobs: each figure starts from nothing. */
+/** Empties every lane's queue and removes the bench's jobs: each figure starts from nothing. */
 export async function reset(env: StackEnv, sql: postgres.Sql): Promise<void> {
   const sqs = sqsClient(env.SQS_ENDPOINT);
-  await sqs.send(new PurgeQueueCommand({ QueueUrl: env.SQS_QUEUE_URL }));
+  const urls = laneQueueUrls(env.SQS_QUEUE_URL);
+  for (const lane of LANES) await sqs.send(new PurgeQueueCommand({ QueueUrl: urls[lane] }));
   sqs.destroy();
   await sql`delete from public.jobs where customer_id like 'bench-%'`;
   await sql`delete from private.enqueue_batches where customer_id like 'bench-%'`;

@@ -45,8 +45,8 @@ async function backlog(env: StackEnv, sql: postgres.Sql, customer: string, count
       headers: headers(env),
       body: JSON.stringify({
         jobs: Array.from({ length: size }, (_, i) => ({
+          // No priority: the default tier (starter), so every job is in the default lane.
           package_size: 1,
-          priority_level: 0,
           payload: { i: done + i },
         })),
       }),

@@ -1,7 +1,7 @@
 /**
  * `deno task deploy [--env-file <file>] [--dry-run]`: deploys to a hosted Supabase project with
  * the Supabase CLI, in four idempotent steps (running it again changes nothing that is already
- * in place):
+ * in place), after checking that every priority lane's SQS queue and the DLQ exist:
  *   1. supabase db push             the migrations not yet applied (pg_cron jobs included)
  *   2. supabase secrets set         the functions' settings (AWS, SQS, Slack, rate limits)
  *   3. Vault                        project_url and service_role_key, which pg_cron's calls use
@@ -16,6 +16,12 @@ import postgres from "postgres";
 import { checkSettings, DEPLOY_SETTINGS, SECRET_VALUES, shown } from "./deploy/settings.ts";
 import { projectRoot } from "./stack/profile.ts";
 import { supabase } from "./stack/supabase_cli.ts";
+import { laneQueueUrls, LANES } from "../supabase/functions/_shared/lanes.ts";
+import {
+  createSqsClient,
+  queueDepth,
+  sqsConfigFromEnv,
+} from "../supabase/functions/_shared/sqs.ts";
 
 export interface Step {
   title: string;
@@ -58,7 +64,15 @@ export function plan(
 ): Step[] {
   const ref = env.SUPABASE_PROJECT_REF!;
   const dbUrl = env.DEPLOY_DB_URL!;
+  const laneUrls = laneQueueUrls(secrets.SQS_QUEUE_URL!);
+  const queues = [...LANES.map((lane) => laneUrls[lane]), secrets.SQS_DLQ_URL!];
   return [
+    {
+      title: `Check that the SQS queues answer: ${
+        LANES.map((lane) => `${lane} lane ${laneUrls[lane]}`).join(", ")
+      }, DLQ ${secrets.SQS_DLQ_URL} (create them with infra/sqs.yaml)`,
+      run: () => checkQueues(secrets, queues),
+    },
     {
       title: "Apply the migrations not yet applied",
       cli: {
@@ -103,6 +117,25 @@ export function functionSlugs(): string[] {
     .filter((e) => e.isDirectory && !e.name.startsWith("_"))
     .map((e) => e.name)
     .sort();
+}
+
+/** Fails naming every queue that does not answer (missing, or not allowed to this key). */
+async function checkQueues(secrets: Record<string, string>, urls: string[]): Promise<void> {
+  const sqs = createSqsClient(sqsConfigFromEnv(secrets, "deploy"), 10_000);
+  try {
+    const failures = await Promise.all(urls.map(async (url) => {
+      try {
+        await queueDepth(sqs, url);
+        return undefined;
+      } catch (error) {
+        return `${url}: ${error instanceof Error ? error.name : String(error)}`;
+      }
+    }));
+    const failed = failures.filter((f) => f !== undefined);
+    if (failed.length > 0) throw new Error(`SQS queues not reachable: ${failed.join("; ")}`);
+  } finally {
+    sqs.destroy();
+  }
 }
 
 async function storeVaultSecrets(dbUrl: string, ref: string, serviceKey: string): Promise<void> {

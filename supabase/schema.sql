@@ -222,7 +222,7 @@ $$;
 
 COMMENT ON FUNCTION private.due_alerts(max_alerts integer) IS 'Undelivered alerts whose time has come, oldest first.';
 
-CREATE FUNCTION private.enqueue_requests(requests jsonb, reserve_seconds integer DEFAULT 0) RETURNS TABLE(request integer, item integer, outcome text, job_id uuid, status text, attempts integer, created_at timestamp with time zone, outbox_id bigint, limit_remaining integer, limit_reset_ms integer, limit_retry_after_ms integer, priority_level smallint, priority_tier text, known_tiers text[])
+CREATE FUNCTION private.enqueue_requests(requests jsonb, reserve_seconds integer DEFAULT 0) RETURNS TABLE(request integer, item integer, outcome text, job_id uuid, status text, attempts integer, created_at timestamp with time zone, outbox_id bigint, limit_remaining integer, limit_reset_ms integer, limit_retry_after_ms integer, priority_level smallint, priority_tier text, lane text, known_tiers text[])
     LANGUAGE plpgsql
     SET search_path TO ''
     SET plan_cache_mode TO 'force_generic_plan'
@@ -276,7 +276,7 @@ begin
       answered[r] := true;
       return query select r - 1, unknown_at, 'unknown_tier', null::uuid, null::text,
         null::integer, null::timestamptz, null::bigint, null::integer, null::integer,
-        null::integer, null::smallint, null::text,
+        null::integer, null::smallint, null::text, null::text,
         array(select t.name from private.priority_tiers t order by t.priority_level, t.name);
       continue;
     end if;
@@ -297,12 +297,12 @@ begin
               <> cardinality(batch.job_ids) then
           return query select r - 1, null::integer, 'conflict', null::uuid, null::text,
             null::integer, null::timestamptz, null::bigint, null::integer, null::integer,
-            null::integer, null::smallint, null::text, null::text[];
+            null::integer, null::smallint, null::text, null::text, null::text[];
         else
           return query
             select r - 1, (t.o - 1)::integer, 'existing', j.id, j.status, j.attempts,
                    j.created_at, null::bigint, null::integer, null::integer, null::integer,
-                   j.priority_level, j.priority_tier, null::text[]
+                   j.priority_level, j.priority_tier, j.lane, null::text[]
               from unnest(batch.job_ids) with ordinality as t(id, o)
               join public.jobs j on j.id = t.id;
         end if;
@@ -334,7 +334,7 @@ claimed[r] := req->>'batch_key' is not null;
         return query
           select r - 1, conflict_at, 'conflict', j.id, j.status, j.attempts, j.created_at,
                  null::bigint, null::integer, null::integer, null::integer, null::smallint,
-                 null::text, null::text[]
+                 null::text, null::text, null::text[]
             from public.jobs j
            where j.id = seen_id[array_position(seen_item, conflict_at)];
         continue;
@@ -366,7 +366,7 @@ claimed[r] := req->>'batch_key' is not null;
       answered[limited[r]] := true;
       return query select limited[r] - 1, null::integer, 'rate_limited', null::uuid, null::text,
         null::integer, null::timestamptz, null::bigint, remaining[r], reset_ms[r],
-        retry_after_ms[r], null::smallint, null::text, null::text[];
+        retry_after_ms[r], null::smallint, null::text, null::text, null::text[];
     end loop;
   end if;
 
@@ -378,25 +378,29 @@ claimed[r] := req->>'batch_key' is not null;
      and b.idempotency_key = requests->(x.r - 1)->>'batch_key';
 
 -- 4. The new jobs, their outbox rows and their history, in one statement. An item names a
-  --    tier, a number (no tier), or nothing (the default tier).
+  --    tier, a number (no tier), or nothing (the default tier); its number decides its lane.
   with input as materialized (
     select q.o::integer as request, (e.o - 1)::integer as item, gen_random_uuid() as id,
-           q.v->>'customer_id' as customer_id, e.v, p.tier,
-           case when p.tier is null then (e.v->>'priority_level')::smallint
-                else t.priority_level end as level
+           q.v->>'customer_id' as customer_id, e.v, p.tier, lv.level,
+           coalesce(ln.name, 'default') as lane
       from jsonb_array_elements(requests) with ordinality as q(v, o)
      cross join lateral jsonb_array_elements(q.v->'items') with ordinality as e(v, o)
      cross join lateral (select case when jsonb_typeof(e.v->'priority_level') = 'number' then null
                                      else lower(coalesce(e.v->>'priority_level', default_tier))
                                 end as tier) p
       left join private.priority_tiers t on t.name = p.tier
+     cross join lateral (select case when p.tier is null then (e.v->>'priority_level')::smallint
+                                     else t.priority_level end as level) lv
+      left join lateral (select l.name from private.priority_lanes l
+                          where l.min_level <= lv.level
+                          order by l.min_level desc limit 1) ln on true
      where not answered[q.o::integer]
        and not exists (select 1 from unnest(old_request, old_item) as x(r, i)
                         where x.r = q.o and x.i = e.o - 1)
   ), inserted as (
-    insert into public.jobs (id, customer_id, package_size, priority_level, priority_tier,
+    insert into public.jobs (id, customer_id, package_size, priority_level, priority_tier, lane,
                              payload, idempotency_key)
-    select i.id, i.customer_id, (i.v->>'package_size')::integer, i.level, i.tier,
+    select i.id, i.customer_id, (i.v->>'package_size')::integer, i.level, i.tier, i.lane,
            coalesce(i.v->'payload', '{}'::jsonb), i.v->>'idempotency_key'
       from input i
     on conflict (customer_id, idempotency_key) where idempotency_key is not null do nothing
@@ -438,7 +442,7 @@ return query
     select x.r - 1, x.i, case when x.outbox_id is null then 'existing' else 'created' end,
            j.id, j.status, j.attempts, j.created_at, x.outbox_id,
            remaining[l.o], reset_ms[l.o], retry_after_ms[l.o], j.priority_level, j.priority_tier,
-           null::text[]
+           j.lane, null::text[]
       from unnest(new_request, new_item, new_id, new_outbox) with ordinality
            as x(r, i, id, outbox_id, n)
       join public.jobs j on j.id = x.id
@@ -1008,11 +1012,11 @@ $$;
 
 COMMENT ON FUNCTION private.stale_before() IS 'The staleness cutoff: now() minus the stale_threshold_seconds setting.';
 
-CREATE FUNCTION private.take_outbox(batch_size integer, only_ids bigint[] DEFAULT NULL::bigint[]) RETURNS TABLE(outbox_id bigint, job_id uuid, customer_id text, tries integer)
+CREATE FUNCTION private.take_outbox(batch_size integer, only_ids bigint[] DEFAULT NULL::bigint[]) RETURNS TABLE(outbox_id bigint, job_id uuid, customer_id text, tries integer, lane text)
     LANGUAGE sql
     SET search_path TO ''
     AS $$
-  select o.id, o.job_id, j.customer_id, o.tries
+  select o.id, o.job_id, j.customer_id, o.tries, j.lane
     from private.outbox o
     join public.jobs j on j.id = o.job_id
    where o.delivered_at is null
@@ -1023,7 +1027,7 @@ CREATE FUNCTION private.take_outbox(batch_size integer, only_ids bigint[] DEFAUL
      for update of o skip locked;
 $$;
 
-COMMENT ON FUNCTION private.take_outbox(batch_size integer, only_ids bigint[]) IS 'Locks up to batch_size due outbox rows for the calling transaction (skip locked).';
+COMMENT ON FUNCTION private.take_outbox(batch_size integer, only_ids bigint[]) IS 'Locks up to batch_size due outbox rows for the calling transaction (skip locked), each with its job''s lane.';
 
 CREATE FUNCTION private.touch_updated_at() RETURNS trigger
     LANGUAGE plpgsql
@@ -1614,6 +1618,15 @@ ALTER TABLE private.outbox ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     CACHE 1
 );
 
+CREATE TABLE private.priority_lanes (
+    name text NOT NULL,
+    min_level smallint NOT NULL,
+    CONSTRAINT priority_lanes_min_level_check CHECK (((min_level >= 0) AND (min_level <= 10))),
+    CONSTRAINT priority_lanes_name_check CHECK ((name = ANY (ARRAY['high'::text, 'default'::text, 'low'::text])))
+);
+
+COMMENT ON TABLE private.priority_lanes IS 'Priority bands and the lane (SQS queue) each goes to: high = jobs-high, default = jobs, low = jobs-low. Change the bands with plain SQL; they apply to jobs enqueued afterwards.';
+
 CREATE TABLE private.priority_tiers (
     name text NOT NULL,
     priority_level smallint NOT NULL,
@@ -1746,11 +1759,13 @@ CREATE TABLE public.jobs (
     stale_recoveries integer DEFAULT 0 NOT NULL,
     progress jsonb,
     priority_tier text,
+    lane text DEFAULT 'default'::text NOT NULL,
     CONSTRAINT jobs_attempts_check CHECK ((attempts >= 0)),
     CONSTRAINT jobs_completed_at_matches_status CHECK (((status = ANY (ARRAY['completed'::text, 'failed'::text])) = (completed_at IS NOT NULL))),
     CONSTRAINT jobs_customer_id_check CHECK (((length(customer_id) >= 1) AND (length(customer_id) <= 128))),
     CONSTRAINT jobs_idempotency_key_check CHECK (((length(idempotency_key) >= 1) AND (length(idempotency_key) <= 255))),
     CONSTRAINT jobs_in_progress_is_leased CHECK (((status <> 'in_progress'::text) OR ((lease_token IS NOT NULL) AND (leased_by IS NOT NULL) AND (leased_at IS NOT NULL)))),
+    CONSTRAINT jobs_lane_check CHECK ((lane = ANY (ARRAY['high'::text, 'default'::text, 'low'::text]))),
     CONSTRAINT jobs_leased_by_check CHECK (((length(leased_by) >= 1) AND (length(leased_by) <= 128))),
     CONSTRAINT jobs_package_size_check CHECK ((package_size > 0)),
     CONSTRAINT jobs_payload_check CHECK ((jsonb_typeof(payload) = 'object'::text)),
@@ -1784,6 +1799,8 @@ COMMENT ON COLUMN public.jobs.stale_recoveries IS 'How many times the job was ta
 COMMENT ON COLUMN public.jobs.progress IS 'What the handler last reported: {"done", "total", "note", "attempt", "at"}; sent with heartbeats.';
 
 COMMENT ON COLUMN public.jobs.priority_tier IS 'The tier priority_level came from, as enqueued (null: the job was given a number).';
+
+COMMENT ON COLUMN public.jobs.lane IS 'The SQS lane the job''s messages go to, decided from priority_level when it was enqueued.';
 
 CREATE TABLE public.queue_history (
     id bigint NOT NULL,
@@ -1865,6 +1882,12 @@ ALTER TABLE ONLY private.integration_status
 ALTER TABLE ONLY private.outbox
     ADD CONSTRAINT outbox_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY private.priority_lanes
+    ADD CONSTRAINT priority_lanes_min_level_key UNIQUE (min_level);
+
+ALTER TABLE ONLY private.priority_lanes
+    ADD CONSTRAINT priority_lanes_pkey PRIMARY KEY (name);
+
 ALTER TABLE ONLY private.priority_tiers
     ADD CONSTRAINT priority_tiers_pkey PRIMARY KEY (name);
 
@@ -1905,7 +1928,7 @@ CREATE INDEX jobs_finished_idx ON public.jobs USING btree (status, completed_at)
 
 CREATE INDEX jobs_in_progress_customer_idx ON public.jobs USING btree (customer_id) WHERE (status = 'in_progress'::text);
 
-CREATE INDEX jobs_pending_order_idx ON public.jobs USING btree (priority_level DESC, created_at) WHERE (status = 'pending'::text);
+CREATE INDEX jobs_pending_lane_idx ON public.jobs USING btree (lane, created_at) WHERE (status = 'pending'::text);
 
 CREATE INDEX jobs_stale_sweep_idx ON public.jobs USING btree (COALESCE(heartbeat_at, leased_at)) WHERE (status = 'in_progress'::text);
 
@@ -1947,6 +1970,8 @@ ALTER TABLE private.enqueue_batches ENABLE ROW LEVEL SECURITY;
 ALTER TABLE private.integration_status ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.outbox ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE private.priority_lanes ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.priority_tiers ENABLE ROW LEVEL SECURITY;
 

@@ -1,6 +1,7 @@
 /** The reference worker's settings, read once from its env vars. */
 import { type Env, numberEnv, requireEnv } from "../supabase/functions/_shared/config.ts";
 import { type SqsConfig, sqsConfigFromEnv } from "../supabase/functions/_shared/sqs.ts";
+import { isLane, type Lane, LANES } from "../supabase/functions/_shared/lanes.ts";
 
 export interface WorkerConfig {
   workerId: string;
@@ -8,6 +9,10 @@ export interface WorkerConfig {
   sqs: SqsConfig;
   /** Jobs in flight at once in this process. */
   concurrency: number;
+  /** The lanes it receives from, highest first. */
+  lanes: Lane[];
+  /** Share of the slots each lower lane keeps while it has work. */
+  laneShare: number;
   /** A job running longer is aborted and fails as retryable. */
   jobTimeoutMs: number;
   heartbeatMs: number;
@@ -18,6 +23,20 @@ export interface WorkerConfig {
   handler: { durationMs: number; failureRate: number };
 }
 
+/** WORKER_LANES: a comma-separated subset of the lanes (default all), kept highest first. */
+function lanesEnv(env: Env, fn: string): Lane[] {
+  const raw = env.WORKER_LANES?.trim();
+  if (!raw) return [...LANES];
+  const asked = raw.split(",").map((lane) => lane.trim());
+  const unknown = asked.find((lane) => !isLane(lane));
+  if (unknown !== undefined) {
+    throw new Error(
+      `Cannot start ${fn}: WORKER_LANES names '${unknown}'; lanes: ${LANES.join(", ")}`,
+    );
+  }
+  return LANES.filter((lane) => asked.includes(lane));
+}
+
 export function loadConfig(env: Env = Deno.env.toObject()): WorkerConfig {
   const fn = "worker";
   const heartbeatSeconds = numberEnv(env, fn, "HEARTBEAT_SECONDS", 15, { min: 0.1, max: 300 });
@@ -26,6 +45,8 @@ export function loadConfig(env: Env = Deno.env.toObject()): WorkerConfig {
     dbUrl: requireEnv(env, fn, "WORKER_DB_URL"),
     sqs: sqsConfigFromEnv(env, fn),
     concurrency: numberEnv(env, fn, "WORKER_CONCURRENCY", 10, { min: 1, max: 1000 }),
+    lanes: lanesEnv(env, fn),
+    laneShare: numberEnv(env, fn, "WORKER_LANE_SHARE", 0.2, { min: 0, max: 0.5 }),
     jobTimeoutMs: 1000 * numberEnv(env, fn, "JOB_TIMEOUT_SECONDS", 1800, { min: 1, max: 86_400 }),
     heartbeatMs: heartbeatSeconds * 1000,
     // SQS keeps the message hidden while we work; each heartbeat extends it.

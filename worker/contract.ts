@@ -3,6 +3,7 @@
  * docs/worker-contract.md for the same contract from any language) and what the worker needs
  * from SQS. The worker loop depends on these interfaces only, so it is tested with fakes.
  */
+import type { Lane } from "../supabase/functions/_shared/lanes.ts";
 
 export interface ClaimedJob {
   job_id: string;
@@ -67,17 +68,28 @@ export interface QueueMessage {
   body: string;
   receiptHandle: string;
   receiveCount: number;
+  /** The lane (queue) it came from: deleting it or changing its visibility goes there. */
+  lane: Lane;
 }
 
+/** SQS, one queue per priority lane. */
 export interface MessageQueue {
-  /** Long-polls up to waitSeconds for 1..max messages, hidden for visibilitySeconds once received. */
-  receive(max: number, waitSeconds: number, visibilitySeconds: number): Promise<QueueMessage[]>;
-  /** Deletes the messages (batched, 10 a call). */
+  /**
+   * Long-polls the lane's queue up to waitSeconds (0: answers at once) for 1..max messages,
+   * hidden for visibilitySeconds once received.
+   */
+  receive(
+    lane: Lane,
+    max: number,
+    waitSeconds: number,
+    visibilitySeconds: number,
+  ): Promise<QueueMessage[]>;
+  /** Deletes the messages, each in its lane (batched, 10 a call). */
   delete(messages: QueueMessage[]): Promise<void>;
   /** Hides the messages for `seconds` more (0: visible again at once); batched, 10 a call. */
   setVisibility(messages: QueueMessage[], seconds: number): Promise<void>;
   /**
-   * Sends a new copy of the message (same body, same customer group), visible after
+   * Sends a new copy of the message to its lane (same body, same customer group), visible after
    * `delaySeconds`: a new message, with no receives counted yet.
    */
   sendAgain(message: QueueMessage, delaySeconds: number): Promise<void>;

@@ -37,6 +37,8 @@ export async function runWorker(handler: JobHandler, options: RunOptions = {}): 
     queue: sqsMessageQueue(sqs, config.sqs.queueUrl),
     handler,
     concurrency: config.concurrency,
+    lanes: config.lanes,
+    laneShare: config.laneShare,
     jobTimeoutMs: options.jobTimeoutMs ?? config.jobTimeoutMs,
     heartbeatMs: config.heartbeatMs,
     visibilitySeconds: config.visibilitySeconds,
@@ -67,6 +69,10 @@ export async function runWorker(handler: JobHandler, options: RunOptions = {}): 
     })();
   }
 
-  log(`worker ${config.workerId} ready (concurrency ${config.concurrency})`);
+  log(
+    `worker ${config.workerId} ready (concurrency ${config.concurrency}, lanes ${
+      config.lanes.join(", ")
+    })`,
+  );
   await worker.run();
 }

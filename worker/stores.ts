@@ -11,6 +11,7 @@ import {
   type SQSClient,
 } from "@aws-sdk/client-sqs";
 import { type Db, query } from "../supabase/functions/_shared/db.ts";
+import { type Lane, laneQueueUrls, LANES } from "../supabase/functions/_shared/lanes.ts";
 import { messageGroupOf, parseJobMessage } from "../supabase/functions/_shared/job_message.ts";
 import type { Claim, Failure, JobStore, MessageQueue, QueueMessage } from "./contract.ts";
 
@@ -89,12 +90,21 @@ function checkBatch(what: string, failed: { Id?: string; Message?: string }[] | 
   }
 }
 
+/** Messages grouped by lane, in batches of 10: one call per batch, each to its lane's queue. */
+function perLaneBatches(messages: QueueMessage[]): { lane: Lane; batch: QueueMessage[] }[] {
+  return LANES.flatMap((lane) =>
+    chunks(messages.filter((m) => m.lane === lane)).map((batch) => ({ lane, batch }))
+  );
+}
+
+/** queueUrl: the default lane's queue; the others are named after it (see _shared/lanes.ts). */
 export function sqsMessageQueue(client: SQSClient, queueUrl: string): MessageQueue {
+  const urls = laneQueueUrls(queueUrl);
   return {
-    async receive(max, waitSeconds, visibilitySeconds) {
+    async receive(lane, max, waitSeconds, visibilitySeconds) {
       const out = await client.send(
         new ReceiveMessageCommand({
-          QueueUrl: queueUrl,
+          QueueUrl: urls[lane],
           MaxNumberOfMessages: max,
           WaitTimeSeconds: waitSeconds,
           VisibilityTimeout: visibilitySeconds,
@@ -105,15 +115,16 @@ export function sqsMessageQueue(client: SQSClient, queueUrl: string): MessageQue
         body: m.Body ?? "",
         receiptHandle: m.ReceiptHandle!,
         receiveCount: Number(m.Attributes?.ApproximateReceiveCount ?? 1),
+        lane,
       }));
     },
     async delete(messages) {
       await Promise.all(
-        chunks(messages).map(async (chunk) => {
+        perLaneBatches(messages).map(async ({ lane, batch }) => {
           const out = await client.send(
             new DeleteMessageBatchCommand({
-              QueueUrl: queueUrl,
-              Entries: chunk.map((m, i) => ({ Id: String(i), ReceiptHandle: m.receiptHandle })),
+              QueueUrl: urls[lane],
+              Entries: batch.map((m, i) => ({ Id: String(i), ReceiptHandle: m.receiptHandle })),
             }),
           );
           checkBatch("DeleteMessageBatch", out.Failed);
@@ -122,11 +133,11 @@ export function sqsMessageQueue(client: SQSClient, queueUrl: string): MessageQue
     },
     async setVisibility(messages, seconds) {
       await Promise.all(
-        chunks(messages).map(async (chunk) => {
+        perLaneBatches(messages).map(async ({ lane, batch }) => {
           const out = await client.send(
             new ChangeMessageVisibilityBatchCommand({
-              QueueUrl: queueUrl,
-              Entries: chunk.map((m, i) => ({
+              QueueUrl: urls[lane],
+              Entries: batch.map((m, i) => ({
                 Id: String(i),
                 ReceiptHandle: m.receiptHandle,
                 VisibilityTimeout: seconds,
@@ -140,7 +151,7 @@ export function sqsMessageQueue(client: SQSClient, queueUrl: string): MessageQue
     async sendAgain(message, delaySeconds) {
       await client.send(
         new SendMessageCommand({
-          QueueUrl: queueUrl,
+          QueueUrl: urls[message.lane],
           MessageBody: message.body,
           DelaySeconds: delaySeconds,
           ...messageGroupOf(parseJobMessage(message.body).customerId),

@@ -1,6 +1,7 @@
 /**
- * The worker loop: up to `concurrency` jobs at once per process. It long-polls `jobs` for at most
- * min(10, free slots) messages, claims the jobs they name in one call, runs each handler, and
+ * The worker loop: up to `concurrency` jobs at once per process. It receives at most
+ * min(10, free slots) messages, from the highest priority lane with work (each lower lane keeping
+ * its share of the slots; see lanes.ts), claims the jobs they name in one call, runs each handler, and
  * completes or fails each under its lease. A job holds its slot until its outcome is recorded. Postgres decides; a message is only a reminder:
  * - a duplicate of a finished, unknown or otherwise-held job is acknowledged (deleted);
  * - a retry keeps the message, hidden until the retry is due (SQS counts the receive, so a job
@@ -29,6 +30,8 @@ import type {
 } from "./contract.ts";
 import { PermanentJobError } from "./contract.ts";
 import { gathered } from "./gather.ts";
+import { keptPerLowerLane, type LaneView, nextReceive, RECHECK_MS } from "./lanes.ts";
+import type { Lane } from "../supabase/functions/_shared/lanes.ts";
 
 export interface WorkerDeps {
   workerId: string;
@@ -43,6 +46,10 @@ export interface WorkerDeps {
   visibilitySeconds: number;
   waitSeconds: number;
   shutdownGraceMs: number;
+  /** The lanes to receive from, highest first (default: only the default lane). */
+  lanes?: readonly Lane[];
+  /** Share of the slots each lower lane keeps while it has work (see worker/lanes.ts). */
+  laneShare?: number;
   log(line: string): void;
   /** How long to wait before trying a database call again after it failed (default 1-5 s). */
   retryDelayMs?(failures: number): number;
@@ -95,6 +102,22 @@ export function createWorker(deps: WorkerDeps): Worker {
   const settled = new Set<Promise<void>>();
   let slotFreed: (() => void) | undefined;
   let loop: Promise<void> | undefined;
+  const lanes = deps.lanes ?? ["default"];
+  const kept = keptPerLowerLane(deps.concurrency, deps.laneShare ?? 0, lanes.length);
+  /** When each lane's last receive came back empty (0: it did not). */
+  const emptyAt = new Map<Lane, number>(lanes.map((lane) => [lane, 0]));
+  function laneViews(): LaneView[] {
+    const held = new Map<Lane, number>();
+    for (const r of running.values()) {
+      held.set(r.message.lane, (held.get(r.message.lane) ?? 0) + 1);
+    }
+    const now = Date.now();
+    return lanes.map((lane) => ({
+      lane,
+      running: held.get(lane) ?? 0,
+      quiet: now - emptyAt.get(lane)! < RECHECK_MS,
+    }));
+  }
 
   const complete = gathered(
     (items: Completion[]) => jobs.complete(items),
@@ -415,15 +438,18 @@ export function createWorker(deps: WorkerDeps): Worker {
           continue;
         }
         let messages: QueueMessage[];
+        const next = nextReceive(laneViews(), free, kept, deps.waitSeconds, "default");
         try {
           // Not aborted on shutdown: a long poll cut off mid-way can still take messages on the
           // server, hiding them for the visibility timeout. We let it finish and hand back what
           // it got.
           messages = await queue.receive(
-            Math.min(MAX_RECEIVE, free),
-            deps.waitSeconds,
+            next.lane,
+            next.max,
+            next.waitSeconds,
             deps.visibilitySeconds,
           );
+          emptyAt.set(next.lane, messages.length === 0 ? Date.now() : 0);
         } catch (error) {
           if (stopping.signal.aborted) break;
           log(`receive failed: ${describe(error)}`);

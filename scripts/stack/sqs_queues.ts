@@ -1,6 +1,7 @@
 /**
- * The queues the system uses: `jobs`, whose messages move to `jobs-dlq` after three receives.
- * Created (or left as they are) with the AWS SDK at every start.
+ * The queues the system uses: one per priority lane (`jobs-high`, `jobs`, `jobs-low`), whose
+ * messages move to the one `jobs-dlq` after three receives. Created (or left as they are) with
+ * the AWS SDK at every start.
  */
 import {
   CreateQueueCommand,
@@ -8,6 +9,7 @@ import {
   SetQueueAttributesCommand,
   SQSClient,
 } from "@aws-sdk/client-sqs";
+import { laneQueueUrls, LANES } from "../../supabase/functions/_shared/lanes.ts";
 
 export const JOBS_QUEUE = "jobs";
 export const DLQ = "jobs-dlq";
@@ -45,13 +47,27 @@ export async function createQueues(
       maxReceiveCount: MAX_RECEIVE_COUNT,
     });
     const jobs = await sqs.send(new CreateQueueCommand({ QueueName: JOBS_QUEUE }));
-    await sqs.send(
-      new SetQueueAttributesCommand({
-        QueueUrl: jobs.QueueUrl,
-        Attributes: { RedrivePolicy: redrivePolicy, MessageRetentionPeriod: String(4 * 24 * 3600) },
-      }),
-    );
     if (!jobs.QueueUrl || !dlq.QueueUrl) throw new Error("SQS returned no queue URL");
+    // The other lanes' queues are named after the default lane's (see _shared/lanes.ts).
+    const laneUrls = laneQueueUrls(jobs.QueueUrl);
+    for (const lane of LANES) {
+      const name = new URL(laneUrls[lane]).pathname.split("/").pop()!;
+      const created = await sqs.send(new CreateQueueCommand({ QueueName: name }));
+      if (created.QueueUrl !== laneUrls[lane]) {
+        throw new Error(
+          `SQS named lane ${lane}'s queue ${created.QueueUrl}, not ${laneUrls[lane]}`,
+        );
+      }
+      await sqs.send(
+        new SetQueueAttributesCommand({
+          QueueUrl: created.QueueUrl,
+          Attributes: {
+            RedrivePolicy: redrivePolicy,
+            MessageRetentionPeriod: String(4 * 24 * 3600),
+          },
+        }),
+      );
+    }
     return { queueUrl: jobs.QueueUrl, dlqUrl: dlq.QueueUrl };
   } finally {
     sqs.destroy();

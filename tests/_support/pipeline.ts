@@ -1,4 +1,5 @@
 /** Helpers for tests that drive jobs through the real stack: keys, SQS, worker processes. */
+import { laneQueueUrls, LANES } from "../../supabase/functions/_shared/lanes.ts";
 import { SignJWT } from "jose";
 import { DeleteMessageBatchCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { join } from "node:path";
@@ -55,6 +56,16 @@ export async function drainQueue(
   } finally {
     sqs.destroy();
   }
+}
+
+/** Drains every priority lane's queue (high, default, low); returns the bodies, in that order. */
+export async function drainLanes(
+  stack: Pick<TestStack, "sqsEndpoint" | "sqsQueueUrl">,
+): Promise<string[]> {
+  const urls = laneQueueUrls(stack.sqsQueueUrl);
+  const bodies: string[] = [];
+  for (const lane of LANES) bodies.push(...await drainQueue(stack, urls[lane]));
+  return bodies;
 }
 
 export interface WorkerProcess {

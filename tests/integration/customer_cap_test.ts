@@ -6,7 +6,13 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { connect, eventually, first, testStack } from "../_support/stack.ts";
-import { drainQueue, serviceHeaders, startWorker, uniqueCustomer } from "../_support/pipeline.ts";
+import {
+  drainLanes,
+  drainQueue,
+  serviceHeaders,
+  startWorker,
+  uniqueCustomer,
+} from "../_support/pipeline.ts";
 import { queueDepth } from "../../supabase/functions/_shared/sqs.ts";
 import { sqsClient } from "../../scripts/stack/sqs_queues.ts";
 
@@ -56,7 +62,7 @@ Deno.test("15 workers claiming one customer's jobs at once never pass its cap of
 });
 
 Deno.test("a capped customer's backlog of 300 all completes, none dead-lettered, never over the cap", async () => {
-  await drainQueue(stack, stack.sqsQueueUrl);
+  await drainLanes(stack);
   await drainQueue(stack, stack.sqsDlqUrl);
   const customer = uniqueCustomer("capped");
   const sql = connect(stack.dbUrl);

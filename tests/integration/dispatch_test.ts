@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { connect, eventually, first, testStack } from "../_support/stack.ts";
-import { drainQueue, serviceHeaders, uniqueCustomer, userJwt } from "../_support/pipeline.ts";
+import { drainLanes, serviceHeaders, uniqueCustomer, userJwt } from "../_support/pipeline.ts";
 
 const stack = testStack();
 const dispatchUrl = `${stack.apiUrl}/functions/v1/dispatch`;
@@ -49,7 +49,7 @@ Deno.test("dispatch refuses anyone but the service role", async () => {
 });
 
 Deno.test("two dispatch runs racing send every due row exactly once", async () => {
-  await drainQueue(stack, stack.sqsQueueUrl);
+  await drainLanes(stack);
   const ids = await enqueueInSql(uniqueCustomer("race"), 45);
   const runs = await Promise.all(
     [1, 2].map(() => fetch(dispatchUrl, { method: "POST", headers: serviceHeaders(stack) })),
@@ -61,14 +61,14 @@ Deno.test("two dispatch runs racing send every due row exactly once", async () =
   // pg_cron's own minute run may have taken some rows too: that is fine, as long as every row
   // is delivered once in all.
   assert.equal(await undelivered(ids), 0);
-  const bodies = await drainQueue(stack, stack.sqsQueueUrl);
+  const bodies = await drainLanes(stack);
   const mine = bodies.map((b) => JSON.parse(b).job_id).filter((id) => ids.includes(id));
   assert.equal(mine.length, 45, "each job's message arrived");
   assert.equal(new Set(mine).size, 45, "and none twice");
 });
 
 Deno.test("pg_cron's path: request_dispatch() reaches dispatch through pg_net and Vault", async () => {
-  await drainQueue(stack, stack.sqsQueueUrl);
+  await drainLanes(stack);
   const customer = uniqueCustomer("cron");
   const sql = connect(stack.dbUrl);
   let ids: string[] = [];
@@ -91,6 +91,6 @@ Deno.test("pg_cron's path: request_dispatch() reaches dispatch through pg_net an
     await sql.end();
   }
   assert.equal(await undelivered(ids), 0);
-  const bodies = await drainQueue(stack, stack.sqsQueueUrl);
+  const bodies = await drainLanes(stack);
   assert.equal(bodies.filter((b) => ids.includes(JSON.parse(b).job_id)).length, 3);
 });

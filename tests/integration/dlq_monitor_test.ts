@@ -4,6 +4,7 @@
  * The minute cron job is paused while these run, so each check is the one the test makes;
  * the last test shows the cron path (pg_cron -> pg_net -> function) itself.
  */
+import { laneQueueUrls } from "../../supabase/functions/_shared/lanes.ts";
 import assert from "node:assert/strict";
 import {
   GetQueueAttributesCommand,
@@ -21,7 +22,13 @@ import { walkDeadLetters } from "../../supabase/functions/dlq-monitor/walk.ts";
 import { seedDeadLetters } from "../_support/dead_letters.ts";
 import { sqlMonitorStore } from "../../supabase/functions/dlq-monitor/store.ts";
 import { connect, control, eventually, testStack } from "../_support/stack.ts";
-import { drainQueue, serviceHeaders, startWorker, uniqueCustomer } from "../_support/pipeline.ts";
+import {
+  drainLanes,
+  drainQueue,
+  serviceHeaders,
+  startWorker,
+  uniqueCustomer,
+} from "../_support/pipeline.ts";
 
 const stack = testStack();
 const sinkUrl = new URL(stack.slackWebhookUrl).origin;
@@ -80,7 +87,7 @@ async function depth(queueUrl: string): Promise<number> {
 /** Empty queues, no alerts, monitor state and Slack sink as new, the cron job paused. */
 async function fresh(sql: postgres.Sql): Promise<void> {
   await sql`update cron.job set active = false where jobname = 'dlq-monitor'`;
-  await drainQueue(stack, stack.sqsQueueUrl);
+  await drainLanes(stack);
   await drainQueue(stack, stack.sqsDlqUrl);
   await sql`delete from private.alerts`;
   await sql`delete from private.dead_letters`;
@@ -94,7 +101,7 @@ async function fresh(sql: postgres.Sql): Promise<void> {
 }
 
 async function cleanUp(sql: postgres.Sql): Promise<void> {
-  await drainQueue(stack, stack.sqsQueueUrl);
+  await drainLanes(stack);
   await drainQueue(stack, stack.sqsDlqUrl);
   await sql`update private.settings set alert_retry_base_seconds = 30, retry_base_seconds = 30,
                                         retry_max_seconds = 3600`;
@@ -185,7 +192,7 @@ Deno.test("a poison job reaches the DLQ after 3 receives: one alert naming it, n
     assert.equal(moved.body.moved.requeued, 1);
     const [again] = await sql`select status from public.jobs where id = ${id}`;
     assert.equal(again!.status, "pending", "the job is pending again");
-    const bodies = await drainQueue(stack, stack.sqsQueueUrl);
+    const bodies = await drainLanes(stack);
     assert.deepEqual(bodies.map((b) => JSON.parse(b).job_id), [id], "back on jobs, once");
 
     assert.equal((await check()).body.alert, null, "one empty check does not resolve");
@@ -336,7 +343,7 @@ Deno.test("a redrive interrupted halfway and run again puts every message back o
         await dlq.delete(message);
       },
     };
-    const send = sqsBatchSender(sqs, stack.sqsQueueUrl);
+    const send = sqsBatchSender(sqs, laneQueueUrls(stack.sqsQueueUrl));
     await assert.rejects(
       redriveDeadLetters({
         dlq: dying,
@@ -358,7 +365,7 @@ Deno.test("a redrive interrupted halfway and run again puts every message back o
     assert.equal(second.body.moved.already_redriven, 7, "the 7 it handled but did not delete");
     assert.equal(await depth(stack.sqsDlqUrl), 0);
 
-    const sent = (await drainQueue(stack, stack.sqsQueueUrl)).map((b) => JSON.parse(b).job_id);
+    const sent = (await drainLanes(stack)).map((b) => JSON.parse(b).job_id);
     assert.deepEqual(sent.toSorted(), ids.toSorted(), "every job back on jobs exactly once");
     const pending = await sql`select count(*)::int as n from public.jobs
                                where id = any(${ids}) and status = 'pending'`;
@@ -394,7 +401,7 @@ Deno.test("deno task dlq:redrive --dry-run shows, --limit N moves N, and a rerun
     assert.match(await cli("--limit", "2"), /Done: 2 job\(s\) re-queued/);
     assert.match(await cli(), /Done: 1 job\(s\) re-queued/);
     assert.equal(await depth(stack.sqsDlqUrl), 0);
-    const sent = (await drainQueue(stack, stack.sqsQueueUrl)).map((b) => JSON.parse(b).job_id);
+    const sent = (await drainLanes(stack)).map((b) => JSON.parse(b).job_id);
     assert.deepEqual(sent.toSorted(), ids.toSorted());
   } finally {
     await cleanUp(sql);

@@ -9,7 +9,7 @@ import { CreateQueueCommand, DeleteQueueCommand } from "@aws-sdk/client-sqs";
 import { sqsClient } from "../../scripts/stack/sqs_queues.ts";
 import { type ExtraGateway, startExtraGateway } from "../../scripts/stack/extra_gateway.ts";
 import { pgRoundTrips, type RoundTripCounter } from "../_support/pg_wire.ts";
-import { drainQueue, serviceHeaders, startWorker, uniqueCustomer } from "../_support/pipeline.ts";
+import { drainLanes, serviceHeaders, startWorker, uniqueCustomer } from "../_support/pipeline.ts";
 import { connect, eventually, first, testStack } from "../_support/stack.ts";
 import { type TcpProxy, tcpProxy } from "../_support/tcp_proxy.ts";
 
@@ -72,7 +72,7 @@ async function outboxOf(ids: string[]) {
 }
 
 Deno.test("an admitted POST answers before SQS, after 2 database round trips; its job reaches SQS after", async () => {
-  await drainQueue(stack, stack.sqsQueueUrl);
+  await drainLanes(stack);
   const customer = uniqueCustomer("fast");
   const apiKey = await issueApiKey(customer);
   const ids: string[] = [];
@@ -109,13 +109,13 @@ Deno.test("an admitted POST answers before SQS, after 2 database round trips; it
   // (The held first try and the SDK's retry may both have arrived: at least once. Another
   // test's late message may be there too.)
   const sent = new Set(
-    (await drainQueue(stack, stack.sqsQueueUrl)).map((b) => JSON.parse(b).job_id),
+    (await drainLanes(stack)).map((b) => JSON.parse(b).job_id),
   );
   assert.deepEqual(ids.filter((id) => !sent.has(id)), [], "every job is on SQS");
 });
 
 Deno.test("the instance dies between answer and send: the jobs still reach a worker", async () => {
-  await drainQueue(stack, stack.sqsQueueUrl);
+  await drainLanes(stack);
   const customer = uniqueCustomer("crash");
   const ids: string[] = [];
   // The reservation only sets the pace (default 15 s); 6 s, the least it may be with the shipped
@@ -197,7 +197,7 @@ const item = (i: number) => ({
 });
 
 Deno.test("bulk: 500 jobs in one request, in order, on SQS; a replay returns them and writes nothing", async () => {
-  await drainQueue(stack, stack.sqsQueueUrl);
+  await drainLanes(stack);
   const customer = uniqueCustomer("bulk");
   const jobs = Array.from({ length: 500 }, (_, i) => item(i));
   const res = await postJobs(customer, { jobs }, { "idempotency-key": "import-1" });
@@ -241,7 +241,7 @@ Deno.test("bulk: 500 jobs in one request, in order, on SQS; a replay returns the
     return rows.waiting === 0 ? true : undefined;
   }, 20_000);
   const sent = new Set(
-    (await drainQueue(stack, stack.sqsQueueUrl)).map((b) => JSON.parse(b).job_id),
+    (await drainLanes(stack)).map((b) => JSON.parse(b).job_id),
   );
   assert.ok(answer.every((j) => sent.has(j.id)), "every job of the batch is on SQS");
 });

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { connect, eventually, first, testStack } from "../_support/stack.ts";
-import { drainQueue, serviceHeaders, startWorker, uniqueCustomer } from "../_support/pipeline.ts";
+import { drainLanes, serviceHeaders, startWorker, uniqueCustomer } from "../_support/pipeline.ts";
 
 const stack = testStack();
 
@@ -54,7 +54,7 @@ function waitForStatus(id: string, status: string, timeoutMs = 20_000) {
 }
 
 Deno.test("a job enqueued over HTTP is claimed and completed by a worker", async () => {
-  await drainQueue(stack, stack.sqsQueueUrl);
+  await drainLanes(stack);
   const worker = startWorker(stack);
   try {
     const id = await enqueue(uniqueCustomer("pipe"));
@@ -71,7 +71,7 @@ Deno.test("a job enqueued over HTTP is claimed and completed by a worker", async
 });
 
 Deno.test("SIGTERM mid-job releases the job and another worker completes it", async () => {
-  await drainQueue(stack, stack.sqsQueueUrl);
+  await drainLanes(stack);
   const slow = startWorker(stack, { HANDLER_DURATION_MS: "60000", SHUTDOWN_GRACE_SECONDS: "0.2" });
   let fast: ReturnType<typeof startWorker> | undefined;
   try {
@@ -100,7 +100,7 @@ Deno.test("SIGTERM mid-job releases the job and another worker completes it", as
 });
 
 Deno.test("a failing job is retried with backoff until max_attempts, then failed", async () => {
-  await drainQueue(stack, stack.sqsQueueUrl);
+  await drainLanes(stack);
   const sql = connect(stack.dbUrl);
   const [saved] = await sql`select max_attempts, retry_base_seconds from private.settings`;
   await sql`update private.settings set max_attempts = 2, retry_base_seconds = 1`;
@@ -119,7 +119,7 @@ Deno.test("a failing job is retried with backoff until max_attempts, then failed
     ]);
     // The message was deleted once the job failed for good: nothing is left to redeliver.
     await eventually("the queue to be empty", async () => {
-      return (await drainQueue(stack, stack.sqsQueueUrl)).length === 0 ? true : undefined;
+      return (await drainLanes(stack)).length === 0 ? true : undefined;
     });
   } finally {
     await worker.stop();
@@ -130,7 +130,7 @@ Deno.test("a failing job is retried with backoff until max_attempts, then failed
 });
 
 Deno.test("a worker whose lease is revoked stops its handler and cannot complete", async () => {
-  await drainQueue(stack, stack.sqsQueueUrl);
+  await drainLanes(stack);
   const worker = startWorker(stack, { HANDLER_DURATION_MS: "60000" });
   const sql = connect(stack.dbUrl);
   try {
@@ -154,7 +154,7 @@ Deno.test("a worker whose lease is revoked stops its handler and cannot complete
 });
 
 Deno.test("one worker runs its default 10 jobs side by side, and GET shows their progress", async () => {
-  await drainQueue(stack, stack.sqsQueueUrl);
+  await drainLanes(stack);
   // 3 steps of 1 s each (package_size 3): long enough to see all ten in flight at once.
   const worker = startWorker(stack, { HANDLER_DURATION_MS: "3000" });
   const sql = connect(stack.dbUrl);
@@ -226,7 +226,7 @@ Deno.test("one worker runs its default 10 jobs side by side, and GET shows their
 });
 
 Deno.test("a job that runs past its timeout is aborted and retried", async () => {
-  await drainQueue(stack, stack.sqsQueueUrl);
+  await drainLanes(stack);
   // The timeout under test is shortened from its 30 minutes; the handler would take a minute.
   const worker = startWorker(stack, { HANDLER_DURATION_MS: "60000", JOB_TIMEOUT_SECONDS: "1" });
   const sql = connect(stack.dbUrl);

@@ -156,7 +156,7 @@ Deno.test("bad input gets the right 4xx, writes nothing and leaks nothing", asyn
     ["array body", { method: "POST", headers: json, body: "[]" }, 400, "invalid_body"],
     [
       "missing field",
-      { method: "POST", headers: json, body: '{"package_size":1}' },
+      { method: "POST", headers: json, body: '{"priority_level":"pro"}' },
       400,
       "invalid_body",
     ],

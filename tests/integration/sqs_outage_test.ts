@@ -4,12 +4,12 @@
  */
 import assert from "node:assert/strict";
 import { connect, control, eventually, first, testStack } from "../_support/stack.ts";
-import { drainQueue, serviceHeaders, uniqueCustomer } from "../_support/pipeline.ts";
+import { drainLanes, serviceHeaders, uniqueCustomer } from "../_support/pipeline.ts";
 
 const stack = testStack();
 
 Deno.test("SQS stopped during enqueues: every job delivered after it returns, none twice", async () => {
-  await drainQueue(stack, stack.sqsQueueUrl);
+  await drainLanes(stack);
   const customer = uniqueCustomer("outage");
   const ids: string[] = [];
   const sql = connect(stack.dbUrl);
@@ -59,7 +59,7 @@ Deno.test("SQS stopped during enqueues: every job delivered after it returns, no
   } finally {
     await sql.end();
   }
-  const delivered = (await drainQueue(stack, stack.sqsQueueUrl))
+  const delivered = (await drainLanes(stack))
     .map((body) => JSON.parse(body).job_id)
     .filter((id) => ids.includes(id));
   assert.equal(delivered.length, 20, "every job reached SQS");

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { connect, eventually, first, testStack } from "../_support/stack.ts";
-import { drainQueue, serviceHeaders, startWorker, uniqueCustomer } from "../_support/pipeline.ts";
+import { drainLanes, serviceHeaders, startWorker, uniqueCustomer } from "../_support/pipeline.ts";
 
 const stack = testStack();
 
@@ -26,7 +26,7 @@ async function withSettings<T>(
 }
 
 Deno.test("a SIGKILLed worker's job is recovered, re-sent and completed exactly once", async () => {
-  await drainQueue(stack, stack.sqsQueueUrl);
+  await drainLanes(stack);
   await withSettings({ stale_threshold_seconds: 5 }, async (sql) => {
     // The doomed worker: a long job, so it is mid-job when killed.
     const doomed = startWorker(stack, {
@@ -106,7 +106,7 @@ Deno.test("a SIGKILLed worker's job is recovered, re-sent and completed exactly 
       // rescuer; the second finds the job finished and is acknowledged, not run.
       await eventually(
         "the duplicate message to be acknowledged",
-        async () => (await drainQueue(stack, stack.sqsQueueUrl)).length === 0 ? true : undefined,
+        async () => (await drainLanes(stack)).length === 0 ? true : undefined,
         10_000,
       );
       const { completions } = first(

@@ -83,6 +83,13 @@ Deno.test("a table of malformed and hostile requests: right 4xx, nothing written
       headers: svc,
       body: JSON.stringify({ package_size: 1, priority_level: 99 }),
     }, 400],
+    ["unknown tier (resolved in the database)", `queue/${acme}`, {
+      method: "POST",
+      headers: svc,
+      body: JSON.stringify({
+        jobs: [{ package_size: 1 }, { package_size: 1, priority_level: "gold" }],
+      }),
+    }, 400],
     ["payload not an object", `queue/${acme}`, {
       method: "POST",
       headers: svc,

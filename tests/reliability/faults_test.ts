@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { connect, control, eventually, testStack } from "../_support/stack.ts";
 import {
   assertAllStored,
+  drainLanes,
   drainQueue,
   serviceHeaders,
   startWorker,
@@ -170,7 +171,7 @@ async function busyWorkersThrough(
   claim: string,
   fault: () => Promise<void>,
 ): Promise<void> {
-  await drainQueue(stack, stack.sqsQueueUrl);
+  await drainLanes(stack);
   await drainQueue(stack, stack.sqsDlqUrl);
   const sql = connect(stack.dbUrl);
   await sql`update private.settings set stale_threshold_seconds = 15, max_stale_recoveries = 100`;
@@ -234,7 +235,7 @@ async function busyWorkersThrough(
     await sweeper;
     await Promise.all(workers.map((w) => w.stop()));
     await sql`update private.settings set stale_threshold_seconds = 90, max_stale_recoveries = 3`;
-    await drainQueue(stack, stack.sqsQueueUrl);
+    await drainLanes(stack);
     await sql.end();
   }
 }
@@ -256,7 +257,7 @@ Deno.test("the SQS emulator stopped for 5 s while workers are busy: every job co
 });
 
 Deno.test("workers at concurrency 10 SIGKILLed at random over 600 jobs: every job completed exactly once", async () => {
-  await drainQueue(stack, stack.sqsQueueUrl);
+  await drainLanes(stack);
   const sql = connect(stack.dbUrl);
   // A short threshold and a sweep every second (the scheduler's job, faster), no recovery cap.
   await sql`update private.settings set stale_threshold_seconds = 5, max_stale_recoveries = 100`;
@@ -333,13 +334,13 @@ Deno.test("workers at concurrency 10 SIGKILLed at random over 600 jobs: every jo
     done = true;
     await Promise.all(workers.map((w) => w.stop("SIGKILL")));
     await sql`update private.settings set stale_threshold_seconds = 90, max_stale_recoveries = 3`;
-    await drainQueue(stack, stack.sqsQueueUrl);
+    await drainLanes(stack);
     await sql.end();
   }
 });
 
 Deno.test("the pg_net stand-in dropping the scheduler's requests: the next scheduled run covers them", async () => {
-  await drainQueue(stack, stack.sqsQueueUrl);
+  await drainLanes(stack);
   const sql = connect(stack.dbUrl);
   const customer = uniqueCustomer("pgnet-drop");
   try {
@@ -383,7 +384,7 @@ Deno.test("the pg_net stand-in dropping the scheduler's requests: the next sched
       500,
     );
     const seconds = (performance.now() - droppedAt) / 1000;
-    const sent = (await drainQueue(stack, stack.sqsQueueUrl)).map((b) => JSON.parse(b).job_id);
+    const sent = (await drainLanes(stack)).map((b) => JSON.parse(b).job_id);
     assert.deepEqual(sent.filter((id) => ids.includes(id)).sort(), [...ids].sort(), "each once");
     report({
       scenario: "pg_net dropping the scheduler's requests",

@@ -32,6 +32,8 @@ Deno.test("deploy --dry-run prints the whole plan, contacts nothing and shows no
       /supabase functions deploy --remote=abcdefghijklmnopqrst --use-api --import-map/,
       /dispatch, dlq-monitor, health, queue/,
       /SQS_QUEUE_URL=https:\/\/sqs\.eu-west-1\.amazonaws\.com\/123456789012\/jobs /,
+      // Every lane's queue, found by name from SQS_QUEUE_URL, is checked before anything changes.
+      /1\. Check that the SQS queues answer: high lane https:\/\/sqs\.eu-west-1\.amazonaws\.com\/123456789012\/jobs-high, default lane \S+\/jobs, low lane \S+\/jobs-low, DLQ \S+\/jobs-dlq/,
     ]
   ) assert.match(text, line);
   const env = complete();

@@ -40,7 +40,8 @@ function healthySnapshot(): Snapshot {
 function deps(overrides: Partial<HealthDeps> = {}, snapshot: Partial<Snapshot> = {}): HealthDeps {
   return {
     snapshot: () => Promise.resolve({ ...healthySnapshot(), ...snapshot }),
-    queueDepths: () => Promise.resolve({ depth: 5, dlqDepth: 0 }),
+    queueDepths: () =>
+      Promise.resolve({ depth: 5, lanes: { high: 1, default: 4, low: 0 }, dlqDepth: 0 }),
     dbTimeoutMs: 200,
     sqsTimeoutMs: 200,
     now: () => NOW,
@@ -69,7 +70,12 @@ Deno.test("healthy: the shape existing monitors parse, plus queue and scheduler"
   assert.equal(body.services.database.status, "up");
   assert.equal(typeof body.services.database.latency, "number");
   assert.deepEqual(body.services.workers, { status: "up", active_count: 2, stale_count: 0 });
-  assert.deepEqual(body.services.queue, { status: "up", depth: 5, dlq_depth: 0 });
+  assert.deepEqual(body.services.queue, {
+    status: "up",
+    depth: 5,
+    lanes: { high: 1, default: 4, low: 0 },
+    dlq_depth: 0,
+  });
   assert.equal(body.services.scheduler.status, "up");
   assert.deepEqual(body.services.scheduler.jobs[0], {
     name: "recover-stale-jobs",
@@ -100,7 +106,10 @@ Deno.test("each degrading condition, on its own, makes the status degraded (200)
     ["outbox stuck", {}, { outbox_waiting: 4 }, /not sent to SQS/],
     [
       "dead letters",
-      { queueDepths: () => Promise.resolve({ depth: 0, dlqDepth: 3 }) },
+      {
+        queueDepths: () =>
+          Promise.resolve({ depth: 0, lanes: { high: 0, default: 0, low: 0 }, dlqDepth: 3 }),
+      },
       {},
       /dead-letter/,
     ],
@@ -172,6 +181,13 @@ Deno.test("Accept: application/health+json gets the IETF format", async () => {
   assert.equal(body.status, "pass");
   assert.equal(body.checks["database:responseTime"][0].observedUnit, "ms");
   assert.equal(body.checks["workers:active"][0].observedValue, 2);
+  assert.deepEqual(
+    body.checks["queue:laneDepth"].map((c: { componentId: string; observedValue: number }) => [
+      c.componentId,
+      c.observedValue,
+    ]),
+    [["high", 1], ["default", 4], ["low", 0]],
+  );
   assert.equal(body.checks["scheduler:recover-stale-jobs"][0].status, "pass");
   const warn = await handle(get("/health", accept), deps({}, { jobs_stale: 1 }));
   assert.equal((await warn.json()).status, "warn");

@@ -30,20 +30,31 @@ const depths: Record<string, Record<string, string>> = {
     ApproximateNumberOfMessages: "5",
     ApproximateNumberOfMessagesNotVisible: "2",
   },
+  "http://sqs/jobs-high": { ApproximateNumberOfMessages: "3" },
+  "http://sqs/jobs-low": { ApproximateNumberOfMessagesNotVisible: "4" },
   "http://sqs/jobs-dlq": { ApproximateNumberOfMessages: "1" },
 };
 
-Deno.test("sqsQueueDepths() counts waiting and in-flight messages of the queue and its DLQ", async () => {
+Deno.test("sqsQueueDepths() counts waiting and in-flight messages of each lane and the DLQ", async () => {
   const { sqs } = fakeSqs((_, input) => ({ Attributes: depths[input.QueueUrl as string] }));
   const read = sqsQueueDepths(sqs, { queueUrl: "http://sqs/jobs", dlqUrl: "http://sqs/jobs-dlq" });
-  assert.deepEqual(await read(), { depth: 7, dlqDepth: 1 });
+  assert.deepEqual(await read(), {
+    depth: 14,
+    lanes: { high: 3, default: 7, low: 4 },
+    dlqDepth: 1,
+  });
 });
 
 Deno.test("sqsQueueDepths() without a DLQ says null for it and does not ask SQS", async () => {
   const { sqs, sent } = fakeSqs((_, input) => ({ Attributes: depths[input.QueueUrl as string] }));
   assert.deepEqual(await sqsQueueDepths(sqs, { queueUrl: "http://sqs/jobs" })(), {
-    depth: 7,
+    depth: 14,
+    lanes: { high: 3, default: 7, low: 4 },
     dlqDepth: null,
   });
-  assert.deepEqual(sent.map((s) => s.input.QueueUrl), ["http://sqs/jobs"]);
+  assert.deepEqual(sent.map((s) => s.input.QueueUrl).sort(), [
+    "http://sqs/jobs",
+    "http://sqs/jobs-high",
+    "http://sqs/jobs-low",
+  ]);
 });

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { parse } from "yaml";
 import { projectRoot } from "../../scripts/stack/profile.ts";
 import { MAX_RECEIVE_COUNT } from "../../scripts/stack/sqs_queues.ts";
+import { laneQueueUrls, LANES } from "../../supabase/functions/_shared/lanes.ts";
 
 // deno-lint-ignore no-explicit-any -- a parsed template is untyped data
 const template: any = parse(Deno.readTextFileSync(join(projectRoot, "infra", "sqs.yaml")));
@@ -49,17 +50,28 @@ function statements(policy: string): { Action: string[]; Resource: unknown[] }[]
 
 const arnOf = (queue: string) => ({ "Fn::GetAtt": [queue, "Arn"] });
 
-Deno.test("jobs dead-letters into jobs-dlq after 3 receives; the DLQ keeps messages longer", () => {
-  const jobs = resources.JobsQueue.Properties;
+const LANE_QUEUES = ["JobsHighQueue", "JobsQueue", "JobsLowQueue"];
+
+Deno.test("each lane's queue dead-letters into jobs-dlq after 3 receives; the DLQ keeps messages longer", () => {
   const dlq = resources.DeadLetterQueue.Properties;
-  assert.equal(resources.JobsQueue.Type, "AWS::SQS::Queue");
-  assert.deepEqual(jobs.RedrivePolicy, {
-    deadLetterTargetArn: arnOf("DeadLetterQueue"),
-    maxReceiveCount: MAX_RECEIVE_COUNT,
-  });
   assert.equal(MAX_RECEIVE_COUNT, 3);
-  assert.ok(dlq.MessageRetentionPeriod > jobs.MessageRetentionPeriod);
+  for (const name of LANE_QUEUES) {
+    const queue = resources[name].Properties;
+    assert.equal(resources[name].Type, "AWS::SQS::Queue");
+    assert.deepEqual(queue.RedrivePolicy, {
+      deadLetterTargetArn: arnOf("DeadLetterQueue"),
+      maxReceiveCount: MAX_RECEIVE_COUNT,
+    });
+    assert.ok(dlq.MessageRetentionPeriod > queue.MessageRetentionPeriod);
+  }
   assert.equal(dlq.RedriveAllowPolicy.redrivePermission, "byQueue");
+  assert.equal(dlq.RedriveAllowPolicy.sourceQueueArns.length, LANE_QUEUES.length);
+});
+
+Deno.test("the lanes' queues are named as the code finds them: the default lane's name plus -high / -low", () => {
+  const names = LANE_QUEUES.map((name) => resources[name].Properties.QueueName["Fn::Sub"]);
+  const urls = laneQueueUrls("${QueuePrefix}jobs");
+  assert.deepEqual(names, LANES.map((lane) => urls[lane]));
 });
 
 Deno.test("the functions' policy allows exactly the SQS calls the functions make", () => {
@@ -67,22 +79,22 @@ Deno.test("the functions' policy allows exactly the SQS calls the functions make
   assert.deepEqual([...allowed].sort(), [...actionsUsedIn("supabase/functions")].sort());
 });
 
-Deno.test("the workers' policy allows exactly the SQS calls the worker makes, on jobs only", () => {
+Deno.test("the workers' policy allows exactly the SQS calls the worker makes, on the lanes only", () => {
   const worker = statements("WorkersPolicy");
   assert.deepEqual(
     [...new Set(worker.flatMap((s) => s.Action))].sort(),
     [...actionsUsedIn("worker")].sort(),
   );
-  for (const s of worker) assert.deepEqual(s.Resource, [arnOf("JobsQueue")]);
+  for (const s of worker) assert.deepEqual(s.Resource, LANE_QUEUES.map(arnOf));
 });
 
-Deno.test("no wildcard: every statement names actions and one of the two queues", () => {
+Deno.test("no wildcard: every statement names actions and our queues", () => {
   for (const policy of ["FunctionsPolicy", "WorkersPolicy"]) {
     for (const s of statements(policy)) {
       for (const action of s.Action) assert.doesNotMatch(action, /\*/, `${policy}: ${action}`);
       for (const resource of s.Resource) {
         assert.ok(
-          [arnOf("JobsQueue"), arnOf("DeadLetterQueue")].some((a) =>
+          [...LANE_QUEUES, "DeadLetterQueue"].map(arnOf).some((a) =>
             JSON.stringify(a) === JSON.stringify(resource)
           ),
           `${policy}: ${JSON.stringify(resource)}`,

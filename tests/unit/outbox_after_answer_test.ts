@@ -14,6 +14,7 @@ function rows(from: number, count: number): OutboxRow[] {
     job_id: `j${from + i}`,
     customer_id: "c",
     tries: 0,
+    lane: "default",
   }));
 }
 

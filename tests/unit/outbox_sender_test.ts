@@ -9,9 +9,11 @@ import {
 import { fakeDb } from "../_support/fakes.ts";
 
 const rows = [
-  { outbox_id: 1, job_id: "j1", customer_id: "c1", tries: 0 },
-  { outbox_id: 2, job_id: "j2", customer_id: "c2", tries: 0 },
+  { outbox_id: 1, job_id: "j1", customer_id: "c1", tries: 0, lane: "default" },
+  { outbox_id: 2, job_id: "j2", customer_id: "c2", tries: 0, lane: "default" },
 ];
+
+const urls = { high: "http://queue-high", default: "http://queue", low: "http://queue-low" };
 
 function client(send: (command: { input: unknown }) => Promise<unknown>): SQSClient {
   return { send } as unknown as SQSClient;
@@ -27,7 +29,7 @@ Deno.test("sqsBatchSender() sends one entry per row, keyed by outbox id", async 
         Failed: [{ Id: "2", Code: "InternalError", Message: "try later" }],
       });
     }),
-    "http://queue",
+    urls,
   );
   const result = await send(rows);
   assert.deepEqual(input?.Entries.map((e) => e.Id), ["1", "2"]);
@@ -45,20 +47,46 @@ Deno.test("sqsBatchSender() groups each message by its customer, for SQS fair qu
       input = command.input as typeof input;
       return Promise.resolve({ Successful: [] });
     }),
-    "http://queue",
+    urls,
   );
   await send([
     ...rows,
     // Inserted by hand, not through the API: no valid group id, so none is sent.
-    { outbox_id: 3, job_id: "j3", customer_id: "ünïcode customer", tries: 0 },
+    { outbox_id: 3, job_id: "j3", customer_id: "ünïcode customer", tries: 0, lane: "default" },
   ]);
   assert.deepEqual(input?.Entries.map((e) => e.MessageGroupId), ["c1", "c2", undefined]);
+});
+
+Deno.test("sqsBatchSender() sends each row to its lane's queue, one call per lane", async () => {
+  const calls: { QueueUrl: string; Entries: { Id: string }[] }[] = [];
+  const send = sqsBatchSender(
+    client((command) => {
+      const input = command.input as (typeof calls)[number];
+      calls.push(input);
+      return Promise.resolve({
+        Successful: input.Entries.map((e) => ({ Id: e.Id, MessageId: `m${e.Id}` })),
+      });
+    }),
+    urls,
+  );
+  const result = await send([
+    { outbox_id: 1, job_id: "j1", customer_id: "c", tries: 0, lane: "low" },
+    { outbox_id: 2, job_id: "j2", customer_id: "c", tries: 0, lane: "high" },
+    { outbox_id: 3, job_id: "j3", customer_id: "c", tries: 0, lane: "low" },
+    // A lane the code does not know (a row written by hand) goes to the default lane.
+    { outbox_id: 4, job_id: "j4", customer_id: "c", tries: 0, lane: "urgent" },
+  ]);
+  assert.deepEqual(
+    calls.map((c) => [c.QueueUrl, c.Entries.map((e) => e.Id)]),
+    [["http://queue-high", ["2"]], ["http://queue", ["4"]], ["http://queue-low", ["1", "3"]]],
+  );
+  assert.deepEqual(result.delivered.map((d) => d.id).sort(), [1, 2, 3, 4]);
 });
 
 Deno.test("sqsBatchSender() turns an outage into failed rows instead of throwing", async () => {
   const send = sqsBatchSender(
     client(() => Promise.reject(new TypeError("error sending request: Connection refused"))),
-    "http://queue",
+    urls,
   );
   const result = await send(rows);
   assert.deepEqual(result.delivered, []);

@@ -58,6 +58,7 @@ function fake(caller: Caller, outcome: Outcome = "created", itemAtFault?: number
             created_at: "2026-11-22T10:00:00.000Z",
             priority_level: 3,
             priority_tier: "starter",
+            lane: "default",
             outcome,
             outbox_id: outcome === "created" ? 7 + i : null,
           })),
@@ -118,6 +119,7 @@ Deno.test("POST enqueues, answers 202 with the job and sends its row after the a
     job_id: "11111111-1111-4111-8111-000000000000",
     customer_id: "acme",
     tries: 0,
+    lane: "default",
   }]]);
 });
 
@@ -256,6 +258,11 @@ Deno.test("GET lists the customer's jobs", async () => {
   const body = await res.json();
   assert.equal(body.customer_id, "acme");
   assert.equal(body.jobs[0].queue_position, 3);
+  assert.match(
+    body.queue_position_basis,
+    /^estimate: .* lane/,
+    "the position says it is an estimate",
+  );
 });
 
 Deno.test("who may call: the auth matrix", async () => {

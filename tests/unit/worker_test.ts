@@ -13,6 +13,7 @@ import type {
 import { PermanentJobError } from "../../worker/contract.ts";
 import { abortableSleep } from "../../worker/handlers.ts";
 import { createWorker } from "../../worker/worker.ts";
+import type { Lane } from "../../supabase/functions/_shared/lanes.ts";
 
 const jobId = (n: number) => `4f1d2c3b-5a69-4e7f-8a9b-${String(n).padStart(12, "0")}`;
 const JOB_ID = jobId(1);
@@ -31,6 +32,7 @@ const message = (n = 1, body = JSON.stringify({ job_id: jobId(n) })): QueueMessa
   body,
   receiptHandle: `rh-${n}`,
   receiveCount: 1,
+  lane: "default",
 });
 
 interface Events {
@@ -61,9 +63,13 @@ const newEvents = (): Events => ({
 
 function fakeQueue(messages: QueueMessage[], events: Events): MessageQueue {
   return {
-    async receive(max) {
+    async receive(lane, max) {
       events.asked.push(max);
-      const next = messages.splice(0, max);
+      const next: QueueMessage[] = [];
+      for (let i = 0; i < messages.length && next.length < max;) {
+        if (messages[i]!.lane === lane) next.push(...messages.splice(i, 1));
+        else i++;
+      }
       if (next.length > 0) return next;
       await new Promise((r) => setTimeout(r, 5));
       return [];
@@ -127,6 +133,8 @@ interface RunOptions {
   heartbeatMs?: number;
   /** Collects the worker's log lines. */
   logs?: string[];
+  lanes?: Lane[];
+  laneShare?: number;
 }
 
 /** Runs a worker until `until()` holds, then shuts it down. */
@@ -144,6 +152,8 @@ async function runUntil(options: RunOptions, until: () => boolean): Promise<void
     shutdownGraceMs: options.graceMs ?? 1_000,
     log: (line) => options.logs?.push(line),
     retryDelayMs: () => 5,
+    lanes: options.lanes,
+    laneShare: options.laneShare,
   });
   const running = worker.run();
   const deadline = Date.now() + 3_000;
@@ -484,7 +494,7 @@ Deno.test("a job claimed again while its earlier attempt still runs here: the ea
     }),
     queue: {
       ...queue,
-      async receive(max) {
+      async receive(_lane, max) {
         events.asked.push(max);
         receives++;
         if (receives === 1 || receives === 5) return [deliveries.shift()!];
@@ -696,4 +706,45 @@ Deno.test("a job holds its slot until its outcome is recorded", async () => {
   });
   assert.equal(handled, 2, "no more jobs than slots while outcomes wait on the database");
   assert.deepEqual(events.asked, [2], "no receive while every slot is taken");
+});
+
+/**
+ * A worker with three lanes and `share`, over these messages, with handlers that hold their
+ * slots: the jobs (by number) it started once its 10 slots are full.
+ */
+async function fillFromLanes(
+  counts: Partial<Record<Lane, number>>,
+  share: number,
+): Promise<{ lane: Lane; n: number }[]> {
+  const events = newEvents();
+  const first: Record<Lane, number> = { high: 200, default: 300, low: 100 };
+  const messages = (Object.entries(counts) as [Lane, number][]).flatMap(([lane, count]) =>
+    Array.from({ length: count }, (_, i): QueueMessage => ({ ...message(first[lane] + i), lane }))
+  );
+  const started: { lane: Lane; n: number }[] = [];
+  const release: (() => void)[] = [];
+  await runUntil({
+    jobs: fakeJobs(events),
+    queue: fakeQueue(messages, events),
+    handler: (j) => {
+      const n = Number(j.job_id.slice(-12));
+      started.push({ n, lane: n >= 300 ? "default" : n >= 200 ? "high" : "low" });
+      return new Promise((resolve) => release.push(() => resolve(null)));
+    },
+    lanes: ["high", "default", "low"],
+    laneShare: share,
+  }, () => started.length === 10);
+  release.forEach((r) => r());
+  return started;
+}
+
+Deno.test("lanes: slots go to the high lane first, and the low lane keeps its share", async () => {
+  const started = await fillFromLanes({ low: 20, high: 20 }, 0.2);
+  assert.equal(started.filter((s) => s.lane === "low").length, 2, "2 of 10 kept for the low lane");
+  assert.equal(started.filter((s) => s.lane === "high").length, 8, "the rest to the high lane");
+});
+
+Deno.test("lanes: a strict priority (share 0) gives every slot to the high lane while it has work", async () => {
+  const started = await fillFromLanes({ low: 5, high: 20 }, 0);
+  assert.ok(started.every((s) => s.lane === "high"), JSON.stringify(started));
 });

@@ -220,6 +220,22 @@ export type Database = {
         };
         Relationships: [];
       };
+      "priority_lanes": {
+        Row: {
+          "min_level": number;
+          "name": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "min_level": number;
+          "name": string;
+        };
+        Update: {
+          "min_level"?: number;
+          "name"?: string;
+        };
+        Relationships: [];
+      };
       "priority_tiers": {
         Row: {
           "description": string | null;
@@ -423,6 +439,7 @@ export type Database = {
           "item": number;
           "job_id": string;
           "known_tiers": (string)[];
+          "lane": string;
           "limit_remaining": number;
           "limit_reset_ms": number;
           "limit_retry_after_ms": number;
@@ -527,6 +544,7 @@ export type Database = {
         Returns: {
           "customer_id": string;
           "job_id": string;
+          "lane": string;
           "outbox_id": number;
           "tries": number;
         }[];
@@ -566,6 +584,7 @@ export type Database = {
           "heartbeat_at": string | null;
           "id": string;
           "idempotency_key": string | null;
+          "lane": string;
           "lease_token": string | null;
           "leased_at": string | null;
           "leased_by": string | null;
@@ -590,6 +609,7 @@ export type Database = {
           "heartbeat_at"?: string | null;
           "id"?: string;
           "idempotency_key"?: string | null;
+          "lane"?: string;
           "lease_token"?: string | null;
           "leased_at"?: string | null;
           "leased_by"?: string | null;
@@ -613,6 +633,7 @@ export type Database = {
           "heartbeat_at"?: string | null;
           "id"?: string;
           "idempotency_key"?: string | null;
+          "lane"?: string;
           "lease_token"?: string | null;
           "leased_at"?: string | null;
           "leased_by"?: string | null;

@@ -8,6 +8,7 @@
 import { SendMessageBatchCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { type Db, type DbClient, type FunctionRow, query, transaction } from "./db.ts";
 import { encodeJobMessage, messageGroupOf } from "./job_message.ts";
+import { type Lane, laneOf, LANES } from "./lanes.ts";
 
 export type OutboxRow = FunctionRow<"private", "take_outbox">;
 
@@ -22,13 +23,16 @@ export type SendBatch = (rows: OutboxRow[]) => Promise<BatchResult>;
 
 export const SQS_BATCH_SIZE = 10;
 
-/** Each message carries its customer as MessageGroupId (see messageGroupOf). */
-export function sqsBatchSender(client: SQSClient, queueUrl: string): SendBatch {
-  return async (rows) => {
+/**
+ * Sends each row to its lane's queue (one SendMessageBatch per lane the rows name). Each message
+ * carries its customer as MessageGroupId (see messageGroupOf).
+ */
+export function sqsBatchSender(client: SQSClient, queueUrls: Record<Lane, string>): SendBatch {
+  const sendLane = async (lane: Lane, rows: OutboxRow[]): Promise<BatchResult> => {
     try {
       const out = await client.send(
         new SendMessageBatchCommand({
-          QueueUrl: queueUrl,
+          QueueUrl: queueUrls[lane],
           Entries: rows.map((row) => ({
             Id: String(row.outbox_id),
             MessageBody: encodeJobMessage({ jobId: row.job_id, customerId: row.customer_id }),
@@ -51,6 +55,22 @@ export function sqsBatchSender(client: SQSClient, queueUrl: string): SendBatch {
       return { delivered: [], failed: rows.map((row) => ({ id: row.outbox_id, error: reason })) };
     }
   };
+  return async (rows) => {
+    const results = await Promise.all(
+      LANES.map((lane) => rows.filter((row) => laneOf(row.lane) === lane))
+        .map((laneRows, i) => laneRows.length > 0 ? sendLane(LANES[i]!, laneRows) : undefined),
+    );
+    return {
+      delivered: results.flatMap((r) => r?.delivered ?? []),
+      failed: results.flatMap((r) => r?.failed ?? []),
+    };
+  };
+}
+
+/** Rows of one lane next to each other, so a batch of 10 is one SendMessageBatch call. */
+function byLane(rows: OutboxRow[]): OutboxRow[] {
+  const rank = (row: OutboxRow) => LANES.indexOf(laneOf(row.lane));
+  return [...rows].sort((a, b) => rank(a) - rank(b));
 }
 
 /** Marks sent rows delivered and schedules refused ones for a later try (one round trip). */
@@ -80,10 +100,10 @@ export async function drainOutbox(
   return await transaction(db, async (tx) => {
     const rows = await query<OutboxRow>(
       tx,
-      `select outbox_id, job_id, customer_id, tries
+      `select outbox_id, job_id, customer_id, tries, lane
          from private.take_outbox($1, $2::bigint[])`,
       [options.limit, options.onlyIds ?? null],
-    );
+    ).then(byLane);
     const delivered: BatchResult["delivered"] = [];
     const failed: BatchResult["failed"] = [];
     for (let i = 0; i < rows.length; i += SQS_BATCH_SIZE) {

@@ -2,6 +2,7 @@
  * The monitor's deps, from its config and the clients index.ts builds once per instance: what
  * each route of handler.ts does, composed from check.ts, delivery.ts and redrive.ts.
  */
+import { laneQueueUrls } from "../_shared/lanes.ts";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import type { Db } from "../_shared/db.ts";
 import { dispatchSoon, sqsBatchSender } from "../_shared/outbox.ts";
@@ -22,7 +23,7 @@ export function depsFromConfig(
   const { db, sqs, post } = clients;
   const store = sqlMonitorStore(db);
   const dlq = sqsDeadLetterQueue(sqs, config.sqs.dlqUrl);
-  const send = sqsBatchSender(sqs, config.sqs.queueUrl);
+  const send = sqsBatchSender(sqs, laneQueueUrls(config.sqs.queueUrl));
   return {
     serviceKeys: config.serviceKeys,
     check: () =>

@@ -4,6 +4,7 @@
  * degraded, 503 when unhealthy; `Accept: application/health+json` gets the IETF health-check
  * format. GET /health/live answers from the process alone, touching nothing.
  */
+import { LANES } from "../_shared/lanes.ts";
 import { errorResponse } from "../_shared/errors.ts";
 import { withTimeout } from "../_shared/timeout.ts";
 import {
@@ -66,6 +67,7 @@ function classicBody(
       queue: {
         status: queue.ok ? "up" : "down",
         depth: queue.ok ? queue.value.depth : null,
+        lanes: queue.ok ? queue.value.lanes : null,
         dlq_depth: queue.ok ? queue.value.dlqDepth : null,
       },
       scheduler: {
@@ -123,6 +125,14 @@ function ietfBody(
       queue.ok ? queue.value.depth : null,
       queue.ok ? "pass" : "warn",
     ),
+    // One entry per lane (componentId), as the draft does for instances of a component.
+    "queue:laneDepth": LANES.map((lane) => ({
+      componentId: lane,
+      componentType: "component",
+      observedValue: queue.ok ? queue.value.lanes[lane] : null,
+      status: queue.ok ? "pass" : "warn",
+      time,
+    })),
     "queue:dlqDepth": check(
       "component",
       queue.ok ? queue.value.dlqDepth : null,

@@ -9,6 +9,7 @@
 
 import type { CompositeTypes } from "../_shared/database.types.ts";
 import type { FunctionRow } from "../_shared/db.ts";
+import type { Lane } from "../_shared/lanes.ts";
 
 /** One pg_cron job in the snapshot (type private.cron_job_state). */
 export type CronJobState = CompositeTypes<{ schema: "private" }, "cron_job_state">;
@@ -17,7 +18,10 @@ export type CronJobState = CompositeTypes<{ schema: "private" }, "cron_job_state
 export type Snapshot = FunctionRow<"private", "health_snapshot">;
 
 export interface QueueDepths {
+  /** Every lane's messages together. */
   depth: number;
+  /** Each lane's messages (waiting or in flight). */
+  lanes: Record<Lane, number>;
   dlqDepth: number | null;
 }
 

@@ -45,6 +45,9 @@ export interface QueueDeps {
 }
 
 const ALLOW = "GET, POST, OPTIONS";
+/** What queue_position is, said in every list: SQS, not this count, decides the order. */
+export const QUEUE_POSITION_BASIS =
+  "estimate: 1 + the pending jobs of the job's lane enqueued before it; SQS decides the actual order";
 const DEFAULT_LIMIT = 50;
 const MAX_LIMIT = 200;
 const utf8 = new TextEncoder();
@@ -57,6 +60,7 @@ function jobView(customerId: string, job: EnqueuedJob, item: BulkItem) {
     package_size: item.package_size,
     priority_level: job.priority_level,
     priority_tier: job.priority_tier,
+    lane: job.lane,
     attempts: job.attempts,
     created_at: job.created_at,
   };
@@ -71,7 +75,7 @@ async function list(req: Request, deps: QueueDeps, customerId: string): Promise<
     });
   }
   const jobs = await deps.store.listJobs(customerId, limit);
-  return json({ customer_id: customerId, jobs });
+  return json({ customer_id: customerId, queue_position_basis: QUEUE_POSITION_BASIS, jobs });
 }
 
 /** The jobs policy's RateLimit header fields, when it was charged. */
@@ -205,9 +209,13 @@ async function enqueue(req: Request, deps: QueueDeps, customerId: string): Promi
   }
 
   const created = result.jobs.flatMap((job) =>
-    job.outbox_id === null
-      ? []
-      : [{ outbox_id: job.outbox_id, job_id: job.job_id, customer_id: customerId, tries: 0 }]
+    job.outbox_id === null ? [] : [{
+      outbox_id: job.outbox_id,
+      job_id: job.job_id,
+      customer_id: customerId,
+      tries: 0,
+      lane: job.lane,
+    }]
   );
   if (created.length > 0) deps.sendAfterAnswer(created);
   const headers: Record<string, string> = {

@@ -1,4 +1,5 @@
 // Wiring only: config and clients are built once per instance; see handler.ts.
+import { laneQueueUrls } from "../_shared/lanes.ts";
 import { cacheApiKeys, createJwtVerifier, identify, identifyOnce } from "../_shared/auth.ts";
 import { createDb } from "../_shared/db.ts";
 import { intervalLog } from "../_shared/log.ts";
@@ -19,7 +20,7 @@ const verifyJwt = createJwtVerifier(config.jwt);
 const sqs = createSqsClient(config.sqs, config.dispatchTimeoutMs);
 const sender = afterAnswerSender(
   db,
-  sqsBatchSender(sqs, config.sqs.queueUrl),
+  sqsBatchSender(sqs, laneQueueUrls(config.sqs.queueUrl)),
   config.sendWindowMs,
   intervalLog((line) => console.error(line)),
 );

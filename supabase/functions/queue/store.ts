@@ -13,6 +13,7 @@ export type JobView =
     | "package_size"
     | "priority_level"
     | "priority_tier"
+    | "lane"
     | "attempts"
     | "error_message"
     | "created_at"
@@ -21,7 +22,10 @@ export type JobView =
     | "progress"
   >
   & {
-    /** 1 = next to run, among all pending jobs; null unless pending. */
+    /**
+     * An estimate, within the job's lane: 1 + the lane's pending jobs enqueued before it (SQS
+     * decides the actual order); null unless pending.
+     */
     queue_position: number | null;
   };
 
@@ -34,6 +38,8 @@ export interface EnqueuedJob {
   /** As stored: a tier's number, and the tier (null when the job was given a number). */
   priority_level: number;
   priority_tier: string | null;
+  /** The lane (SQS queue) its messages go to. */
+  lane: string;
   /** created: a new job (its outbox row, reserved for this caller); existing: a replay. */
   outcome: "created" | "existing";
   outbox_id: number | null;
@@ -83,7 +89,7 @@ type EnqueueRow = {
 
 const ENQUEUE = `select request, item, outcome, job_id, status, attempts, created_at, outbox_id,
          limit_remaining, limit_reset_ms, limit_retry_after_ms, priority_level, priority_tier,
-         known_tiers
+         lane, known_tiers
     from private.enqueue_requests($1::jsonb, $2)`;
 
 /**
@@ -130,6 +136,7 @@ function result(rows: EnqueueRow[], items: number): EnqueueResult {
       created_at: row.created_at!,
       priority_level: row.priority_level!,
       priority_tier: row.priority_tier,
+      lane: row.lane!,
       outcome: row.outcome as EnqueuedJob["outcome"],
       outbox_id: row.outbox_id,
     })),
@@ -252,18 +259,16 @@ export function sqlQueueStore(db: Db, reserveSeconds: number): QueueStore {
   return {
     enqueue: gatheredEnqueue(db, reserveSeconds),
     async listJobs(customerId, limit) {
-      // Position: pending jobs ahead in run order (priority, then age), counted on the
-      // partial index jobs_pending_order_idx.
+      // Position: the lane's pending jobs enqueued earlier, counted on the partial index
+      // jobs_pending_lane_idx. Within a lane SQS keeps roughly the order of sending.
       return await query<JobView>(
         db,
         `select j.id, j.customer_id, j.status, j.package_size, j.priority_level, j.priority_tier,
-                j.attempts,
-                j.error_message, j.created_at, j.updated_at, j.completed_at, j.progress,
+                j.lane, j.attempts, j.error_message, j.created_at, j.updated_at, j.completed_at,
+                j.progress,
                 case when j.status = 'pending' then (
                   select count(*)::int + 1 from public.jobs p
-                   where p.status = 'pending'
-                     and (p.priority_level > j.priority_level
-                          or (p.priority_level = j.priority_level and p.created_at < j.created_at)))
+                   where p.status = 'pending' and p.lane = j.lane and p.created_at < j.created_at)
                 end as queue_position
            from public.jobs j
           where j.customer_id = $1

@@ -1,12 +1,18 @@
--- Priority tiers: priority_level takes a tier name (the old system's `starter` and up) as well as
--- a number from 0 to 10. The names and their numbers live in private.priority_tiers, changed with
--- plain SQL; a job without priority_level gets the default tier (`starter`, as the old requeue
--- code did). Jobs keep the number and the tier; enqueue_requests resolves names in the same call
--- and refuses an unknown one with the tiers there are.
+-- Priority that is honoured.
+-- Tiers: priority_level takes a tier name (the old system's `starter` and up) as well as a number
+-- from 0 to 10. The names and their numbers live in private.priority_tiers, changed with plain
+-- SQL; a job without priority_level gets the default tier (`starter`, as the old requeue code
+-- did). Jobs keep the number and the tier; enqueue_requests resolves names in the same call and
+-- refuses an unknown one with the tiers there are.
+-- Lanes: bands of numbers (private.priority_lanes) map to SQS queues, `high` (jobs-high),
+-- `default` (jobs) and `low` (jobs-low), all dead-lettering to jobs-dlq. A job's lane is decided
+-- when it is enqueued and kept on the job (jobs.lane), so every later send (dispatch, stale
+-- recovery, redrive, the lost-message sweep, all through the outbox) goes back to the same lane.
 --
 -- Replaces private.enqueue_requests from 20261129170000_fast_enqueue (dropped and created again:
--- it answers three more columns). Replaces public.enqueue_job from 20261129170000_fast_enqueue:
--- priority_level defaults to null, the default tier.
+-- it answers four more columns). Replaces public.enqueue_job from 20261129170000_fast_enqueue:
+-- priority_level defaults to null, the default tier. Replaces private.take_outbox from
+-- 20261122160000_job_pipeline (dropped and created again: it answers each row's lane).
 
 create table private.priority_tiers (
   name text primary key check (name ~ '^[a-z][a-z0-9_-]{0,31}$'),
@@ -33,6 +39,26 @@ alter table public.jobs
 comment on column public.jobs.priority_tier is
   'The tier priority_level came from, as enqueued (null: the job was given a number).';
 
+-- The lanes are the SQS queues infra/sqs.yaml and the local stack create: a name outside these
+-- would have no queue.
+create table private.priority_lanes (
+  name text primary key check (name in ('high', 'default', 'low')),
+  -- The band is min_level up to the next lane's min_level; a number below every band is default.
+  min_level smallint not null unique check (min_level between 0 and 10)
+);
+comment on table private.priority_lanes is
+  'Priority bands and the lane (SQS queue) each goes to: high = jobs-high, default = jobs, low = jobs-low. Change the bands with plain SQL; they apply to jobs enqueued afterwards.';
+alter table private.priority_lanes enable row level security;
+insert into private.priority_lanes (name, min_level) values ('high', 7), ('default', 2), ('low', 0);
+
+alter table public.jobs
+  add column lane text not null default 'default' check (lane in ('high', 'default', 'low'));
+comment on column public.jobs.lane is
+  'The SQS lane the job''s messages go to, decided from priority_level when it was enqueued.';
+-- Pending jobs of a lane in enqueue order: GET /queue counts positions along it.
+drop index public.jobs_pending_order_idx;
+create index jobs_pending_lane_idx on public.jobs (lane, created_at) where status = 'pending';
+
 drop function private.enqueue_requests(jsonb, integer);
 create function private.enqueue_requests(
   -- [{customer_id, items: [{package_size, priority_level?, payload?, idempotency_key?}, ...],
@@ -56,6 +82,7 @@ create function private.enqueue_requests(
   -- The job's priority as stored: the number, and the tier it came from (null: a number).
   priority_level smallint,
   priority_tier text,
+  lane text,
   -- unknown_tier only: the tiers there are, lowest first.
   known_tiers text[]
 )
@@ -114,7 +141,7 @@ begin
       answered[r] := true;
       return query select r - 1, unknown_at, 'unknown_tier', null::uuid, null::text,
         null::integer, null::timestamptz, null::bigint, null::integer, null::integer,
-        null::integer, null::smallint, null::text,
+        null::integer, null::smallint, null::text, null::text,
         array(select t.name from private.priority_tiers t order by t.priority_level, t.name);
       continue;
     end if;
@@ -135,12 +162,12 @@ begin
               <> cardinality(batch.job_ids) then
           return query select r - 1, null::integer, 'conflict', null::uuid, null::text,
             null::integer, null::timestamptz, null::bigint, null::integer, null::integer,
-            null::integer, null::smallint, null::text, null::text[];
+            null::integer, null::smallint, null::text, null::text, null::text[];
         else
           return query
             select r - 1, (t.o - 1)::integer, 'existing', j.id, j.status, j.attempts,
                    j.created_at, null::bigint, null::integer, null::integer, null::integer,
-                   j.priority_level, j.priority_tier, null::text[]
+                   j.priority_level, j.priority_tier, j.lane, null::text[]
               from unnest(batch.job_ids) with ordinality as t(id, o)
               join public.jobs j on j.id = t.id;
         end if;
@@ -172,7 +199,7 @@ begin
         return query
           select r - 1, conflict_at, 'conflict', j.id, j.status, j.attempts, j.created_at,
                  null::bigint, null::integer, null::integer, null::integer, null::smallint,
-                 null::text, null::text[]
+                 null::text, null::text, null::text[]
             from public.jobs j
            where j.id = seen_id[array_position(seen_item, conflict_at)];
         continue;
@@ -204,7 +231,7 @@ begin
       answered[limited[r]] := true;
       return query select limited[r] - 1, null::integer, 'rate_limited', null::uuid, null::text,
         null::integer, null::timestamptz, null::bigint, remaining[r], reset_ms[r],
-        retry_after_ms[r], null::smallint, null::text, null::text[];
+        retry_after_ms[r], null::smallint, null::text, null::text, null::text[];
     end loop;
   end if;
 
@@ -216,25 +243,29 @@ begin
      and b.idempotency_key = requests->(x.r - 1)->>'batch_key';
 
   -- 4. The new jobs, their outbox rows and their history, in one statement. An item names a
-  --    tier, a number (no tier), or nothing (the default tier).
+  --    tier, a number (no tier), or nothing (the default tier); its number decides its lane.
   with input as materialized (
     select q.o::integer as request, (e.o - 1)::integer as item, gen_random_uuid() as id,
-           q.v->>'customer_id' as customer_id, e.v, p.tier,
-           case when p.tier is null then (e.v->>'priority_level')::smallint
-                else t.priority_level end as level
+           q.v->>'customer_id' as customer_id, e.v, p.tier, lv.level,
+           coalesce(ln.name, 'default') as lane
       from jsonb_array_elements(requests) with ordinality as q(v, o)
      cross join lateral jsonb_array_elements(q.v->'items') with ordinality as e(v, o)
      cross join lateral (select case when jsonb_typeof(e.v->'priority_level') = 'number' then null
                                      else lower(coalesce(e.v->>'priority_level', default_tier))
                                 end as tier) p
       left join private.priority_tiers t on t.name = p.tier
+     cross join lateral (select case when p.tier is null then (e.v->>'priority_level')::smallint
+                                     else t.priority_level end as level) lv
+      left join lateral (select l.name from private.priority_lanes l
+                          where l.min_level <= lv.level
+                          order by l.min_level desc limit 1) ln on true
      where not answered[q.o::integer]
        and not exists (select 1 from unnest(old_request, old_item) as x(r, i)
                         where x.r = q.o and x.i = e.o - 1)
   ), inserted as (
-    insert into public.jobs (id, customer_id, package_size, priority_level, priority_tier,
+    insert into public.jobs (id, customer_id, package_size, priority_level, priority_tier, lane,
                              payload, idempotency_key)
-    select i.id, i.customer_id, (i.v->>'package_size')::integer, i.level, i.tier,
+    select i.id, i.customer_id, (i.v->>'package_size')::integer, i.level, i.tier, i.lane,
            coalesce(i.v->'payload', '{}'::jsonb), i.v->>'idempotency_key'
       from input i
     on conflict (customer_id, idempotency_key) where idempotency_key is not null do nothing
@@ -276,7 +307,7 @@ begin
     select x.r - 1, x.i, case when x.outbox_id is null then 'existing' else 'created' end,
            j.id, j.status, j.attempts, j.created_at, x.outbox_id,
            remaining[l.o], reset_ms[l.o], retry_after_ms[l.o], j.priority_level, j.priority_tier,
-           null::text[]
+           j.lane, null::text[]
       from unnest(new_request, new_item, new_id, new_outbox) with ordinality
            as x(r, i, id, outbox_id, n)
       join public.jobs j on j.id = x.id
@@ -337,3 +368,24 @@ $$;
 comment on function public.enqueue_job(text, integer, integer, jsonb, text) is
   'Creates a pending job and its outbox row in one transaction; idempotent per (customer, key).';
 
+
+-- Each due row with the lane its job's message goes to.
+drop function private.take_outbox(integer, bigint[]);
+create function private.take_outbox(batch_size integer, only_ids bigint[] default null)
+returns table (outbox_id bigint, job_id uuid, customer_id text, tries integer, lane text)
+language sql
+set search_path = ''
+as $$
+  select o.id, o.job_id, j.customer_id, o.tries, j.lane
+    from private.outbox o
+    join public.jobs j on j.id = o.job_id
+   where o.delivered_at is null
+     and o.available_at <= now()
+     and (only_ids is null or o.id = any (only_ids))
+   order by o.available_at, o.id
+   limit batch_size
+     for update of o skip locked;
+$$;
+comment on function private.take_outbox(integer, bigint[]) is
+  'Locks up to batch_size due outbox rows for the calling transaction (skip locked), each with its job''s lane.';
+revoke all on function private.take_outbox(integer, bigint[]) from public;

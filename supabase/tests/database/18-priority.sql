@@ -1,10 +1,12 @@
 -- Priority tiers: enqueue_requests resolves a tier name (any case) to its number in the same call,
 -- gives a job without priority_level the default tier, keeps a number as a number, and refuses an
 -- unknown name before writing anything. Replays compare a tier by name. The mapping is plain SQL.
+-- Priority lanes: a job's number decides its lane at enqueue (bands in private.priority_lanes),
+-- kept on the job; take_outbox says each row's lane.
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
-select plan(17);
+select plan(22);
 
 create temporary table answer as
   select * from private.enqueue_requests('[
@@ -85,6 +87,30 @@ select is((select j.priority_tier from public.jobs j join by_fn f on j.id = f.de
   'free', 'enqueue_job without priority_level gives the default tier');
 select is((select j.priority_level::int from public.jobs j join by_fn f on j.id = f.number_id),
   8, 'enqueue_job with a number keeps it');
+
+-- Lanes: 0-1 low, 2-6 default, 7-10 high, as shipped.
+create temporary table laned as
+  select * from private.enqueue_requests('[{"customer_id": "cust_lane", "items": [
+    {"package_size": 1, "priority_level": 0}, {"package_size": 1, "priority_level": 2},
+    {"package_size": 1, "priority_level": 6}, {"package_size": 1, "priority_level": "business"},
+    {"package_size": 1, "priority_level": 10}]}]'::jsonb, 0);
+select results_eq($$select lane from laned order by item$$,
+  $$values ('low'), ('default'), ('default'), ('high'), ('high')$$,
+  'each number goes to its band''s lane');
+select results_eq(
+  $$select j.lane from laned l join public.jobs j on j.id = l.job_id order by l.item$$,
+  $$values ('low'), ('default'), ('default'), ('high'), ('high')$$, 'and the job keeps it');
+select results_eq(
+  $$select t.lane from private.take_outbox(10, (select array_agg(outbox_id order by item) from laned)) t
+     order by t.outbox_id$$,
+  $$values ('low'), ('default'), ('default'), ('high'), ('high')$$,
+  'take_outbox sends each row to its job''s lane');
+delete from private.priority_lanes where name = 'low';
+select is((select lane from private.enqueue_requests('[{"customer_id": "cust_lane",
+    "items": [{"package_size": 1, "priority_level": 0}]}]'::jsonb, 0)),
+  'default', 'a number below every band goes to the default lane');
+select throws_ok($$insert into private.priority_lanes (name, min_level) values ('urgent', 9)$$,
+  '23514', null, 'a lane is one of the queues there are');
 
 select * from finish();
 rollback;

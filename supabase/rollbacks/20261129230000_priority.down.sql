@@ -1,9 +1,37 @@
--- Rolls back 20261129230000_priority_tiers.sql: priority_level is a number again, required by the
--- API. Roll the queue function back first (it reads the new columns of enqueue_requests).
+-- Rolls back 20261129230000_priority.sql: priority_level is a number again, required by the API,
+-- and every job goes to the one queue, jobs. Roll the functions back first (they read the new
+-- columns of enqueue_requests and take_outbox), and stop the workers once jobs-high and jobs-low
+-- are empty.
 drop function private.enqueue_requests(jsonb, integer);
+drop function private.take_outbox(integer, bigint[]);
+drop index public.jobs_pending_lane_idx;
+create index jobs_pending_order_idx on public.jobs (priority_level desc, created_at)
+  where status = 'pending';
+alter table public.jobs drop column lane;
+drop table private.priority_lanes;
 alter table public.jobs drop column priority_tier;
 alter table private.settings drop column default_priority_tier;
 drop table private.priority_tiers;
+
+-- private.take_outbox as 20261122160000_job_pipeline left it.
+create function private.take_outbox(batch_size integer, only_ids bigint[] default null)
+returns table (outbox_id bigint, job_id uuid, customer_id text, tries integer)
+language sql
+set search_path = ''
+as $$
+  select o.id, o.job_id, j.customer_id, o.tries
+    from private.outbox o
+    join public.jobs j on j.id = o.job_id
+   where o.delivered_at is null
+     and o.available_at <= now()
+     and (only_ids is null or o.id = any (only_ids))
+   order by o.available_at, o.id
+   limit batch_size
+     for update of o skip locked;
+$$;
+comment on function private.take_outbox(integer, bigint[]) is
+  'Locks up to batch_size due outbox rows for the calling transaction (skip locked).';
+revoke all on function private.take_outbox(integer, bigint[]) from public;
 
 -- private.enqueue_requests and public.enqueue_job as 20261129170000_fast_enqueue left them.
 create function private.enqueue_requests(
