@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { dlqFloodFigures, dlqToSlack } from "./dlq.ts";
 import { healthFigures } from "./health.ts";
 import { pipelineFigures } from "./pipeline.ts";
+import { priorityFigures } from "./priority.ts";
 import { workerFigures } from "./workers.ts";
 import { rateLimitFigures } from "./ratelimit.ts";
 import { httpRateLimitFigures } from "./ratelimit_http.ts";
@@ -19,8 +20,8 @@ import { type Stack, startStack, workerEnv } from "../scripts/stack/stack.ts";
 import { stopProfile } from "../scripts/stop.ts";
 
 const p = profile("bench");
-// `deno task bench ratelimit` runs one group only (pipeline, workers, stale, health, ratelimit,
-// dlq).
+// `deno task bench ratelimit` runs one group only (pipeline, workers, priority, stale, health,
+// ratelimit, dlq).
 const only = Deno.args[0];
 const wanted = (group: string) => !only || only === group;
 await stopProfile(p);
@@ -67,6 +68,10 @@ try {
   if (wanted("workers")) {
     console.log("worker runtime...");
     figures.push(...await workerFigures(stack.env, startWorkers));
+  }
+  if (wanted("priority")) {
+    console.log("priority lanes and the per-customer cap...");
+    figures.push(...await priorityFigures(stack.env, startWorkers));
   }
   if (wanted("stale")) {
     console.log("stale-job sweep at 10k and 1M jobs...");

@@ -36,8 +36,18 @@ const headers = (env: StackEnv) => ({
   "content-type": "application/json",
 });
 
-/** Enqueues `count` jobs for `customer` in bulk and waits until every one is on SQS. */
-async function backlog(env: StackEnv, sql: postgres.Sql, customer: string, count: number) {
+/**
+ * Enqueues `count` jobs for `customer` in bulk and waits until every one is on SQS. Each job is
+ * `fields` plus package_size 1; without a priority_level it gets the default tier (starter),
+ * in the default lane.
+ */
+export async function backlog(
+  env: StackEnv,
+  sql: postgres.Sql,
+  customer: string,
+  count: number,
+  fields: Record<string, unknown> = {},
+) {
   for (let done = 0; done < count; done += 500) {
     const size = Math.min(500, count - done);
     const res = await fetch(`${env.API_URL}/functions/v1/queue/${customer}`, {
@@ -45,9 +55,9 @@ async function backlog(env: StackEnv, sql: postgres.Sql, customer: string, count
       headers: headers(env),
       body: JSON.stringify({
         jobs: Array.from({ length: size }, (_, i) => ({
-          // No priority: the default tier (starter), so every job is in the default lane.
           package_size: 1,
           payload: { i: done + i },
+          ...fields,
         })),
       }),
     });

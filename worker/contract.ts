@@ -89,10 +89,10 @@ export interface MessageQueue {
   /** Hides the messages for `seconds` more (0: visible again at once); batched, 10 a call. */
   setVisibility(messages: QueueMessage[], seconds: number): Promise<void>;
   /**
-   * Sends a new copy of the message to its lane (same body, same customer group), visible after
-   * `delaySeconds`: a new message, with no receives counted yet.
+   * Sends a new copy of each message to its lane (same body, same customer group), visible after
+   * its `delaySeconds`: new messages, with no receives counted yet (batched, 10 a call).
    */
-  sendAgain(message: QueueMessage, delaySeconds: number): Promise<void>;
+  sendAgain(copies: { message: QueueMessage; delaySeconds: number }[]): Promise<void>;
 }
 
 /** What a handler gets beside its job. */

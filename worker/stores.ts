@@ -7,7 +7,7 @@ import {
   ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
   ReceiveMessageCommand,
-  SendMessageCommand,
+  SendMessageBatchCommand,
   type SQSClient,
 } from "@aws-sdk/client-sqs";
 import { type Db, query } from "../supabase/functions/_shared/db.ts";
@@ -148,13 +148,22 @@ export function sqsMessageQueue(client: SQSClient, queueUrl: string): MessageQue
         }),
       );
     },
-    async sendAgain(message, delaySeconds) {
-      await client.send(
-        new SendMessageCommand({
-          QueueUrl: urls[message.lane],
-          MessageBody: message.body,
-          DelaySeconds: delaySeconds,
-          ...messageGroupOf(parseJobMessage(message.body).customerId),
+    async sendAgain(copies) {
+      const delays = new Map(copies.map((c) => [c.message, c.delaySeconds]));
+      await Promise.all(
+        perLaneBatches(copies.map((c) => c.message)).map(async ({ lane, batch }) => {
+          const out = await client.send(
+            new SendMessageBatchCommand({
+              QueueUrl: urls[lane],
+              Entries: batch.map((m, i) => ({
+                Id: String(i),
+                MessageBody: m.body,
+                DelaySeconds: delays.get(m),
+                ...messageGroupOf(parseJobMessage(m.body).customerId),
+              })),
+            }),
+          );
+          checkBatch("SendMessageBatch", out.Failed);
         }),
       );
     },

@@ -30,7 +30,14 @@ import type {
 } from "./contract.ts";
 import { PermanentJobError } from "./contract.ts";
 import { gathered } from "./gather.ts";
-import { keptPerLowerLane, type LaneView, nextReceive, RECHECK_MS } from "./lanes.ts";
+import {
+  IDLE_RECHECK_MS,
+  keptPerLowerLane,
+  type LaneView,
+  type NextReceive,
+  nextReceive,
+  RECHECK_MS,
+} from "./lanes.ts";
 import type { Lane } from "../supabase/functions/_shared/lanes.ts";
 
 export interface WorkerDeps {
@@ -75,6 +82,8 @@ export class JobTimedOut extends Error {
 const MAX_VISIBILITY = 43_200;
 const MAX_RECEIVE = 10;
 const MAX_NOTE = 200;
+/** The longest wait for settling jobs' slots before receiving for fewer than 10. */
+const SETTLING_WAIT_MS = 10;
 
 function describe(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
@@ -106,6 +115,15 @@ export function createWorker(deps: WorkerDeps): Worker {
   const kept = keptPerLowerLane(deps.concurrency, deps.laneShare ?? 0, lanes.length);
   /** When each lane's last receive came back empty (0: it did not). */
   const emptyAt = new Map<Lane, number>(lanes.map((lane) => [lane, 0]));
+  /**
+   * With several lanes, one long poll of one message waits on the default lane whenever it is
+   * quiet (one slot set aside for it): a job there is taken the moment it arrives.
+   */
+  const watched: Lane | undefined = lanes.length > 1
+    ? (lanes.includes("default") ? "default" : lanes[0])
+    : undefined;
+  let watch: Promise<void> | undefined;
+  const recheckMs = () => running.size > 0 ? RECHECK_MS : IDLE_RECHECK_MS;
   function laneViews(): LaneView[] {
     const held = new Map<Lane, number>();
     for (const r of running.values()) {
@@ -115,13 +133,28 @@ export function createWorker(deps: WorkerDeps): Worker {
     return lanes.map((lane) => ({
       lane,
       running: held.get(lane) ?? 0,
-      quiet: now - emptyAt.get(lane)! < RECHECK_MS,
+      quiet: (lane === watched && watch !== undefined) ||
+        now - emptyAt.get(lane)! < recheckMs(),
     }));
+  }
+  /** Until the first quiet lane is due to be looked at again. */
+  function untilRecheck(): number {
+    const now = Date.now();
+    const due = lanes.filter((l) => l !== watched || !watch)
+      .map((l) => emptyAt.get(l)! + recheckMs() - now);
+    return Math.max(1, Math.min(...due));
   }
 
   const complete = gathered(
     (items: Completion[]) => jobs.complete(items),
     { maxBatch: 50, maxInFlight: 2 },
+  );
+  const sendAgain = gathered(
+    async (copies: { message: QueueMessage; delaySeconds: number }[]) => {
+      await queue.sendAgain(copies);
+      return copies.map(() => undefined);
+    },
+    { maxBatch: MAX_RECEIVE, maxInFlight: 2 },
   );
   const deleteMessage = gathered(
     async (messages: QueueMessage[]) => {
@@ -397,11 +430,14 @@ export function createWorker(deps: WorkerDeps): Worker {
         return stopping.signal.aborted ? handBack(claim, message) : launch(claim, message);
       }
       if (claim.outcome === "capped") {
+        log(
+          `job ${jobId}: capped (its customer is at its cap), sent again in ${claim.retry_in_seconds}s`,
+        );
         // Waiting for room must not spend the message's receives: a delayed copy goes first, then
         // this one is deleted (a crash between leaves a duplicate, which the lease makes harmless).
         // If the copy cannot be sent, this message stays and comes back after its visibility.
         afterwards("send capped job again", async () => {
-          await queue.sendAgain(message, claim.retry_in_seconds);
+          await sendAgain({ message, delaySeconds: claim.retry_in_seconds });
           await deleteMessage(message);
         });
         return;
@@ -420,7 +456,32 @@ export function createWorker(deps: WorkerDeps): Worker {
     for (const message of duplicates) afterwards("delete", () => deleteMessage(message));
   }
 
+  /** Receives as planned and claims what came, as soon as it came. */
+  async function receiveAndClaim(next: NextReceive): Promise<void> {
+    let messages: QueueMessage[];
+    try {
+      // Not aborted on shutdown: a long poll cut off mid-way can still take messages on the
+      // server, hiding them for the visibility timeout. We let it finish and hand back what
+      // it got.
+      messages = await queue.receive(next.lane, next.max, next.waitSeconds, deps.visibilitySeconds);
+      emptyAt.set(next.lane, messages.length === 0 ? Date.now() : 0);
+    } catch (error) {
+      if (stopping.signal.aborted) return;
+      log(`receive failed: ${describe(error)}`);
+      await sleep(1_000);
+      return;
+    }
+    if (stopping.signal.aborted) {
+      if (messages.length > 0) {
+        await quietly("return messages", () => queue.setVisibility(messages, 0));
+      }
+      return;
+    }
+    await claim(messages);
+  }
+
   async function runLoop(): Promise<void> {
+    let waitedForSettling = false;
     const heartbeat = setInterval(() => void beat(), deps.heartbeatMs);
     void beat();
     try {
@@ -428,42 +489,55 @@ export function createWorker(deps: WorkerDeps): Worker {
         // A slot is a job, from its claim until its outcome is recorded: the worker never holds
         // more messages than it has slots for. Jobs whose outcome is being recorded free their
         // slots in a moment, often together (completions are batched): wait for them rather than
-        // receive a message or two now.
-        const free = deps.concurrency - running.size;
+        // receive a message or two now, but not for longer than SETTLING_WAIT_MS, so a worker whose
+        // receives bring few jobs (capped ones take no slot) keeps reading the queue.
+        const free = deps.concurrency - running.size - (watch ? 1 : 0);
         const filling = Math.min(MAX_RECEIVE, deps.concurrency);
         const soon = [...running.values()].some((r) => r.settling);
-        if (free <= 0 || (free < filling && soon)) {
-          await new Promise<void>((resolve) => (slotFreed = resolve));
+        if (free <= 0 || (free < filling && soon && !waitedForSettling)) {
+          const freed = new Promise<void>((resolve) => (slotFreed = resolve));
+          if (free <= 0) {
+            await freed;
+          } else {
+            waitedForSettling = true;
+            let timer: ReturnType<typeof setTimeout> | undefined;
+            await Promise.race([
+              freed,
+              new Promise((r) => (timer = setTimeout(r, SETTLING_WAIT_MS))),
+            ]);
+            clearTimeout(timer);
+          }
           slotFreed = undefined;
           continue;
         }
-        let messages: QueueMessage[];
-        const next = nextReceive(laneViews(), free, kept, deps.waitSeconds, "default");
-        try {
-          // Not aborted on shutdown: a long poll cut off mid-way can still take messages on the
-          // server, hiding them for the visibility timeout. We let it finish and hand back what
-          // it got.
-          messages = await queue.receive(
-            next.lane,
-            next.max,
-            next.waitSeconds,
-            deps.visibilitySeconds,
-          );
-          emptyAt.set(next.lane, messages.length === 0 ? Date.now() : 0);
-        } catch (error) {
-          if (stopping.signal.aborted) break;
-          log(`receive failed: ${describe(error)}`);
-          await sleep(1_000);
+        waitedForSettling = false;
+        if (
+          watched && deps.waitSeconds > 0 && !watch &&
+          Date.now() - emptyAt.get(watched)! < recheckMs()
+        ) {
+          watch = receiveAndClaim({ lane: watched, max: 1, waitSeconds: deps.waitSeconds })
+            .finally(() => {
+              watch = undefined;
+              slotFreed?.();
+            });
           continue;
         }
-        if (stopping.signal.aborted) {
-          if (messages.length > 0) {
-            await quietly("return messages", () => queue.setVisibility(messages, 0));
-          }
-          break;
+        const next = nextReceive(laneViews(), free, kept, deps.waitSeconds);
+        if (next) {
+          await receiveAndClaim(next);
+          continue;
         }
-        await claim(messages);
+        // Every lane quiet: wait until a slot frees, the watch ends or a lane is due again.
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          new Promise<void>((resolve) => (slotFreed = resolve)),
+          new Promise((r) => (timer = setTimeout(r, untilRecheck()))),
+        ]);
+        clearTimeout(timer);
+        slotFreed = undefined;
       }
+      // A long poll still waiting on the default lane: let it end, handing back what it got.
+      await watch;
       // Every job settles, unless the database or SQS stops answering for good: then the
       // shutdown stops waiting once its time is over, and those messages come back to others.
       while (settled.size > 0 && !shutdownOver) {

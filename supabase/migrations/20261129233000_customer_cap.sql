@@ -1,20 +1,22 @@
 -- A per-customer cap on jobs in progress (private.settings.max_in_progress_per_customer, off by
 -- default), so one customer with a big backlog cannot take every worker. claim_jobs answers
 -- `capped` for a job over its customer's cap: the job stays pending and the worker sends its
--- message again with a delay (capped_delay_seconds) before deleting the one it holds, so a job
--- held back spends none of its message's receives (three send it to the DLQ).
+-- message again with a delay (capped_delay_seconds, spread from half to one and a half times it)
+-- before deleting the one it holds, so a job held back spends none of its message's receives
+-- (three send it to the DLQ). The spread keeps a big capped backlog from coming back all at once,
+-- in waves that other customers' jobs would wait behind.
 --
 -- Replaces public.claim_jobs from 20261129190000_worker_runtime (the cap; same answers while off).
 
 alter table private.settings
   add column max_in_progress_per_customer integer
     check (max_in_progress_per_customer between 1 and 100000),
-  add column capped_delay_seconds integer not null default 2
-    check (capped_delay_seconds between 1 and 900);
+  add column capped_delay_seconds integer not null default 10
+    check (capped_delay_seconds between 1 and 600);
 comment on column private.settings.max_in_progress_per_customer is
   'Jobs of one customer in progress at once at most (null: no cap). Workers must handle the capped claim.';
 comment on column private.settings.capped_delay_seconds is
-  'How long a capped job''s message is delayed when the worker sends it again (SQS allows 0-900).';
+  'How long a capped job''s message is delayed when the worker sends it again, on average: each delay is spread from half to 1.5 times it (SQS allows at most 900 s).';
 
 -- The cap counts a customer's jobs in progress: a small index, only in-progress rows.
 create index jobs_in_progress_customer_idx on public.jobs (customer_id)
@@ -129,7 +131,8 @@ begin
            j.priority_level, j.payload,
            case when d.outcome = 'not_due'
                 then ceil(extract(epoch from d.due_at - now()))::integer
-                when d.outcome = 'capped' then cap_delay end
+                -- Spread, so a capped backlog trickles back rather than in waves.
+                when d.outcome = 'capped' then ceil(cap_delay * (0.5 + random()))::integer end
       from unnest(ids, outcomes, due_at) with ordinality as d(id, outcome, due_at, o)
       left join public.jobs j on j.id = d.id and d.outcome = 'claimed'
      order by d.o;

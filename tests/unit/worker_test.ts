@@ -82,9 +82,11 @@ function fakeQueue(messages: QueueMessage[], events: Events): MessageQueue {
       events.visibility.push(...ms.map((m): [string, number] => [m.receiptHandle, seconds]));
       return Promise.resolve();
     },
-    sendAgain(m, delaySeconds) {
+    sendAgain(copies) {
       if (events.failResend) return Promise.reject(new Error("SQS is away"));
-      events.resent.push([m.receiptHandle, delaySeconds]);
+      events.resent.push(
+        ...copies.map((c): [string, number] => [c.message.receiptHandle, c.delaySeconds]),
+      );
       return Promise.resolve();
     },
   };
