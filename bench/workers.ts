@@ -47,7 +47,7 @@ export async function backlog(
   customer: string,
   count: number,
   fields: Record<string, unknown> = {},
-) {
+): Promise<void> {
   for (let done = 0; done < count; done += 500) {
     const size = Math.min(500, count - done);
     const res = await fetch(`${env.API_URL}/functions/v1/queue/${customer}`, {

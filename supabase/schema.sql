@@ -313,12 +313,15 @@ begin
 claimed[r] := req->>'batch_key' is not null;
 
 -- 2. Items whose own key was used before: that job is returned; other fields conflict. A
-    --    tier is compared by name (its number may have changed since), a number by number.
+    --    tier is compared by name (its number may have changed since), a number by number; an
+    --    item without priority_level matches the job's, whatever the default tier is now.
     if jsonb_path_exists(req->'items', '$[*].idempotency_key') then
       select min((e.o - 1)::integer) filter (
                where j.package_size <> (e.v->>'package_size')::integer
-                  or j.priority_tier is distinct from p.tier
-                  or (p.tier is null and j.priority_level <> (e.v->>'priority_level')::integer)
+                  or (e.v ? 'priority_level'
+                      and (j.priority_tier is distinct from p.tier
+                           or (p.tier is null
+                               and j.priority_level <> (e.v->>'priority_level')::integer)))
                   or j.payload <> coalesce(e.v->'payload', '{}'::jsonb)),
              coalesce(array_agg((e.o - 1)::integer order by e.o), '{}'),
              coalesce(array_agg(j.id order by e.o), '{}')
@@ -895,6 +898,8 @@ begin
                     where w.last_heartbeat > private.stale_before())
        and j.run_after < cutoff
        and coalesce(j.leased_at, j.created_at) < cutoff
+       -- A capped job's message was sent again by the worker, not through the outbox.
+       and (j.capped_at is null or j.capped_at < cutoff)
        and not exists (select 1 from private.outbox o
                         where o.job_id = j.id
                           and (o.delivered_at is null or o.delivered_at >= cutoff))
@@ -1065,7 +1070,7 @@ declare
   cap integer;
   cap_delay integer;
   lock_key bigint;
-  capped_at bigint[];
+  capped_ords bigint[];
   o bigint;
 begin
   -- Each id's answer, decided on the rows as locked now (in id order, so concurrent claims
@@ -1111,7 +1116,7 @@ begin
     loop
       perform pg_advisory_xact_lock(lock_key);
     end loop;
-    select coalesce(array_agg(r.o), '{}'::bigint[]) into capped_at
+    select coalesce(array_agg(r.o), '{}'::bigint[]) into capped_ords
       from (select d.o,
                    row_number() over (partition by j.customer_id order by d.o) as nth,
                    (select count(*) from public.jobs p
@@ -1120,9 +1125,13 @@ begin
               join public.jobs j on j.id = d.id
              where d.outcome = 'claimed') r
      where r.busy + r.nth > cap;
-    foreach o in array capped_at loop
+    foreach o in array capped_ords loop
       outcomes[o] := 'capped';
     end loop;
+    -- Seen a moment ago, if still pending: the lost-message sweep leaves it alone.
+    update public.jobs j set capped_at = now()
+      from unnest(ids) with ordinality as x(id, n)
+     where x.n = any (capped_ords) and j.id = x.id;
   end if;
 
 with taken as (
@@ -1159,7 +1168,8 @@ return query
            j.priority_level, j.payload,
            case when d.outcome = 'not_due'
                 then ceil(extract(epoch from d.due_at - now()))::integer
-                when d.outcome = 'capped' then cap_delay end
+                -- Spread, so a capped backlog trickles back rather than in waves.
+                when d.outcome = 'capped' then ceil(cap_delay * (0.5 + random()))::integer end
       from unnest(ids, outcomes, due_at) with ordinality as d(id, outcome, due_at, o)
       left join public.jobs j on j.id = d.id and d.outcome = 'claimed'
      order by d.o;
@@ -1674,10 +1684,10 @@ CREATE TABLE private.settings (
     lost_message_after_seconds integer DEFAULT 10800 NOT NULL,
     default_priority_tier text DEFAULT 'starter'::text NOT NULL,
     max_in_progress_per_customer integer,
-    capped_delay_seconds integer DEFAULT 2 NOT NULL,
+    capped_delay_seconds integer DEFAULT 10 NOT NULL,
     CONSTRAINT settings_alert_retry_base_seconds_check CHECK (((alert_retry_base_seconds >= 1) AND (alert_retry_base_seconds <= 3600))),
     CONSTRAINT settings_alert_retry_max_seconds_check CHECK (((alert_retry_max_seconds >= 1) AND (alert_retry_max_seconds <= 86400))),
-    CONSTRAINT settings_capped_delay_seconds_check CHECK (((capped_delay_seconds >= 1) AND (capped_delay_seconds <= 900))),
+    CONSTRAINT settings_capped_delay_seconds_check CHECK (((capped_delay_seconds >= 1) AND (capped_delay_seconds <= 600))),
     CONSTRAINT settings_cron_history_retention_days_check CHECK (((cron_history_retention_days >= 1) AND (cron_history_retention_days <= 365))),
     CONSTRAINT settings_dispatch_retry_max_seconds_check CHECK (((dispatch_retry_max_seconds >= 1) AND (dispatch_retry_max_seconds <= 3600))),
     CONSTRAINT settings_dlq_growth_alert_seconds_check CHECK (((dlq_growth_alert_seconds >= 0) AND (dlq_growth_alert_seconds <= 86400))),
@@ -1726,7 +1736,7 @@ COMMENT ON COLUMN private.settings.default_priority_tier IS 'The tier of a job e
 
 COMMENT ON COLUMN private.settings.max_in_progress_per_customer IS 'Jobs of one customer in progress at once at most (null: no cap). Workers must handle the capped claim.';
 
-COMMENT ON COLUMN private.settings.capped_delay_seconds IS 'How long a capped job''s message is delayed when the worker sends it again (SQS allows 0-900).';
+COMMENT ON COLUMN private.settings.capped_delay_seconds IS 'How long a capped job''s message is delayed when the worker sends it again, on average: each delay is spread from half to 1.5 times it (SQS allows at most 900 s).';
 
 CREATE TABLE private.slack_delivery (
     id boolean DEFAULT true NOT NULL,
@@ -1760,6 +1770,7 @@ CREATE TABLE public.jobs (
     progress jsonb,
     priority_tier text,
     lane text DEFAULT 'default'::text NOT NULL,
+    capped_at timestamp with time zone,
     CONSTRAINT jobs_attempts_check CHECK ((attempts >= 0)),
     CONSTRAINT jobs_completed_at_matches_status CHECK (((status = ANY (ARRAY['completed'::text, 'failed'::text])) = (completed_at IS NOT NULL))),
     CONSTRAINT jobs_customer_id_check CHECK (((length(customer_id) >= 1) AND (length(customer_id) <= 128))),
@@ -1801,6 +1812,8 @@ COMMENT ON COLUMN public.jobs.progress IS 'What the handler last reported: {"don
 COMMENT ON COLUMN public.jobs.priority_tier IS 'The tier priority_level came from, as enqueued (null: the job was given a number).';
 
 COMMENT ON COLUMN public.jobs.lane IS 'The SQS lane the job''s messages go to, decided from priority_level when it was enqueued.';
+
+COMMENT ON COLUMN public.jobs.capped_at IS 'When a claim last found the job''s customer at its cap (its message was then sent again, delayed).';
 
 CREATE TABLE public.queue_history (
     id bigint NOT NULL,

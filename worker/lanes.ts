@@ -4,9 +4,10 @@
  * never starves the others. A lower lane short of its share while a higher one has work is served
  * first: its slots are refilled as soon as they free, not after the high lane's next batch.
  * A lane whose last receive came back empty is quiet for a while (RECHECK_MS while the worker
- * has jobs, IDLE_RECHECK_MS while it has none) and is then looked at again; meanwhile the worker
- * keeps one long poll waiting on the default lane (see worker.ts), so a job there is taken the
- * moment it arrives, as with one queue, and one in another lane within about half a second.
+ * has jobs, IDLE_RECHECK_MS while it has none) and is then looked at again; while no lane has
+ * work, the worker keeps one long poll waiting on the default lane (see worker.ts), so a job there
+ * is taken the moment it arrives, as with one queue, and one in another lane within about half a
+ * second.
  */
 import type { Lane } from "../supabase/functions/_shared/lanes.ts";
 

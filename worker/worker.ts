@@ -84,6 +84,8 @@ const MAX_RECEIVE = 10;
 const MAX_NOTE = 200;
 /** The longest wait for settling jobs' slots before receiving for fewer than 10. */
 const SETTLING_WAIT_MS = 10;
+/** The longest wait on the default lane while other lanes may get work (it holds a slot). */
+const WATCH_WAIT_SECONDS = 2;
 
 function describe(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
@@ -116,8 +118,8 @@ export function createWorker(deps: WorkerDeps): Worker {
   /** When each lane's last receive came back empty (0: it did not). */
   const emptyAt = new Map<Lane, number>(lanes.map((lane) => [lane, 0]));
   /**
-   * With several lanes, one long poll of one message waits on the default lane whenever it is
-   * quiet (one slot set aside for it): a job there is taken the moment it arrives.
+   * With several lanes, while no lane has work, one long poll of one message waits on the default
+   * lane (one slot set aside for it): a job there is taken the moment it arrives.
    */
   const watched: Lane | undefined = lanes.length > 1
     ? (lanes.includes("default") ? "default" : lanes[0])
@@ -511,18 +513,26 @@ export function createWorker(deps: WorkerDeps): Worker {
           continue;
         }
         waitedForSettling = false;
+        const views = laneViews();
         if (
-          watched && deps.waitSeconds > 0 && !watch &&
-          Date.now() - emptyAt.get(watched)! < recheckMs()
+          watched && deps.waitSeconds > 0 && !watch && free >= 2 &&
+          views.every((v) => v.quiet)
         ) {
-          watch = receiveAndClaim({ lane: watched, max: 1, waitSeconds: deps.waitSeconds })
+          // Nothing to receive anywhere: wait on the default lane, one slot set aside for as
+          // long as the wait (WATCH_WAIT_SECONDS at most, so the slot is soon back if another
+          // lane gets work), while the other lanes are looked at every recheck.
+          watch = receiveAndClaim({
+            lane: watched,
+            max: 1,
+            waitSeconds: Math.min(deps.waitSeconds, WATCH_WAIT_SECONDS),
+          })
             .finally(() => {
               watch = undefined;
               slotFreed?.();
             });
           continue;
         }
-        const next = nextReceive(laneViews(), free, kept, deps.waitSeconds);
+        const next = nextReceive(views, free, kept, deps.waitSeconds);
         if (next) {
           await receiveAndClaim(next);
           continue;

@@ -178,12 +178,15 @@ begin
     claimed[r] := req->>'batch_key' is not null;
 
     -- 2. Items whose own key was used before: that job is returned; other fields conflict. A
-    --    tier is compared by name (its number may have changed since), a number by number.
+    --    tier is compared by name (its number may have changed since), a number by number; an
+    --    item without priority_level matches the job's, whatever the default tier is now.
     if jsonb_path_exists(req->'items', '$[*].idempotency_key') then
       select min((e.o - 1)::integer) filter (
                where j.package_size <> (e.v->>'package_size')::integer
-                  or j.priority_tier is distinct from p.tier
-                  or (p.tier is null and j.priority_level <> (e.v->>'priority_level')::integer)
+                  or (e.v ? 'priority_level'
+                      and (j.priority_tier is distinct from p.tier
+                           or (p.tier is null
+                               and j.priority_level <> (e.v->>'priority_level')::integer)))
                   or j.payload <> coalesce(e.v->'payload', '{}'::jsonb)),
              coalesce(array_agg((e.o - 1)::integer order by e.o), '{}'),
              coalesce(array_agg(j.id order by e.o), '{}')

@@ -7,6 +7,8 @@
 -- in waves that other customers' jobs would wait behind.
 --
 -- Replaces public.claim_jobs from 20261129190000_worker_runtime (the cap; same answers while off).
+-- Replaces private.resend_lost_jobs from 20261129210000_dlq_seen_whole: a job capped a moment ago
+-- has a message on its way (the worker's delayed copy), so it is not lost however long it waited.
 
 alter table private.settings
   add column max_in_progress_per_customer integer
@@ -17,6 +19,10 @@ comment on column private.settings.max_in_progress_per_customer is
   'Jobs of one customer in progress at once at most (null: no cap). Workers must handle the capped claim.';
 comment on column private.settings.capped_delay_seconds is
   'How long a capped job''s message is delayed when the worker sends it again, on average: each delay is spread from half to 1.5 times it (SQS allows at most 900 s).';
+
+alter table public.jobs add column capped_at timestamptz;
+comment on column public.jobs.capped_at is
+  'When a claim last found the job''s customer at its cap (its message was then sent again, delayed).';
 
 -- The cap counts a customer's jobs in progress: a small index, only in-progress rows.
 create index jobs_in_progress_customer_idx on public.jobs (customer_id)
@@ -37,7 +43,7 @@ declare
   cap integer;
   cap_delay integer;
   lock_key bigint;
-  capped_at bigint[];
+  capped_ords bigint[];
   o bigint;
 begin
   -- Each id's answer, decided on the rows as locked now (in id order, so concurrent claims
@@ -83,7 +89,7 @@ begin
     loop
       perform pg_advisory_xact_lock(lock_key);
     end loop;
-    select coalesce(array_agg(r.o), '{}'::bigint[]) into capped_at
+    select coalesce(array_agg(r.o), '{}'::bigint[]) into capped_ords
       from (select d.o,
                    row_number() over (partition by j.customer_id order by d.o) as nth,
                    (select count(*) from public.jobs p
@@ -92,9 +98,13 @@ begin
               join public.jobs j on j.id = d.id
              where d.outcome = 'claimed') r
      where r.busy + r.nth > cap;
-    foreach o in array capped_at loop
+    foreach o in array capped_ords loop
       outcomes[o] := 'capped';
     end loop;
+    -- Seen a moment ago, if still pending: the lost-message sweep leaves it alone.
+    update public.jobs j set capped_at = now()
+      from unnest(ids) with ordinality as x(id, n)
+     where x.n = any (capped_ords) and j.id = x.id;
   end if;
 
   with taken as (
@@ -141,3 +151,52 @@ $$;
 comment on function public.claim_jobs(uuid[], text) is
   'Gives worker_id a new lease on each pending, due job of job_ids, or says why not: one job_lease row per id, in order. capped: the customer is at max_in_progress_per_customer; send the message again after retry_in_seconds.';
 
+
+create or replace function private.resend_lost_jobs(max_jobs integer default 1000)
+returns integer
+language plpgsql
+set search_path = ''
+as $$
+declare
+  cutoff timestamptz;
+  resent integer;
+begin
+  select now() - make_interval(secs => s.lost_message_after_seconds) into cutoff
+    from private.settings s;
+  with lost as (
+    select j.id, j.attempts, j.run_after
+      from public.jobs j
+     where j.status = 'pending'
+       -- With no live worker nothing is being received: a long wait proves nothing then.
+       and exists (select 1 from public.worker_heartbeats w
+                    where w.last_heartbeat > private.stale_before())
+       and j.run_after < cutoff
+       and coalesce(j.leased_at, j.created_at) < cutoff
+       -- A capped job's message was sent again by the worker, not through the outbox.
+       and (j.capped_at is null or j.capped_at < cutoff)
+       and not exists (select 1 from private.outbox o
+                        where o.job_id = j.id
+                          and (o.delivered_at is null or o.delivered_at >= cutoff))
+       and not exists (select 1 from private.dead_letters d
+                        where d.job_id = j.id
+                          and d.message_id = (select o.message_id from private.outbox o
+                                               where o.job_id = j.id order by o.id desc limit 1))
+     order by j.run_after
+     limit greatest(max_jobs, 0)
+       for update of j skip locked
+  ), sent as (
+    insert into private.outbox (job_id) select l.id from lost l returning job_id
+  ), history as (
+    insert into public.queue_history (job_id, event, attempt, reason)
+    select l.id, 'resent', l.attempts,
+           'message lost: due since ' || to_char(l.run_after at time zone 'UTC',
+                                                 'YYYY-MM-DD HH24:MI:SS') || ' UTC, never delivered since'
+      from lost l
+  )
+  select count(*)::integer into resent from sent;
+  if resent > 0 then
+    perform private.request_dispatch();
+  end if;
+  return resent;
+end;
+$$;

@@ -2,6 +2,7 @@
 -- cap off first (update private.settings set max_in_progress_per_customer = null) and let the
 -- capped messages come back; workers of this release keep working.
 drop index public.jobs_in_progress_customer_idx;
+alter table public.jobs drop column capped_at;
 alter table private.settings
   drop column max_in_progress_per_customer,
   drop column capped_delay_seconds;
@@ -89,3 +90,51 @@ $$;
 comment on function public.claim_jobs(uuid[], text) is
   'Gives worker_id a new lease on each pending, due job of job_ids, or says why not: one job_lease row per id, in order.';
 
+
+-- private.resend_lost_jobs as 20261129210000_dlq_seen_whole left it.
+create or replace function private.resend_lost_jobs(max_jobs integer default 1000)
+returns integer
+language plpgsql
+set search_path = ''
+as $$
+declare
+  cutoff timestamptz;
+  resent integer;
+begin
+  select now() - make_interval(secs => s.lost_message_after_seconds) into cutoff
+    from private.settings s;
+  with lost as (
+    select j.id, j.attempts, j.run_after
+      from public.jobs j
+     where j.status = 'pending'
+       -- With no live worker nothing is being received: a long wait proves nothing then.
+       and exists (select 1 from public.worker_heartbeats w
+                    where w.last_heartbeat > private.stale_before())
+       and j.run_after < cutoff
+       and coalesce(j.leased_at, j.created_at) < cutoff
+       and not exists (select 1 from private.outbox o
+                        where o.job_id = j.id
+                          and (o.delivered_at is null or o.delivered_at >= cutoff))
+       and not exists (select 1 from private.dead_letters d
+                        where d.job_id = j.id
+                          and d.message_id = (select o.message_id from private.outbox o
+                                               where o.job_id = j.id order by o.id desc limit 1))
+     order by j.run_after
+     limit greatest(max_jobs, 0)
+       for update of j skip locked
+  ), sent as (
+    insert into private.outbox (job_id) select l.id from lost l returning job_id
+  ), history as (
+    insert into public.queue_history (job_id, event, attempt, reason)
+    select l.id, 'resent', l.attempts,
+           'message lost: due since ' || to_char(l.run_after at time zone 'UTC',
+                                                 'YYYY-MM-DD HH24:MI:SS') || ' UTC, never delivered since'
+      from lost l
+  )
+  select count(*)::integer into resent from sent;
+  if resent > 0 then
+    perform private.request_dispatch();
+  end if;
+  return resent;
+end;
+$$;

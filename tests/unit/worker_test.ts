@@ -137,6 +137,8 @@ interface RunOptions {
   logs?: string[];
   lanes?: Lane[];
   laneShare?: number;
+  /** The long poll (default 0: the fake queue answers at once either way). */
+  waitSeconds?: number;
 }
 
 /** Runs a worker until `until()` holds, then shuts it down. */
@@ -150,7 +152,7 @@ async function runUntil(options: RunOptions, until: () => boolean): Promise<void
     jobTimeoutMs: options.timeoutMs ?? 60_000,
     heartbeatMs: options.heartbeatMs ?? 10,
     visibilitySeconds: 60,
-    waitSeconds: 0,
+    waitSeconds: options.waitSeconds ?? 0,
     shutdownGraceMs: options.graceMs ?? 1_000,
     log: (line) => options.logs?.push(line),
     retryDelayMs: () => 5,
@@ -749,4 +751,22 @@ Deno.test("lanes: slots go to the high lane first, and the low lane keeps its sh
 Deno.test("lanes: a strict priority (share 0) gives every slot to the high lane while it has work", async () => {
   const started = await fillFromLanes({ low: 5, high: 20 }, 0);
   assert.ok(started.every((s) => s.lane === "high"), JSON.stringify(started));
+});
+
+Deno.test("lanes: with long polls and one slot, jobs in a lane other than the default one are taken", async () => {
+  const events = newEvents();
+  const done: string[] = [];
+  await runUntil({
+    jobs: fakeJobs(events),
+    // The fake answers a receive at once; a wait longer than a moment would show as a timeout.
+    queue: fakeQueue([1, 2, 3].map((n): QueueMessage => ({ ...message(n), lane: "high" })), events),
+    handler: (j) => {
+      done.push(j.job_id);
+      return Promise.resolve(null);
+    },
+    lanes: ["high", "default", "low"],
+    concurrency: 1,
+    waitSeconds: 20,
+  }, () => events.completed.length === 3);
+  assert.equal(done.length, 3);
 });

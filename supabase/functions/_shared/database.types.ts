@@ -577,6 +577,7 @@ export type Database = {
       "jobs": {
         Row: {
           "attempts": number;
+          "capped_at": string | null;
           "completed_at": string | null;
           "created_at": string;
           "customer_id": string;
@@ -602,6 +603,7 @@ export type Database = {
         ComputedFields: never;
         Insert: {
           "attempts"?: number;
+          "capped_at"?: string | null;
           "completed_at"?: string | null;
           "created_at"?: string;
           "customer_id": string;
@@ -626,6 +628,7 @@ export type Database = {
         };
         Update: {
           "attempts"?: number;
+          "capped_at"?: string | null;
           "completed_at"?: string | null;
           "created_at"?: string;
           "customer_id"?: string;

@@ -12,7 +12,7 @@ select columns_are('public', 'jobs', array[
   'id', 'customer_id', 'package_size', 'priority_level', 'status', 'attempts', 'error_message',
   'created_at', 'updated_at', 'completed_at', 'payload', 'idempotency_key', 'result', 'run_after',
   'lease_token', 'leased_by', 'leased_at', 'heartbeat_at', 'stale_recoveries', 'progress',
-  'priority_tier', 'lane'
+  'priority_tier', 'lane', 'capped_at'
 ], 'jobs has exactly the documented columns');
 select columns_are('public', 'worker_heartbeats',
   array['worker_id', 'current_job_id', 'last_heartbeat'],

@@ -6,7 +6,7 @@
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
-select plan(22);
+select plan(23);
 
 create temporary table answer as
   select * from private.enqueue_requests('[
@@ -62,6 +62,9 @@ select is((select outcome from private.enqueue_requests('[{"customer_id": "cust_
 select is((select outcome from private.enqueue_requests('[{"customer_id": "cust_tier", "items": [
     {"package_size": 1, "priority_level": "business", "idempotency_key": "t1"}]}]'::jsonb, 0)),
   'conflict', 'another tier is another job');
+select is((select outcome from private.enqueue_requests('[{"customer_id": "cust_tier", "items": [
+    {"package_size": 1, "idempotency_key": "t1"}]}]'::jsonb, 0)),
+  'existing', 'a replay without priority_level matches whatever the job was given');
 select is((select priority_level::int from private.enqueue_requests('[{"customer_id": "cust_tier",
     "items": [{"package_size": 1, "priority_level": "pro"}]}]'::jsonb, 0)),
   6, 'a new job gets the tier''s new number');

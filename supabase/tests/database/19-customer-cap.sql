@@ -4,7 +4,7 @@
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
-select plan(11);
+select plan(14);
 
 select is((select max_in_progress_per_customer from private.settings), null, 'off by default');
 
@@ -43,6 +43,19 @@ select results_eq(
 select is((select count(*)::int from public.queue_history where event = 'claimed')
           - (select n from claims_before),
   3, 'only the three claimed jobs have a claim in their history');
+
+select is((select count(*)::int from public.jobs
+            where id in (select id from j where n in (3, 4)) and capped_at = now()),
+  2, 'a capped job is stamped');
+
+-- The lost-message sweep leaves a job capped a moment ago alone, however long it has waited.
+update private.outbox set delivered_at = now() - interval '4 hours'
+ where job_id = (select id from j where n = 4);
+update public.jobs set created_at = now() - interval '4 hours', run_after = now() - interval '4 hours'
+ where id = (select id from j where n = 4);
+select is(private.resend_lost_jobs(), 0, 'a job capped a moment ago has its message on the way');
+update public.jobs set capped_at = now() - interval '4 hours' where id = (select id from j where n = 4);
+select is(private.resend_lost_jobs(), 1, 'capped hours ago and not seen since: lost, sent again');
 
 -- Room again once one finishes.
 select is((select count(*)::int from public.complete_jobs(
