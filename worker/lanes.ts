@@ -24,6 +24,8 @@ export interface LaneView {
   running: number;
   /** Its last receive came back empty a moment ago, or a long poll is waiting on it. */
   quiet: boolean;
+  /** Its last receive brought messages: it has work (not merely "not looked at lately"). */
+  busy: boolean;
 }
 
 export interface NextReceive {
@@ -59,7 +61,7 @@ export function nextReceive(
   // A lower lane short of its share while a higher lane has work: its own slots first.
   for (const [i, view] of lanes.entries()) {
     const owed = kept - view.running;
-    const contended = lanes.slice(0, i).some((l) => !l.quiet);
+    const contended = lanes.slice(0, i).some((l) => l.busy);
     if (contended && !view.quiet && owed > 0) {
       return { lane: view.lane, max: Math.min(MAX_RECEIVE, owed, free), waitSeconds: 0 };
     }

@@ -117,6 +117,8 @@ export function createWorker(deps: WorkerDeps): Worker {
   const kept = keptPerLowerLane(deps.concurrency, deps.laneShare ?? 0, lanes.length);
   /** When each lane's last receive came back empty (0: it did not). */
   const emptyAt = new Map<Lane, number>(lanes.map((lane) => [lane, 0]));
+  /** Lanes whose last receive brought messages. */
+  const busyLanes = new Set<Lane>();
   /**
    * With several lanes, while no lane has work, one long poll of one message waits on the default
    * lane (one slot set aside for it): a job there is taken the moment it arrives.
@@ -137,6 +139,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       running: held.get(lane) ?? 0,
       quiet: (lane === watched && watch !== undefined) ||
         now - emptyAt.get(lane)! < recheckMs(),
+      busy: busyLanes.has(lane),
     }));
   }
   /** Until the first quiet lane is due to be looked at again. */
@@ -467,6 +470,8 @@ export function createWorker(deps: WorkerDeps): Worker {
       // it got.
       messages = await queue.receive(next.lane, next.max, next.waitSeconds, deps.visibilitySeconds);
       emptyAt.set(next.lane, messages.length === 0 ? Date.now() : 0);
+      if (messages.length > 0) busyLanes.add(next.lane);
+      else busyLanes.delete(next.lane);
     } catch (error) {
       if (stopping.signal.aborted) return;
       log(`receive failed: ${describe(error)}`);

@@ -3,7 +3,12 @@ import assert from "node:assert/strict";
 import type { Lane } from "../../supabase/functions/_shared/lanes.ts";
 import { keptPerLowerLane, type LaneView, nextReceive } from "../../worker/lanes.ts";
 
-const view = (lane: Lane, running = 0, quiet = false): LaneView => ({ lane, running, quiet });
+const view = (lane: Lane, running = 0, quiet = false, busy = !quiet): LaneView => ({
+  lane,
+  running,
+  quiet,
+  busy,
+});
 
 Deno.test("keptPerLowerLane(): the share of the slots, rounded, always leaving the top lane one", () => {
   assert.equal(keptPerLowerLane(10, 0.2, 3), 2);
@@ -72,4 +77,10 @@ Deno.test("a lane alone with work takes a whole batch, share or not", () => {
 Deno.test("every lane quiet: nothing to receive until one is due (the default lane has its long poll)", () => {
   const quiet = [view("high", 0, true), view("default", 0, true), view("low", 0, true)];
   assert.equal(nextReceive(quiet, 10, 2, 20), undefined);
+});
+
+Deno.test("a higher lane not looked at lately is not work: a lower lane with work takes a whole batch", () => {
+  // high's recheck is due (not quiet) but its last receive was empty (not busy).
+  const lanes = [view("high", 0, false, false), view("default", 0), view("low", 0, true)];
+  assert.deepEqual(nextReceive(lanes, 10, 2, 20), { lane: "high", max: 8, waitSeconds: 0 });
 });
