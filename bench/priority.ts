@@ -70,10 +70,12 @@ async function waits(sql: postgres.Sql, ids: string[], timeoutMs = 180_000): Pro
 async function arrivals(
   env: StackEnv,
   customer: string,
-  fields: Record<string, unknown>,
+  /** The fields of job i (besides package_size 1). */
+  fields: Record<string, unknown> | ((i: number) => Record<string, unknown>),
   perSecond: number,
   seconds: number,
 ): Promise<string[]> {
+  const fieldsOf = typeof fields === "function" ? fields : () => fields;
   const ids: Promise<string>[] = [];
   const started = performance.now();
   for (let i = 0; i < perSecond * seconds; i++) {
@@ -86,7 +88,7 @@ async function arrivals(
           authorization: `Bearer ${env.SERVICE_ROLE_KEY}`,
           "content-type": "application/json",
         },
-        body: JSON.stringify({ package_size: 1, ...fields }),
+        body: JSON.stringify({ package_size: 1, ...fieldsOf(i) }),
       }).then(async (res) => {
         if (res.status !== 202) throw new Error(`enqueue answered ${res.status}`);
         return (await res.json()).job.id as string;
@@ -114,25 +116,17 @@ async function idleLatency(
   try {
     const levels = oneLane ? { default: "starter" } : { high: 9, default: "starter", low: 0 };
     const lanes = Object.entries(levels);
-    const ids: Record<string, Promise<string>[]> = Object.fromEntries(lanes.map(([l]) => [l, []]));
-    const started = performance.now();
-    for (let i = 0; i < 900; i++) {
-      const due = started + i * 50;
-      await new Promise((r) => setTimeout(r, Math.max(0, due - performance.now())));
-      const [lane, level] = lanes[i % lanes.length]!;
-      ids[lane]!.push(
-        fetch(`${env.API_URL}/functions/v1/queue/bench-idle`, {
-          method: "POST",
-          headers: {
-            authorization: `Bearer ${env.SERVICE_ROLE_KEY}`,
-            "content-type": "application/json",
-          },
-          body: JSON.stringify({ package_size: 1, priority_level: level }),
-        }).then(async (res) => (await res.json()).job.id as string),
-      );
-    }
+    const ids = await arrivals(
+      env,
+      "bench-idle",
+      (i) => ({ priority_level: lanes[i % lanes.length]![1] }),
+      20,
+      45,
+    );
     const out: Record<string, number[]> = {};
-    for (const [lane] of lanes) out[lane] = await waits(sql, await Promise.all(ids[lane]!));
+    for (const [k, [lane]] of lanes.entries()) {
+      out[lane] = await waits(sql, ids.filter((_, i) => i % lanes.length === k));
+    }
     return out;
   } finally {
     await stop();
@@ -224,18 +218,7 @@ async function quietBehindNoisy(
   try {
     const started = performance.now();
     if (withNoisy) {
-      for (let done = 0; done < 3_000; done += 500) {
-        const res = await fetch(`${env.API_URL}/functions/v1/queue/bench-noisy`, {
-          method: "POST",
-          headers: {
-            authorization: `Bearer ${env.SERVICE_ROLE_KEY}`,
-            "content-type": "application/json",
-          },
-          body: JSON.stringify({ jobs: Array.from({ length: 500 }, () => ({ package_size: 1 })) }),
-        });
-        if (res.status !== 202) throw new Error(`bulk enqueue answered ${res.status}`);
-        await res.body?.cancel();
-      }
+      await backlog(env, sql, "bench-noisy", 3_000);
       await firstPassOver(env, sql);
     }
     const firstPassMs = performance.now() - started;
