@@ -2,8 +2,10 @@
  * The local stand-in for Supabase's functions gateway (its own `functions serve` needs Docker).
  * Serves http://127.0.0.1:<port>/functions/v1/<slug>/... like hosted Supabase does:
  * - finds supabase/functions/<slug>/index.ts on each request, so a new function needs no restart;
- * - honours `[functions.<slug>] verify_jwt` from supabase/config.toml (default true) with an
- *   HS256 check against the stack's JWT secret;
+ * - honours `[functions.<slug>] verify_jwt` from supabase/config.toml (default true): HS256
+ *   tokens are checked against the stack's JWT secret, ES256 ones against its signing key;
+ * - publishes that signing key's public half at /auth/v1/.well-known/jwks.json, the one Auth
+ *   endpoint functions use (to verify asymmetric tokens), as hosted Supabase Auth does;
  * - runs each function in its own Deno process (function_worker.ts) with the env vars hosted
  *   Supabase injects plus supabase/functions/.env, and only net/env/read/sys permissions (no writes, no subprocesses);
  * - runs `instances` processes of each function (default 1) and spreads requests over them in
@@ -14,7 +16,7 @@
  *
  * Usage: FUNCTIONS_GATEWAY_CONFIG='<json GatewayConfig>' deno run -A functions_server.ts
  */
-import { jwtVerify } from "jose";
+import { createLocalJWKSet, decodeProtectedHeader, type JWK, jwtVerify } from "jose";
 import { parse as parseToml } from "smol-toml";
 import { parse as parseDotenv } from "dotenv";
 import { join } from "node:path";
@@ -27,6 +29,8 @@ export interface GatewayConfig {
   functionsDir: string;
   configToml: string;
   jwtSecret: string;
+  /** Public signing keys (ES256) the gateway publishes and accepts. */
+  jwks: JWK[];
   /** Env vars every function gets (hosted's SUPABASE_* and the stack's defaults). */
   env: Record<string, string>;
   logDir: string;
@@ -42,6 +46,7 @@ interface Worker {
 const SLUG = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
 const HOP_BY_HOP = ["connection", "keep-alive", "transfer-encoding", "upgrade", "host"];
 const WORKER_BOOT_MS = 30_000;
+export const JWKS_PATH = "/auth/v1/.well-known/jwks.json";
 
 function fileExists(path: string): boolean {
   try {
@@ -114,6 +119,7 @@ export function createGateway(config: GatewayConfig): Gateway {
   /** Running instances' pids, by function. */
   const running = new Map<string, Set<number>>();
   const secret = new TextEncoder().encode(config.jwtSecret);
+  const signingKeys = createLocalJWKSet({ keys: config.jwks ?? [] });
   let closing = false;
 
   function startWorker(slug: string, entry: string, index: number): Promise<Worker> {
@@ -195,7 +201,11 @@ export function createGateway(config: GatewayConfig): Gateway {
     const match = /^Bearer\s+(\S+)$/i.exec(req.headers.get("authorization") ?? "");
     if (!match?.[1]) return false;
     try {
-      await jwtVerify(match[1], secret, { algorithms: ["HS256"] });
+      if (decodeProtectedHeader(match[1]).alg === "HS256") {
+        await jwtVerify(match[1], secret, { algorithms: ["HS256"] });
+      } else {
+        await jwtVerify(match[1], signingKeys, { algorithms: ["ES256"] });
+      }
       return true;
     } catch {
       return false;
@@ -204,6 +214,11 @@ export function createGateway(config: GatewayConfig): Gateway {
 
   async function handle(req: Request, remoteAddr: string): Promise<Response> {
     const url = new URL(req.url);
+    if (url.pathname === JWKS_PATH && (req.method === "GET" || req.method === "HEAD")) {
+      return Response.json({ keys: config.jwks ?? [] }, {
+        headers: { "cache-control": "public, max-age=600" },
+      });
+    }
     const match = /^\/functions\/v1\/([^/]+)(\/.*)?$/.exec(url.pathname);
     const slug = match?.[1];
     if (!slug || !SLUG.test(slug)) {

@@ -4,10 +4,18 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { SignJWT, UnsecuredJWT } from "jose";
-import { createGateway } from "../../scripts/stack/functions_server.ts";
+import { exportJWK, generateKeyPair, type JWK, SignJWT, UnsecuredJWT } from "jose";
+import { createGateway, JWKS_PATH } from "../../scripts/stack/functions_server.ts";
+import { publicJwk } from "../../scripts/stack/keys.ts";
 
 const SECRET = "gateway-test-secret-with-at-least-32-characters";
+const SIGNING = await generateKeyPair("ES256", { extractable: true });
+const SIGNING_JWK: JWK = {
+  ...(await exportJWK(SIGNING.privateKey)),
+  kid: "gateway-test",
+  alg: "ES256",
+  use: "sig",
+};
 
 const ECHO = `
 Deno.serve(async (req) => {
@@ -83,6 +91,7 @@ async function withGateway(
     functionsDir,
     configToml: join(root, "config.toml"),
     jwtSecret: SECRET,
+    jwks: [publicJwk(SIGNING_JWK)],
     env: { SUPABASE_URL: "http://127.0.0.1:1", CUSTOM: "from-stack" },
     logDir: root,
   });
@@ -142,6 +151,28 @@ Deno.test("gateway: verify_jwt (the default) refuses missing, forged, expired an
     const ok = await call(await sign({ role: "anon" }));
     assert.equal(ok.status, 200);
     assert.equal(ok.body.path, "/echo");
+  });
+});
+
+Deno.test("gateway: publishes the signing key as JWKS (public half only) and accepts ES256 tokens it signed", async () => {
+  await withGateway(async (base) => {
+    const res = await fetch(`${base}${JWKS_PATH}`);
+    assert.equal(res.status, 200);
+    const { keys } = await res.json();
+    assert.equal(keys.length, 1);
+    assert.equal(keys[0].kid, "gateway-test");
+    assert.equal(keys[0].d, undefined, "the private part is never published");
+    const es256 = (key: Parameters<SignJWT["sign"]>[0]) =>
+      new SignJWT({ role: "authenticated" }).setProtectedHeader({
+        alg: "ES256",
+        kid: "gateway-test",
+      })
+        .setExpirationTime("5m").sign(key);
+    const call = async (token: string) =>
+      (await fetch(`${base}/functions/v1/echo`, { headers: { authorization: `Bearer ${token}` } }))
+        .status;
+    assert.equal(await call(await es256(SIGNING.privateKey)), 200);
+    assert.equal(await call(await es256((await generateKeyPair("ES256")).privateKey)), 401);
   });
 });
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { SignJWT, UnsecuredJWT } from "jose";
+import { exportJWK, generateKeyPair, SignJWT, UnsecuredJWT } from "jose";
 import {
   type AuthDeps,
   cacheApiKeys,
@@ -123,15 +123,15 @@ Deno.test("serviceKeysFromEnv() takes new secret keys and the legacy key, and ne
   );
 });
 
-Deno.test("jwtConfigFromEnv() takes JWT_SECRET, else the JWKS under SUPABASE_URL, and needs one", () => {
+Deno.test("jwtConfigFromEnv() takes JWT_SECRET and the JWKS under SUPABASE_URL, and needs one", () => {
   assert.deepEqual(
     jwtConfigFromEnv({ JWT_SECRET: ` ${SECRET} `, SUPABASE_URL: "https://ref.supabase.co" }, "fn"),
-    { kind: "hs256", secret: SECRET },
+    { secret: SECRET, jwksUrl: "https://ref.supabase.co/auth/v1/.well-known/jwks.json" },
   );
   assert.deepEqual(jwtConfigFromEnv({ SUPABASE_URL: "https://ref.supabase.co/" }, "fn"), {
-    kind: "jwks",
-    url: "https://ref.supabase.co/auth/v1/.well-known/jwks.json",
+    jwksUrl: "https://ref.supabase.co/auth/v1/.well-known/jwks.json",
   });
+  assert.deepEqual(jwtConfigFromEnv({ JWT_SECRET: SECRET }, "fn"), { secret: SECRET });
   assert.throws(
     () => jwtConfigFromEnv({}, "fn"),
     /^Error: Cannot start fn: set JWT_SECRET or SUPABASE_URL$/,
@@ -139,9 +139,38 @@ Deno.test("jwtConfigFromEnv() takes JWT_SECRET, else the JWKS under SUPABASE_URL
 });
 
 Deno.test("createJwtVerifier() accepts only tokens signed with the configured secret", async () => {
-  const verify = createJwtVerifier({ kind: "hs256", secret: SECRET });
+  const verify = createJwtVerifier({ secret: SECRET });
   assert.equal((await verify(await jwt({ sub: "u-1" }))).sub, "u-1");
   await assert.rejects(verify(await jwt({ sub: "u-1" }, "another-secret-with-at-least-32-chars!")));
+});
+
+Deno.test("createJwtVerifier() checks an ES256 token against the published JWKS, and HS256 against the secret", async () => {
+  const { privateKey, publicKey } = await generateKeyPair("ES256", { extractable: true });
+  const jwk = { ...(await exportJWK(publicKey)), kid: "k1", alg: "ES256", use: "sig" };
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    () => Response.json({ keys: [jwk] }),
+  );
+  try {
+    const jwksUrl = `http://127.0.0.1:${server.addr.port}/auth/v1/.well-known/jwks.json`;
+    const es256 = await new SignJWT({ sub: "op-1" })
+      .setProtectedHeader({ alg: "ES256", kid: "k1" })
+      .setExpirationTime("5m")
+      .sign(privateKey);
+    const both = createJwtVerifier({ secret: SECRET, jwksUrl });
+    assert.equal((await both(es256)).sub, "op-1");
+    assert.equal((await both(await jwt({ sub: "u-1" }))).sub, "u-1", "legacy HS256 still works");
+    await assert.rejects(createJwtVerifier({ jwksUrl })(await jwt({ sub: "u-1" })), /HS256/);
+    await assert.rejects(createJwtVerifier({ secret: SECRET })(es256), /asymmetric/);
+    const other = await generateKeyPair("ES256");
+    const forged = await new SignJWT({ sub: "op-1" })
+      .setProtectedHeader({ alg: "ES256", kid: "k1" })
+      .setExpirationTime("5m")
+      .sign(other.privateKey);
+    await assert.rejects(both(forged), "a token signed by another key is refused");
+  } finally {
+    await server.shutdown();
+  }
 });
 
 Deno.test("identifyServiceOnly() knows the service key by comparison, and nobody else", async () => {

@@ -17,8 +17,7 @@ Deno.test("loadConfig() parses the JWT and rate-limit settings too, and keeps no
     RATE_LIMIT_TIMEOUT_MS: "150",
   });
   assert.deepEqual(config.jwt, {
-    kind: "jwks",
-    url: "https://ref.supabase.co/auth/v1/.well-known/jwks.json",
+    jwksUrl: "https://ref.supabase.co/auth/v1/.well-known/jwks.json",
   });
   assert.equal(config.rateLimit.fn, "queue");
   assert.deepEqual(config.rateLimit.policies.map((p) => p.name), ["strict", "apiKey"]);

@@ -4,7 +4,7 @@
  * to no customer, or nobody. Functions decide what each may do; this module only identifies.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import { createRemoteJWKSet, type JWTPayload, jwtVerify } from "jose";
+import { createRemoteJWKSet, decodeProtectedHeader, type JWTPayload, jwtVerify } from "jose";
 import type { Env } from "./config.ts";
 import { errorResponse } from "./errors.ts";
 
@@ -49,28 +49,42 @@ export function serviceKeysFromEnv(env: Env, fn: string): string[] {
 }
 
 /**
- * How user JWTs are verified: HS256 with JWT_SECRET where it is set (the local stack; legacy
- * hosted projects), otherwise the project's published signing keys (JWKS) under SUPABASE_URL.
+ * How user JWTs are verified, chosen per token by its `alg` header, as Supabase Auth signs them:
+ * HS256 with the project's JWT secret (JWT_SECRET: legacy projects, and the local stack's keys),
+ * and ES256 / RS256 / EdDSA with the signing keys the project publishes as JWKS under
+ * SUPABASE_URL (new projects; the local stack's gateway publishes its own). Either may be absent;
+ * a token of the other kind is then refused.
  */
-export type JwtConfig = { kind: "hs256"; secret: string } | { kind: "jwks"; url: string };
+export interface JwtConfig {
+  secret?: string;
+  jwksUrl?: string;
+}
 
 export function jwtConfigFromEnv(env: Env, fn: string): JwtConfig {
   const secret = env.JWT_SECRET?.trim();
-  if (secret) return { kind: "hs256", secret };
   const base = env.SUPABASE_URL?.trim();
-  if (!base) throw new Error(`Cannot start ${fn}: set JWT_SECRET or SUPABASE_URL`);
-  return { kind: "jwks", url: new URL("/auth/v1/.well-known/jwks.json", base).href };
+  if (!secret && !base) throw new Error(`Cannot start ${fn}: set JWT_SECRET or SUPABASE_URL`);
+  return {
+    ...(secret ? { secret } : {}),
+    ...(base ? { jwksUrl: new URL("/auth/v1/.well-known/jwks.json", base).href } : {}),
+  };
 }
+
+const ASYMMETRIC = ["ES256", "RS256", "EdDSA"];
 
 /** Verifies a JWT's signature and expiry as the config says; the result throws when invalid. */
 export function createJwtVerifier(config: JwtConfig): (token: string) => Promise<JWTPayload> {
-  if (config.kind === "hs256") {
-    const key = new TextEncoder().encode(config.secret);
-    return async (token) => (await jwtVerify(token, key, { algorithms: ["HS256"] })).payload;
-  }
-  const jwks = createRemoteJWKSet(new URL(config.url));
-  return async (token) =>
-    (await jwtVerify(token, jwks, { algorithms: ["ES256", "RS256", "EdDSA"] })).payload;
+  const secret = config.secret ? new TextEncoder().encode(config.secret) : undefined;
+  // Fetched on first use and cached by jose (refetched when a token names an unknown kid).
+  const jwks = config.jwksUrl ? createRemoteJWKSet(new URL(config.jwksUrl)) : undefined;
+  return async (token) => {
+    if (decodeProtectedHeader(token).alg === "HS256") {
+      if (!secret) throw new Error("HS256 tokens are not accepted: JWT_SECRET is not set");
+      return (await jwtVerify(token, secret, { algorithms: ["HS256"] })).payload;
+    }
+    if (!jwks) throw new Error("asymmetric tokens are not accepted: SUPABASE_URL is not set");
+    return (await jwtVerify(token, jwks, { algorithms: ASYMMETRIC })).payload;
+  };
 }
 
 /** Synchronous on purpose: it runs on every rate-limited request, and WebCrypto's is async. */
@@ -78,7 +92,8 @@ export function sha256Hex(text: string): string {
   return createHash("sha256").update(text).digest("hex");
 }
 
-function sameSecret(a: string, b: string): boolean {
+/** Whether two secrets are equal, compared in constant time. */
+export function sameSecret(a: string, b: string): boolean {
   // Hash first so both sides have the same length; compare in constant time.
   return timingSafeEqual(
     new TextEncoder().encode(sha256Hex(a)),
@@ -157,10 +172,10 @@ export async function identify(req: Request, deps: AuthDeps): Promise<Caller> {
 }
 
 /** Memoizes identify() per request, so the rate limiter and the handler share one lookup. */
-export function identifyOnce(
-  identifyFn: (req: Request) => Promise<Caller>,
-): (req: Request) => Promise<Caller> {
-  const seen = new WeakMap<Request, Promise<Caller>>();
+export function identifyOnce<T = Caller>(
+  identifyFn: (req: Request) => Promise<T>,
+): (req: Request) => Promise<T> {
+  const seen = new WeakMap<Request, Promise<T>>();
   return (req) => {
     let caller = seen.get(req);
     if (!caller) {
