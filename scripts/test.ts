@@ -9,6 +9,7 @@
  * `deno task test:reliability` (--reliability) runs tests/reliability/ instead (load, faults,
  * bad input) on the same kind of stack and writes their figures to docs/RELIABILITY.md.
  */
+import { stackSigningKey } from "./console_token.ts";
 import { join } from "node:path";
 import { profile } from "./stack/profile.ts";
 import { controlHandler } from "./stack/control.ts";
@@ -160,12 +161,20 @@ if (import.meta.main) {
   }
   if (stack) {
     // No secret in any log of the run, nor in what the tests printed.
-    const { SERVICE_ROLE_KEY, JWT_SECRET, AWS_SECRET_ACCESS_KEY, SLACK_WEBHOOK_URL } = stack.env;
+    const {
+      SERVICE_ROLE_KEY,
+      JWT_SECRET,
+      AWS_SECRET_ACCESS_KEY,
+      SLACK_WEBHOOK_URL,
+      METRICS_TOKEN,
+    } = stack.env;
     const leaks = findLeaks([...logFiles(p.stateDir), ...captured], {
       SERVICE_ROLE_KEY,
       JWT_SECRET,
       AWS_SECRET_ACCESS_KEY,
       "the Slack webhook token": SLACK_WEBHOOK_URL.split("/").pop()!,
+      METRICS_TOKEN,
+      "the signing key's private part": stackSigningKey(p.stateDir).d!,
     });
     for (const leak of leaks) console.error(`SECRET LEAK: ${leak.secret} appears in ${leak.where}`);
     console.log(`

@@ -9,7 +9,7 @@
 import { join } from "node:path";
 import postgres from "postgres";
 import { ensurePackages } from "./packages.ts";
-import { type Keys, loadOrCreateKeys } from "./keys.ts";
+import { type Keys, loadOrCreateKeys, publicJwk } from "./keys.ts";
 import { appliedMigrations, migrationFiles, staleMigrations } from "./migrations.ts";
 import { dbUrl, initCluster, psqlFile, startPostgres } from "./postgres.ts";
 import { alive, portOpen, type Service, spawnService, waitUntil } from "./process.ts";
@@ -30,6 +30,8 @@ export interface StackEnv {
   /** The emulator ignores credentials; a unique fake lets tests prove it never reaches a log. */
   AWS_SECRET_ACCESS_KEY: string;
   SLACK_WEBHOOK_URL: string;
+  /** The bearer token of console-api's GET /metrics. */
+  METRICS_TOKEN: string;
 }
 
 export interface Stack {
@@ -171,6 +173,7 @@ function stackEnv(p: Profile, keys: Keys): StackEnv {
     SQS_DLQ_URL: "",
     AWS_SECRET_ACCESS_KEY: keys.awsSecretAccessKey,
     SLACK_WEBHOOK_URL: `http://127.0.0.1:${p.ports.slack}/services/${keys.slackToken}`,
+    METRICS_TOKEN: keys.metricsToken,
   };
 }
 
@@ -191,6 +194,7 @@ function functionEnv(env: StackEnv, p: Profile): Record<string, string> {
     AWS_ACCESS_KEY_ID: "local",
     AWS_SECRET_ACCESS_KEY: env.AWS_SECRET_ACCESS_KEY,
     SLACK_WEBHOOK_URL: env.SLACK_WEBHOOK_URL,
+    METRICS_TOKEN: env.METRICS_TOKEN,
   };
 }
 
@@ -340,6 +344,7 @@ export async function startStack(p: Profile, opts: StartOptions = {}): Promise<S
       functionsDir: join(p.root, "supabase", "functions"),
       configToml: join(p.root, "supabase", "config.toml"),
       jwtSecret: keys.jwtSecret,
+      jwks: [publicJwk(keys.signingKey)],
       env: functionEnv(env, p),
       logDir: p.stateDir,
       instances: functionInstances(),

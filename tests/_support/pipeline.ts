@@ -89,6 +89,7 @@ export function startWorker(stack: TestStack, env: Record<string, string> = {}):
     SQS_DLQ_URL: stack.sqsDlqUrl,
     AWS_SECRET_ACCESS_KEY: stack.awsSecretAccessKey,
     SLACK_WEBHOOK_URL: stack.slackWebhookUrl,
+    METRICS_TOKEN: stack.metricsToken,
   };
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", join(projectRoot, "worker", "main.ts")],

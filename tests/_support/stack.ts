@@ -15,6 +15,7 @@ export interface TestStack {
   sqsDlqUrl: string;
   awsSecretAccessKey: string;
   slackWebhookUrl: string;
+  metricsToken: string;
   stateDir: string;
 }
 
@@ -38,6 +39,7 @@ export function testStack(): TestStack {
     sqsDlqUrl: need("SQS_DLQ_URL"),
     awsSecretAccessKey: need("AWS_SECRET_ACCESS_KEY"),
     slackWebhookUrl: need("SLACK_WEBHOOK_URL"),
+    metricsToken: need("METRICS_TOKEN"),
     stateDir: need("STACK_STATE_DIR"),
   };
 }

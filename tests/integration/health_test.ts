@@ -34,6 +34,8 @@ Deno.test("GET /functions/v1/health needs no key and reports every part", async 
       "rate-limit-cleanup",
       "recover-stale-jobs",
       "resend-lost-jobs",
+      "resume-console-operations",
+      "roll-up-job-stats",
     ],
   );
   for (

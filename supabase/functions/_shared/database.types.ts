@@ -6,6 +6,45 @@ export type Json = string | number | boolean | null | { [key: string]: Json | un
 export type Database = {
   "private": {
     Tables: {
+      "alert_attempts": {
+        Row: {
+          "alert_id": number;
+          "at": string;
+          "attempt": number;
+          "delivered": boolean;
+          "error": string | null;
+          "id": number;
+          "next_try_at": string | null;
+        };
+        ComputedFields: never;
+        Insert: {
+          "alert_id": number;
+          "at"?: string;
+          "attempt": number;
+          "delivered": boolean;
+          "error"?: string | null;
+          "id"?: never;
+          "next_try_at"?: string | null;
+        };
+        Update: {
+          "alert_id"?: number;
+          "at"?: string;
+          "attempt"?: number;
+          "delivered"?: boolean;
+          "error"?: string | null;
+          "id"?: never;
+          "next_try_at"?: string | null;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "alert_attempts_alert_id_fkey";
+            columns: ["alert_id"];
+            isOneToOne: false;
+            referencedRelation: "alerts";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
       "alerts": {
         Row: {
           "available_at": string;
@@ -68,6 +107,121 @@ export type Database = {
           "key_prefix"?: string;
           "name"?: string;
           "revoked_at"?: string | null;
+        };
+        Relationships: [];
+      };
+      "console_audit": {
+        Row: {
+          "action": string;
+          "actor": string;
+          "affected": number;
+          "at": string;
+          "detail": Json | null;
+          "id": number;
+          "result": string;
+          "role": string;
+          "target": NonNullable<Json>;
+        };
+        ComputedFields: never;
+        Insert: {
+          "action": string;
+          "actor": string;
+          "affected"?: number;
+          "at"?: string;
+          "detail"?: Json | null;
+          "id"?: never;
+          "result": string;
+          "role": string;
+          "target"?: NonNullable<Json>;
+        };
+        Update: {
+          "action"?: string;
+          "actor"?: string;
+          "affected"?: number;
+          "at"?: string;
+          "detail"?: Json | null;
+          "id"?: never;
+          "result"?: string;
+          "role"?: string;
+          "target"?: NonNullable<Json>;
+        };
+        Relationships: [];
+      };
+      "console_operations": {
+        Row: {
+          "action": string;
+          "changed": number;
+          "created_at": string;
+          "created_by": string;
+          "cursor_created_at": string | null;
+          "cursor_id": string | null;
+          "error": string | null;
+          "estimated": number;
+          "filter": Json | null;
+          "finished_at": string | null;
+          "id": number;
+          "job_ids": (string)[] | null;
+          "processed": number;
+          "status": string;
+          "updated_at": string;
+          "console_operation_view": Json | null;
+        };
+        ComputedFields: "console_operation_view";
+        Insert: {
+          "action": string;
+          "changed"?: number;
+          "created_at"?: string;
+          "created_by": string;
+          "cursor_created_at"?: string | null;
+          "cursor_id"?: string | null;
+          "error"?: string | null;
+          "estimated"?: number;
+          "filter"?: Json | null;
+          "finished_at"?: string | null;
+          "id"?: never;
+          "job_ids"?: (string)[] | null;
+          "processed"?: number;
+          "status"?: string;
+          "updated_at"?: string;
+        };
+        Update: {
+          "action"?: string;
+          "changed"?: number;
+          "created_at"?: string;
+          "created_by"?: string;
+          "cursor_created_at"?: string | null;
+          "cursor_id"?: string | null;
+          "error"?: string | null;
+          "estimated"?: number;
+          "filter"?: Json | null;
+          "finished_at"?: string | null;
+          "id"?: never;
+          "job_ids"?: (string)[] | null;
+          "processed"?: number;
+          "status"?: string;
+          "updated_at"?: string;
+        };
+        Relationships: [];
+      };
+      "cron_results": {
+        Row: {
+          "id": number;
+          "jobname": string;
+          "ran_at": string;
+          "result": NonNullable<Json>;
+        };
+        ComputedFields: never;
+        Insert: {
+          "id"?: never;
+          "jobname": string;
+          "ran_at"?: string;
+          "result": NonNullable<Json>;
+        };
+        Update: {
+          "id"?: never;
+          "jobname"?: string;
+          "ran_at"?: string;
+          "result"?: NonNullable<Json>;
         };
         Relationships: [];
       };
@@ -183,6 +337,43 @@ export type Database = {
           "name"?: string;
           "ok"?: boolean;
           "updated_at"?: string;
+        };
+        Relationships: [];
+      };
+      "job_stats": {
+        Row: {
+          "claimed": number;
+          "completed": number;
+          "dead_lettered": number;
+          "enqueued": number;
+          "failed": number;
+          "latency_buckets": (number)[];
+          "minute": string;
+          "recovered": number;
+          "retried": number;
+        };
+        ComputedFields: never;
+        Insert: {
+          "claimed"?: number;
+          "completed"?: number;
+          "dead_lettered"?: number;
+          "enqueued"?: number;
+          "failed"?: number;
+          "latency_buckets": (number)[];
+          "minute": string;
+          "recovered"?: number;
+          "retried"?: number;
+        };
+        Update: {
+          "claimed"?: number;
+          "completed"?: number;
+          "dead_lettered"?: number;
+          "enqueued"?: number;
+          "failed"?: number;
+          "latency_buckets"?: (number)[];
+          "minute"?: string;
+          "recovered"?: number;
+          "retried"?: number;
         };
         Relationships: [];
       };
@@ -395,12 +586,117 @@ export type Database = {
       [_ in never]: never;
     };
     Functions: {
+      "add_buckets": { Args: { "a": (number)[]; "b": (number)[] }; Returns: (number)[] };
       "backoff_seconds": {
         Args: { "base": number; "cap": number; "failures": number };
         Returns: number;
       };
       "claim_dlq": { Args: { "lease_seconds": number }; Returns: string };
       "claim_slack_delivery": { Args: { "lease_seconds": number }; Returns: string };
+      "console_alerts": { Args: { "before_id": number; "page": number }; Returns: Json };
+      "console_audit_page": { Args: { "before_id": number; "page": number }; Returns: Json };
+      "console_cancel_jobs": {
+        Args: { "actor": string; "job_ids": (string)[] };
+        Returns: {
+          "job_id": string;
+          "outcome": string;
+        }[];
+      };
+      "console_count_jobs": { Args: { "action": string; "filter": Json }; Returns: number };
+      "console_dead_letters": {
+        Args: { "before_id": string; "before_seen": string; "page": number };
+        Returns: Json;
+      };
+      "console_job": { Args: { "job_id": string }; Returns: Json };
+      "console_job_filter": { Args: { "filter": Json }; Returns: string };
+      "console_jobs": {
+        Args: { "after_created_at": string; "after_id": string; "filter": Json; "page": number };
+        Returns: Json[];
+      };
+      "console_leases": {
+        Args: { "after_beat": string; "after_id": string; "page": number };
+        Returns: Json;
+      };
+      "console_metrics": { Args: Record<PropertyKey, never>; Returns: Json };
+      "console_operation_status": { Args: { "action": string }; Returns: string };
+      "console_operation_view": {
+        Args: {
+          "o": Omit<
+            Database["private"]["Tables"]["console_operations"]["Row"],
+            Database["private"]["Tables"]["console_operations"]["ComputedFields"]
+          >;
+        };
+        Returns: Json;
+      };
+      "console_operations_page": { Args: { "before_id": number; "page": number }; Returns: Json };
+      "console_overview": { Args: Record<PropertyKey, never>; Returns: Json };
+      "console_recoveries": {
+        Args: { "before_at": string; "before_id": number; "page": number };
+        Returns: Json;
+      };
+      "console_retry_jobs": {
+        Args: { "actor": string; "job_ids": (string)[] };
+        Returns: {
+          "job_id": string;
+          "outcome": string;
+        }[];
+      };
+      "console_run_operation": {
+        Args: { "batch": number; "operation_id": number };
+        Returns: {
+          "action": string;
+          "changed": number;
+          "created_at": string;
+          "created_by": string;
+          "cursor_created_at": string | null;
+          "cursor_id": string | null;
+          "error": string | null;
+          "estimated": number;
+          "filter": Json | null;
+          "finished_at": string | null;
+          "id": number;
+          "job_ids": (string)[] | null;
+          "processed": number;
+          "status": string;
+          "updated_at": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "console_operations";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      "console_schedules": { Args: { "runs": number }; Returns: Json };
+      "console_start_operation": {
+        Args: { "action": string; "actor": string; "filter": Json; "job_ids": (string)[] };
+        Returns: {
+          "action": string;
+          "changed": number;
+          "created_at": string;
+          "created_by": string;
+          "cursor_created_at": string | null;
+          "cursor_id": string | null;
+          "error": string | null;
+          "estimated": number;
+          "filter": Json | null;
+          "finished_at": string | null;
+          "id": number;
+          "job_ids": (string)[] | null;
+          "processed": number;
+          "status": string;
+          "updated_at": string;
+        };
+        SetofOptions: {
+          from: "*";
+          to: "console_operations";
+          isOneToOne: true;
+          isSetofReturn: false;
+        };
+      };
+      "console_status_counts": { Args: { "cap"?: number }; Returns: Json };
+      "console_statuses": { Args: { "filter": Json }; Returns: (string)[] };
+      "console_workers": { Args: { "page": number }; Returns: Json };
       "dead_letter_summary": { Args: Record<PropertyKey, never>; Returns: Json };
       "decide_dlq_alert": {
         Args: { "depth": number };
@@ -474,6 +770,7 @@ export type Database = {
           "id": string;
         }[];
       };
+      "latency_bounds_ms": { Args: Record<PropertyKey, never>; Returns: (number)[] };
       "prune_cron_history": { Args: { "keep"?: string }; Returns: number };
       "prune_dead_letters": { Args: { "seen_since": string }; Returns: number };
       "prune_history": {
@@ -501,6 +798,7 @@ export type Database = {
           "retry_after_ms": number;
         }[];
       };
+      "record_cron_result": { Args: { "jobname": string; "result": Json }; Returns: Json };
       "record_dead_letters": {
         Args: { "letters": Json };
         Returns: {
@@ -520,6 +818,7 @@ export type Database = {
       "request_dispatch": { Args: Record<PropertyKey, never>; Returns: number };
       "resend_lost_jobs": { Args: { "max_jobs"?: number }; Returns: number };
       "revoke_api_key": { Args: { "key_id": string }; Returns: boolean };
+      "roll_up_job_stats": { Args: Record<PropertyKey, never>; Returns: number };
       "settle_alert": {
         Args: {
           "alert_id": number;

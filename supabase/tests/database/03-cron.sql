@@ -13,7 +13,8 @@ select is(
   'prune-history runs daily at 03:17');
 select is(
   (select command from cron.job where jobname = 'prune-history'),
-  'select * from private.prune_history()', 'prune-history calls private.prune_history()');
+  $$select private.record_cron_result('prune-history', (select to_jsonb(r) from private.prune_history() r))$$,
+  'prune-history calls private.prune_history() and records what it pruned');
 select is((select count(*)::int from cron.job where jobname = 'prune-cron-history'), 0,
   'the job it replaced is gone');
 

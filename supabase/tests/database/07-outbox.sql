@@ -58,7 +58,8 @@ select is(
   'dispatch-outbox runs every minute');
 select is(
   (select command from cron.job where jobname = 'dispatch-outbox'),
-  'select private.request_dispatch()', 'dispatch-outbox calls request_dispatch()');
+  $$select private.record_cron_result('dispatch-outbox', jsonb_build_object('request_id', private.request_dispatch()))$$,
+  'dispatch-outbox calls request_dispatch() and records its request');
 
 select * from finish();
 rollback;

@@ -117,7 +117,8 @@ select is((select row(recovered, failed) from public.recover_stale_jobs()), row(
 select is((select schedule from cron.job where jobname = 'recover-stale-jobs'), '* * * * *',
   'recover-stale-jobs runs every minute');
 select is((select command from cron.job where jobname = 'recover-stale-jobs'),
-  'select * from public.recover_stale_jobs()', 'and calls recover_stale_jobs()');
+  $$select private.record_cron_result('recover-stale-jobs', (select to_jsonb(r) from public.recover_stale_jobs() r))$$,
+  'and calls recover_stale_jobs(), recording the counts');
 
 set local role anon;
 select throws_ok('select * from public.recover_stale_jobs()', '42501', null,

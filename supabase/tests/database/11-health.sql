@@ -47,7 +47,7 @@ select is((select jobs_stale from snap), 1::bigint, 'stale jobs');
 select is(
   (select array_agg(j.name order by j.name) from snap, unnest(snap.cron_jobs) j),
   array['dispatch-outbox', 'dlq-monitor', 'prune-history', 'rate-limit-cleanup', 'recover-stale-jobs',
-        'resend-lost-jobs'],
+        'resend-lost-jobs', 'resume-console-operations', 'roll-up-job-stats'],
   'every cron job is listed');
 select ok(
   (select bool_and(j.schedule is not null and j.active is not null)

@@ -117,7 +117,7 @@ select is((select count(*)::int from private.outbox o
 
 -- Schedule and access.
 select is((select row(schedule, command)::text from cron.job where jobname = 'dlq-monitor'),
-  row('* * * * *', $$select private.invoke_function('dlq-monitor')$$)::text,
+  row('* * * * *', $$select private.record_cron_result('dlq-monitor', jsonb_build_object('request_id', private.invoke_function('dlq-monitor')))$$)::text,
   'pg_cron calls dlq-monitor every minute through pg_net');
 set local role anon;
 select throws_ok('select private.decide_dlq_alert(0)', '42501', null, 'anon cannot run the monitor');

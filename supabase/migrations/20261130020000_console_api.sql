@@ -1,0 +1,1015 @@
+-- What the operator data API (the console-api function) reads and does, kept fast at millions of
+-- jobs: nothing here counts the whole jobs table or scans history on a read.
+-- - private.job_stats: job events per minute, rolled up from queue_history by a pg_cron step
+--   (each run reads only the minutes since the last one), with a histogram of queue latency
+--   (enqueue to first claim). Throughput, failures and latency over 1 h / 24 h / 7 d come from it.
+-- - private.cron_results: what each scheduled run of ours did, recorded by the run itself (the
+--   cron commands are wrapped; the functions they call are unchanged).
+-- - private.alert_attempts: every Slack delivery attempt of an alert, written by a trigger as
+--   private.settle_alert() counts the try.
+-- - private.console_audit and private.console_operations: who did what from the console, and the
+--   bulk actions (retry, cancel), processed in batches of their own transactions.
+-- - Reads for the console as functions returning JSON, one round trip each, keyset-paginated.
+-- Adds two indexes: jobs by status and age (the jobs page, bulk actions), and the stale-recovery
+-- events of queue_history (the recovery ledger).
+
+-- ---------------------------------------------------------------------------------------------
+-- Roll-up of job events per minute.
+
+create function private.latency_bounds_ms()
+returns integer[]
+language sql
+immutable
+set search_path = ''
+as $$ select '{5,10,25,50,100,250,500,1000,2500,5000,10000,30000,60000,300000,1800000}'::integer[] $$;
+comment on function private.latency_bounds_ms() is
+  'Bucket bounds (ms) of the queue-latency histogram in private.job_stats: bucket 1 is below the first bound, bucket k from bound k-1 up to (not including) bound k, the last bucket the last bound and above.';
+
+create table private.job_stats (
+  minute timestamptz primary key,
+  enqueued integer not null default 0,
+  claimed integer not null default 0,
+  completed integer not null default 0,
+  failed integer not null default 0,
+  retried integer not null default 0,
+  recovered integer not null default 0,
+  dead_lettered integer not null default 0,
+  latency_buckets integer[] not null
+    check (cardinality(latency_buckets) = cardinality(private.latency_bounds_ms()) + 1)
+);
+alter table private.job_stats enable row level security;
+comment on table private.job_stats is
+  'Job events per minute (from queue_history), rolled up by private.roll_up_job_stats(). The row at -infinity holds the totals of minutes older than 8 days, so sums over the table only grow.';
+comment on column private.job_stats.latency_buckets is
+  'Jobs first claimed in this minute, by how long they had waited since enqueue: a histogram over private.latency_bounds_ms().';
+comment on column private.job_stats.retried is 'Failures that scheduled a retry (retry_scheduled).';
+
+create function private.add_buckets(a integer[], b integer[])
+returns integer[]
+language sql
+immutable
+set search_path = ''
+as $$
+  select coalesce(array_agg(coalesce(x, 0) + coalesce(y, 0) order by o), '{}')
+    from unnest(a, b) with ordinality as t(x, y, o);
+$$;
+comment on function private.add_buckets(integer[], integer[]) is
+  'Adds two latency histograms bucket by bucket.';
+
+create aggregate private.sum_buckets(integer[]) (
+  sfunc = private.add_buckets,
+  stype = integer[]
+);
+comment on aggregate private.sum_buckets(integer[]) is 'Sums latency histograms bucket by bucket.';
+
+create function private.roll_up_job_stats()
+returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  bounds constant integer[] := private.latency_bounds_ms();
+  upto constant timestamptz := date_trunc('minute', now());
+  since timestamptz;
+  written integer;
+begin
+  perform pg_advisory_xact_lock(hashtext('private.roll_up_job_stats'));
+  -- From two minutes before the last minute rolled up: an event whose transaction committed
+  -- after that run is counted now. A first run (or one after a long stop) looks back one day.
+  select greatest(max(s.minute) - interval '2 minutes', upto - interval '1 day')
+    into since from private.job_stats s where s.minute > '-infinity';
+  since := coalesce(since, upto - interval '1 day');
+
+  with events as (
+    select date_trunc('minute', h.created_at) as minute, h.event,
+           case when h.event = 'claimed' and h.attempt = 1 then
+             width_bucket(extract(epoch from h.created_at - j.created_at) * 1000, bounds) + 1
+           end as bucket
+      from public.queue_history h
+      left join public.jobs j on h.event = 'claimed' and h.attempt = 1 and j.id = h.job_id
+     where h.created_at >= since and h.created_at < upto
+  ), per_bucket as (
+    select e.minute, e.bucket, count(*)::integer as n from events e
+     where e.bucket is not null group by e.minute, e.bucket
+  ), minutes as (
+    select e.minute,
+           count(*) filter (where e.event = 'enqueued')::integer as enqueued,
+           count(*) filter (where e.event = 'claimed')::integer as claimed,
+           count(*) filter (where e.event = 'completed')::integer as completed,
+           count(*) filter (where e.event = 'failed')::integer as failed,
+           count(*) filter (where e.event = 'retry_scheduled')::integer as retried,
+           count(*) filter (where e.event = 'recovered')::integer as recovered,
+           count(*) filter (where e.event = 'dead_lettered')::integer as dead_lettered
+      from events e group by e.minute
+  )
+  insert into private.job_stats as s (minute, enqueued, claimed, completed, failed, retried,
+                                      recovered, dead_lettered, latency_buckets)
+  select m.minute, m.enqueued, m.claimed, m.completed, m.failed, m.retried, m.recovered,
+         m.dead_lettered,
+         array(select coalesce((select b.n from per_bucket b
+                                 where b.minute = m.minute and b.bucket = k), 0)
+                 from generate_series(1, cardinality(bounds) + 1) k order by k)
+    from minutes m
+  on conflict (minute) do update
+     set enqueued = excluded.enqueued, claimed = excluded.claimed,
+         completed = excluded.completed, failed = excluded.failed, retried = excluded.retried,
+         recovered = excluded.recovered, dead_lettered = excluded.dead_lettered,
+         latency_buckets = excluded.latency_buckets;
+  get diagnostics written = row_count;
+
+  -- Minutes older than 8 days fold into the -infinity row: the 7-day view needs no more, and
+  -- the totals (the metrics' counters) never go down.
+  with old as (
+    delete from private.job_stats s
+     where s.minute > '-infinity' and s.minute < upto - interval '8 days'
+    returning s.*
+  ), folded as (
+    select sum(o.enqueued)::integer as enqueued, sum(o.claimed)::integer as claimed,
+           sum(o.completed)::integer as completed, sum(o.failed)::integer as failed,
+           sum(o.retried)::integer as retried, sum(o.recovered)::integer as recovered,
+           sum(o.dead_lettered)::integer as dead_lettered,
+           private.sum_buckets(o.latency_buckets) as latency_buckets
+      from old o having count(*) > 0
+  )
+  insert into private.job_stats as s (minute, enqueued, claimed, completed, failed, retried,
+                                      recovered, dead_lettered, latency_buckets)
+  select '-infinity', f.enqueued, f.claimed, f.completed, f.failed, f.retried, f.recovered,
+         f.dead_lettered, f.latency_buckets
+    from folded f
+  on conflict (minute) do update
+     set enqueued = s.enqueued + excluded.enqueued, claimed = s.claimed + excluded.claimed,
+         completed = s.completed + excluded.completed, failed = s.failed + excluded.failed,
+         retried = s.retried + excluded.retried, recovered = s.recovered + excluded.recovered,
+         dead_lettered = s.dead_lettered + excluded.dead_lettered,
+         latency_buckets = private.add_buckets(s.latency_buckets, excluded.latency_buckets);
+  return written;
+end;
+$$;
+comment on function private.roll_up_job_stats() is
+  'Counts queue_history events per minute into private.job_stats (the minutes since the last run, and the two before it again); folds minutes older than 8 days into the totals row. Returns the minutes written.';
+
+-- ---------------------------------------------------------------------------------------------
+-- What each scheduled run of ours did.
+
+create table private.cron_results (
+  id bigint generated always as identity primary key,
+  jobname text not null,
+  ran_at timestamptz not null default now(),
+  result jsonb not null
+);
+alter table private.cron_results enable row level security;
+create index cron_results_job_idx on private.cron_results (jobname, ran_at desc);
+comment on table private.cron_results is
+  'One row per scheduled run of ours: what it did (jobs recovered, rows pruned...), beside pg_cron''s own cron.job_run_details. Kept as long as cron_history_retention_days.';
+
+create function private.record_cron_result(jobname text, result jsonb)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  insert into private.cron_results (jobname, result) values (jobname, result);
+  -- Prunes its own job's old rows as it goes: one index range, no separate sweep.
+  delete from private.cron_results c
+   where c.jobname = record_cron_result.jobname
+     and c.ran_at < now() - make_interval(days => (select s.cron_history_retention_days
+                                                   from private.settings s));
+  return result;
+end;
+$$;
+comment on function private.record_cron_result(text, jsonb) is
+  'Records what a scheduled run did (the cron commands wrap their call in it) and returns it.';
+
+select cron.schedule('recover-stale-jobs', '* * * * *',
+  $$select private.record_cron_result('recover-stale-jobs', (select to_jsonb(r) from public.recover_stale_jobs() r))$$);
+select cron.schedule('resend-lost-jobs', '*/10 * * * *',
+  $$select private.record_cron_result('resend-lost-jobs', jsonb_build_object('resent', private.resend_lost_jobs()))$$);
+select cron.schedule('rate-limit-cleanup', '*/10 * * * *',
+  $$select private.record_cron_result('rate-limit-cleanup', jsonb_build_object('pruned', private.prune_rate_limits()))$$);
+select cron.schedule('prune-history', '17 3 * * *',
+  $$select private.record_cron_result('prune-history', (select to_jsonb(r) from private.prune_history() r))$$);
+select cron.schedule('dispatch-outbox', '* * * * *',
+  $$select private.record_cron_result('dispatch-outbox', jsonb_build_object('request_id', private.request_dispatch()))$$);
+select cron.schedule('dlq-monitor', '* * * * *',
+  $$select private.record_cron_result('dlq-monitor', jsonb_build_object('request_id', private.invoke_function('dlq-monitor')))$$);
+select cron.schedule('roll-up-job-stats', '* * * * *',
+  $$select private.record_cron_result('roll-up-job-stats', jsonb_build_object('minutes', private.roll_up_job_stats()))$$);
+
+-- ---------------------------------------------------------------------------------------------
+-- Slack delivery attempts.
+
+create table private.alert_attempts (
+  id bigint generated always as identity primary key,
+  alert_id bigint not null references private.alerts (id) on delete cascade,
+  attempt integer not null,
+  at timestamptz not null default now(),
+  delivered boolean not null,
+  error text,
+  next_try_at timestamptz
+);
+alter table private.alert_attempts enable row level security;
+create index alert_attempts_alert_idx on private.alert_attempts (alert_id, attempt);
+comment on table private.alert_attempts is
+  'Every try to deliver an alert to Slack: delivered, or the error and when it is tried again.';
+
+create function private.record_alert_attempt()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  insert into private.alert_attempts (alert_id, attempt, delivered, error, next_try_at)
+  values (new.id, new.tries, new.delivered_at is not null,
+          case when new.delivered_at is null then new.last_error end,
+          case when new.delivered_at is null then new.available_at end);
+  return new;
+end;
+$$;
+comment on function private.record_alert_attempt() is
+  'Trigger: an alert whose tries went up was just tried; records the attempt.';
+
+create trigger alerts_record_attempt
+  after update of tries on private.alerts
+  for each row when (new.tries > old.tries)
+  execute function private.record_alert_attempt();
+
+-- ---------------------------------------------------------------------------------------------
+-- Audit trail and tracked operations.
+
+create table private.console_audit (
+  id bigint generated always as identity primary key,
+  at timestamptz not null default now(),
+  actor text not null check (length(actor) between 1 and 300),
+  role text not null check (role in ('viewer', 'operator', 'service')),
+  action text not null check (action ~ '^[a-z][a-z_]*$'),
+  target jsonb not null default '{}',
+  affected integer not null default 0 check (affected >= 0),
+  result text not null check (result in ('ok', 'refused', 'failed', 'started', 'finished')),
+  detail jsonb
+);
+alter table private.console_audit enable row level security;
+create index console_audit_at_idx on private.console_audit (at desc, id desc);
+comment on table private.console_audit is
+  'Every action asked of console-api, done or refused: who (the token''s email and subject, or the service role), with which role, what, on which jobs or filter, how many, and the result.';
+
+create table private.console_operations (
+  id bigint generated always as identity primary key,
+  action text not null check (action in ('retry', 'cancel')),
+  filter jsonb,
+  job_ids uuid[],
+  status text not null default 'running' check (status in ('running', 'done', 'failed')),
+  estimated integer not null default 0,
+  processed integer not null default 0,
+  changed integer not null default 0,
+  cursor_created_at timestamptz,
+  cursor_id uuid,
+  created_by text not null,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  finished_at timestamptz,
+  error text,
+  check ((filter is null) <> (job_ids is null))
+);
+alter table private.console_operations enable row level security;
+create index console_operations_running_idx on private.console_operations (updated_at)
+  where status = 'running';
+comment on table private.console_operations is
+  'A bulk action from the console on a list of job ids or on every job matching a filter: its dry-run estimate, progress (processed, changed), and where the next batch starts.';
+
+-- ---------------------------------------------------------------------------------------------
+-- Indexes the console's reads use.
+
+-- The jobs page (newest first within each status, merged) and the bulk actions' batches.
+create index jobs_status_created_idx on public.jobs (status, created_at desc, id desc);
+
+-- The recovery ledger: jobs taken back from silent workers, and those failed for going stale.
+create index queue_history_recoveries_idx on public.queue_history (created_at desc, id desc)
+  where event = 'recovered' or (event = 'failed' and reason like 'Failed: went stale%');
+
+-- ---------------------------------------------------------------------------------------------
+-- Job filters, shared by the jobs page and the bulk actions.
+
+create function private.console_job_filter(filter jsonb)
+returns text
+language plpgsql
+immutable
+set search_path = ''
+as $$
+declare
+  key text;
+  parts text[] := '{}';
+begin
+  if filter is null or jsonb_typeof(filter) <> 'object' then
+    raise exception 'console filter must be a JSON object' using errcode = '22023';
+  end if;
+  for key in select jsonb_object_keys(filter) loop
+    if key not in ('status', 'customer_id', 'priority_level', 'lane', 'created_after',
+                   'created_before') then
+      raise exception 'unknown console filter %', key using errcode = '22023';
+    end if;
+  end loop;
+  -- Literals quoted by format(%L) and cast to the column's type: a bad value fails the cast.
+  if filter ? 'status' then
+    parts := parts || format('j.status = %L', filter->>'status');
+  end if;
+  if filter ? 'customer_id' then
+    parts := parts || format('j.customer_id = %L', filter->>'customer_id');
+  end if;
+  if filter ? 'priority_level' then
+    parts := parts || format('j.priority_level = %L::smallint', filter->>'priority_level');
+  end if;
+  if filter ? 'lane' then
+    parts := parts || format('j.lane = %L', filter->>'lane');
+  end if;
+  if filter ? 'created_after' then
+    parts := parts || format('j.created_at >= %L::timestamptz', filter->>'created_after');
+  end if;
+  if filter ? 'created_before' then
+    parts := parts || format('j.created_at < %L::timestamptz', filter->>'created_before');
+  end if;
+  return coalesce(nullif(array_to_string(parts, ' and '), ''), 'true');
+end;
+$$;
+comment on function private.console_job_filter(jsonb) is
+  'The SQL condition (on jobs as j) for a console filter {status, customer_id, priority_level, lane, created_after, created_before}; unknown keys raise 22023.';
+
+create function private.console_statuses(filter jsonb)
+returns text[]
+language sql
+immutable
+set search_path = ''
+as $$
+  select case when filter ? 'status' then array[filter->>'status']
+              else array['pending', 'in_progress', 'completed', 'failed'] end;
+$$;
+comment on function private.console_statuses(jsonb) is
+  'The statuses a console filter covers: the one it names, or all four.';
+
+-- ---------------------------------------------------------------------------------------------
+-- Reads.
+
+create function private.console_status_counts(cap integer default 10000)
+returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  -- Exact up to cap (each count stops there); above it, an estimate from the planner's
+  -- statistics (rows in the table x the status's frequency), labelled as such.
+  with exact as (
+    select s.status,
+           (select count(*) from (select 1 from public.jobs j where j.status = s.status
+                                   limit cap + 1) x)::bigint as n
+      from unnest(array['pending', 'in_progress', 'completed', 'failed']) s(status)
+  ), stats as (
+    select greatest(c.reltuples, 0)::float8 as rows,
+           st.most_common_vals::text::text[] as vals, st.most_common_freqs as freqs
+      from pg_class c
+      left join pg_stats st on st.schemaname = 'public' and st.tablename = 'jobs'
+                          and st.attname = 'status'
+     where c.oid = 'public.jobs'::regclass
+  )
+  select jsonb_object_agg(e.status, case
+    when e.n <= cap then jsonb_build_object('count', e.n, 'exact', true)
+    else jsonb_build_object(
+      'count', greatest(cap + 1, coalesce(round(st.rows * (
+        select f from unnest(st.vals, st.freqs) as m(v, f) where m.v = e.status)), 0))::bigint,
+      'exact', false,
+      'basis', 'estimate from table statistics (exact counts stop at ' || cap || ')')
+    end)
+    from exact e cross join stats st;
+$$;
+comment on function private.console_status_counts(integer) is
+  'Jobs per status: exact up to cap, above it estimated from table statistics (and labelled so).';
+
+create function private.console_overview()
+returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  with windows(name, span, step) as (
+    values ('1h', interval '1 hour', interval '1 minute'),
+           ('24h', interval '24 hours', interval '15 minutes'),
+           ('7d', interval '7 days', interval '2 hours')
+  ), rolled as (
+    select max(s.minute) as upto from private.job_stats s where s.minute > '-infinity'
+  ), series as (
+    select w.name, w.step, jsonb_agg(jsonb_build_object(
+             'at', b.at, 'enqueued', coalesce(p.enqueued, 0), 'completed', coalesce(p.completed, 0),
+             'failed', coalesce(p.failed, 0), 'retried', coalesce(p.retried, 0),
+             'recovered', coalesce(p.recovered, 0)) order by b.at) as points
+      from windows w
+     cross join lateral generate_series(
+             date_bin(w.step, now() - w.span, 'epoch'::timestamptz) + w.step,
+             date_bin(w.step, now(), 'epoch'::timestamptz), w.step) b(at)
+      left join lateral (
+        select sum(s.enqueued) as enqueued, sum(s.completed) as completed,
+               sum(s.failed) as failed, sum(s.retried) as retried, sum(s.recovered) as recovered
+          from private.job_stats s where s.minute >= b.at and s.minute < b.at + w.step) p on true
+     group by w.name, w.step
+  ), latency as (
+    select private.sum_buckets(s.latency_buckets) as buckets
+      from private.job_stats s where s.minute >= now() - interval '1 hour'
+  )
+  select jsonb_build_object(
+    'jobs', private.console_status_counts(),
+    'oldest_pending_at', (select min(m) from unnest(array(
+        select (select min(j.created_at) from public.jobs j
+                 where j.status = 'pending' and j.lane = l.name)
+          from private.priority_lanes l)) m),
+    'stats_rolled_up_to', (select r.upto + interval '1 minute' from rolled r),
+    'latency_1h', jsonb_build_object('bounds_ms', private.latency_bounds_ms(),
+                                     'buckets', (select l.buckets from latency l)),
+    'series', (select jsonb_object_agg(s.name, jsonb_build_object(
+                 'step_seconds', extract(epoch from s.step)::integer, 'points', s.points))
+                 from series s),
+    'workers_active', (select count(*) from public.worker_heartbeats w
+                        where w.last_heartbeat > private.stale_before()),
+    'leases_at_risk', (select count(*) from public.jobs j where j.status = 'in_progress'
+                         and coalesce(j.heartbeat_at, j.leased_at) < now() - (
+                           select make_interval(secs => s.stale_threshold_seconds / 2.0)
+                             from private.settings s)),
+    'dlq', (select jsonb_build_object('depth_last_check', m.depth, 'checked_at', m.checked_at,
+                                      'incident_since', m.incident_since)
+              from private.dlq_monitor m),
+    'dead_letters_recorded', (select count(*) from private.dead_letters),
+    'operations_running', (select count(*) from private.console_operations o
+                            where o.status = 'running'));
+$$;
+comment on function private.console_overview() is
+  'The console''s overview: jobs per status (capped or estimated), oldest pending job, throughput and failures per window and queue latency from the per-minute roll-up, workers, leases at risk, DLQ state.';
+
+create function private.console_jobs(filter jsonb, after_created_at timestamptz, after_id uuid,
+                                     page integer)
+returns setof jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  condition constant text := private.console_job_filter(filter);
+  branches text[];
+begin
+  -- Newest first: one index range per status (jobs_status_created_idx), merged, so a page costs
+  -- about `page` rows per status whatever the table's size.
+  select array_agg(format(
+           '(select j.* from public.jobs j where j.status = %L and %s%s
+              order by j.created_at desc, j.id desc limit %s)',
+           s, condition,
+           case when after_created_at is null then ''
+                else format(' and (j.created_at, j.id) < (%L::timestamptz, %L::uuid)',
+                            after_created_at, after_id) end,
+           page))
+    into branches
+    from unnest(private.console_statuses(filter)) s;
+  return query execute format(
+    'select jsonb_build_object(''id'', j.id, ''customer_id'', j.customer_id,
+            ''status'', j.status, ''priority_level'', j.priority_level,
+            ''priority_tier'', j.priority_tier, ''lane'', j.lane, ''attempts'', j.attempts,
+            ''created_at'', j.created_at, ''updated_at'', j.updated_at,
+            ''completed_at'', j.completed_at, ''leased_by'', j.leased_by,
+            ''error_message'', left(j.error_message, 200), ''progress'', j.progress)
+       from (%s) j order by j.created_at desc, j.id desc limit %s',
+    array_to_string(branches, ' union all '), page);
+end;
+$$;
+comment on function private.console_jobs(jsonb, timestamptz, uuid, integer) is
+  'One page of jobs matching a console filter, newest first, after the keyset (created_at, id).';
+
+create function private.console_job(job_id uuid)
+returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select jsonb_build_object(
+    'job', to_jsonb(j) - 'lease_token',
+    'stale_threshold_seconds', (select s.stale_threshold_seconds from private.settings s),
+    'history', coalesce((select jsonb_agg(to_jsonb(h) - 'job_id' order by h.id)
+                           from (select * from public.queue_history h
+                                  where h.job_id = j.id order by h.id desc limit 500) h), '[]'),
+    'outbox', coalesce((select jsonb_agg(jsonb_build_object(
+                          'id', o.id, 'created_at', o.created_at, 'available_at', o.available_at,
+                          'delivered_at', o.delivered_at, 'tries', o.tries,
+                          'last_error', o.last_error, 'message_id', o.message_id) order by o.id)
+                          from private.outbox o where o.job_id = j.id), '[]'),
+    'dead_letters', coalesce((select jsonb_agg(to_jsonb(d) order by d.first_seen_at)
+                                from private.dead_letters d where d.job_id = j.id), '[]'))
+    from public.jobs j where j.id = console_job.job_id;
+$$;
+comment on function private.console_job(uuid) is
+  'One job for the console: the row (without its lease token), its queue_history timeline (the last 500 events), outbox rows and dead letters; null when there is no such job.';
+
+create function private.console_leases(after_beat timestamptz, after_id uuid, page integer)
+returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  with s as (
+    select make_interval(secs => st.stale_threshold_seconds) as threshold
+      from private.settings st
+  ), leases as (
+    select j.id, j.customer_id, j.leased_by, j.leased_at, j.heartbeat_at, j.attempts,
+           j.stale_recoveries, j.progress, coalesce(j.heartbeat_at, j.leased_at) as beat
+      from public.jobs j
+     where j.status = 'in_progress'
+       and (after_beat is null
+            or (coalesce(j.heartbeat_at, j.leased_at), j.id) > (after_beat, after_id))
+     order by coalesce(j.heartbeat_at, j.leased_at), j.id
+     limit page
+  )
+  select jsonb_build_object(
+    'stale_threshold_seconds', extract(epoch from s.threshold)::integer,
+    'at_risk_after_seconds', extract(epoch from s.threshold)::integer / 2,
+    'leases', coalesce(jsonb_agg(jsonb_build_object(
+       'job_id', l.id, 'customer_id', l.customer_id, 'worker_id', l.leased_by,
+       'leased_at', l.leased_at, 'last_heartbeat', l.heartbeat_at, 'attempts', l.attempts,
+       'stale_recoveries', l.stale_recoveries, 'progress', l.progress,
+       'lease_age_seconds', round(extract(epoch from now() - l.leased_at)::numeric, 1),
+       'silent_seconds', round(extract(epoch from now() - l.beat)::numeric, 1),
+       'at_risk', now() - l.beat > s.threshold / 2,
+       'recovery_due_at', l.beat + s.threshold) order by l.beat, l.id)
+       filter (where l.id is not null), '[]'))
+    from s left join leases l on true
+   group by s.threshold;
+$$;
+comment on function private.console_leases(timestamptz, uuid, integer) is
+  'Jobs in progress, longest silent first (keyset: last sign of life, id): worker, lease and heartbeat age against the stale threshold, and at_risk once silent for half of it.';
+
+create function private.console_recoveries(before_at timestamptz, before_id bigint, page integer)
+returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select coalesce(jsonb_agg(jsonb_build_object(
+           'id', h.id, 'at', h.created_at, 'job_id', h.job_id, 'worker_id', h.worker_id,
+           'attempt', h.attempt,
+           'outcome', case when h.event = 'recovered' then 'recovered' else 'failed' end,
+           'reason', h.reason) order by h.created_at desc, h.id desc), '[]')
+    from (select * from public.queue_history h
+           where (h.event = 'recovered' or (h.event = 'failed' and h.reason like 'Failed: went stale%'))
+             and (before_at is null or (h.created_at, h.id) < (before_at, before_id))
+           order by h.created_at desc, h.id desc limit page) h;
+$$;
+comment on function private.console_recoveries(timestamptz, bigint, integer) is
+  'The recovery ledger, newest first: jobs taken back from a silent worker (or failed for going stale too often), from which worker, at which attempt.';
+
+create function private.console_workers(page integer)
+returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select coalesce(jsonb_agg(jsonb_build_object(
+           'worker_id', w.worker_id, 'last_heartbeat', w.last_heartbeat,
+           'silent_seconds', round(extract(epoch from w.silent_for)::numeric, 1),
+           'alive', w.last_heartbeat > private.stale_before(),
+           'jobs_held', w.jobs_held, 'job_ids', to_jsonb(w.job_ids[1:50]))
+           order by w.last_heartbeat desc, w.worker_id), '[]')
+    from (select * from public.workers_view v order by v.last_heartbeat desc, v.worker_id
+           limit page) w;
+$$;
+comment on function private.console_workers(integer) is
+  'Workers, latest sign of life first: silence, alive (within the stale threshold), and the jobs each holds (up to 50 ids).';
+
+create function private.console_dead_letters(before_seen timestamptz, before_id text,
+                                             page integer)
+returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select jsonb_build_object(
+    'monitor', (select jsonb_build_object('depth', m.depth, 'checked_at', m.checked_at,
+                                          'incident_since', m.incident_since,
+                                          'alerted_at', m.alerted_at, 'held_until', m.held_until)
+                  from private.dlq_monitor m),
+    'recorded', (select count(*) from private.dead_letters),
+    'oldest_first_seen_at', (select min(d.first_seen_at) from private.dead_letters d),
+    'by_action', coalesce((select jsonb_object_agg(a.action, a.n) from (
+                   select d.action, count(*) as n from private.dead_letters d group by d.action) a),
+                 '{}'),
+    'without_job', (select count(*) from private.dead_letters d
+                     where d.action in ('unknown_job', 'not_a_job')),
+    'letters', coalesce((select jsonb_agg(jsonb_build_object(
+                 'message_id', d.message_id, 'job_id', d.job_id, 'customer_id', d.customer_id,
+                 'receive_count', d.receive_count, 'first_seen_at', d.first_seen_at,
+                 'last_seen_at', d.last_seen_at, 'action', d.action, 'action_at', d.action_at,
+                 'job_status', j.status, 'job_error', left(j.error_message, 200))
+                 order by d.first_seen_at desc, d.message_id desc)
+               from (select * from private.dead_letters d
+                      where before_seen is null
+                         or (d.first_seen_at, d.message_id) < (before_seen, before_id)
+                      order by d.first_seen_at desc, d.message_id desc limit page) d
+               left join public.jobs j on j.id = d.job_id), '[]'),
+    'redrives', coalesce((select jsonb_agg(to_jsonb(r) order by r.redriven_at desc)
+                 from (select * from private.redrives r order by r.redriven_at desc limit 20) r),
+               '[]'));
+$$;
+comment on function private.console_dead_letters(timestamptz, text, integer) is
+  'The DLQ as recorded: the monitor''s last check, recorded letters by the action taken on their job, letters with no job, a page of letters (newest first) with their job''s state, and the latest redrives.';
+
+create function private.console_alerts(before_id bigint, page integer)
+returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select jsonb_build_object(
+    'slack', (select jsonb_build_object('ok', i.ok, 'detail', i.detail, 'updated_at', i.updated_at)
+                from private.integration_status i where i.name = 'slack'),
+    'undelivered', (select count(*) from private.alerts a where a.delivered_at is null),
+    'alerts', coalesce((select jsonb_agg(jsonb_build_object(
+                'id', a.id, 'kind', a.kind, 'text', a.message->>'text', 'created_at', a.created_at,
+                'delivered_at', a.delivered_at, 'tries', a.tries, 'next_try_at',
+                case when a.delivered_at is null then a.available_at end,
+                'last_error', a.last_error,
+                'attempts', coalesce((select jsonb_agg(jsonb_build_object(
+                    'attempt', t.attempt, 'at', t.at, 'delivered', t.delivered, 'error', t.error,
+                    'next_try_at', t.next_try_at) order by t.attempt)
+                  from private.alert_attempts t where t.alert_id = a.id), '[]'))
+                order by a.id desc)
+              from (select * from private.alerts a where before_id is null or a.id < before_id
+                     order by a.id desc limit page) a), '[]'));
+$$;
+comment on function private.console_alerts(bigint, integer) is
+  'Alerts newest first with each Slack delivery attempt, how many wait undelivered, and whether Slack last worked.';
+
+create function private.console_schedules(runs integer)
+returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select coalesce(jsonb_agg(jsonb_build_object(
+    'name', j.jobname, 'schedule', j.schedule, 'active', j.active, 'command', j.command,
+    'runs', coalesce((select jsonb_agg(jsonb_build_object(
+               'run_id', d.runid, 'status', d.status, 'started_at', d.start_time,
+               'ended_at', d.end_time, 'message', left(d.return_message, 200)) order by d.runid desc)
+             from (select * from cron.job_run_details d where d.jobid = j.jobid
+                    order by d.runid desc limit runs) d), '[]'),
+    'results', coalesce((select jsonb_agg(jsonb_build_object('at', c.ran_at, 'result', c.result)
+                          order by c.ran_at desc)
+             from (select * from private.cron_results c where c.jobname = j.jobname
+                    order by c.ran_at desc limit runs) c), '[]'))
+    order by j.jobname), '[]')
+    from cron.job j;
+$$;
+comment on function private.console_schedules(integer) is
+  'Each pg_cron job: schedule, its latest runs from cron.job_run_details, and what our latest runs did (private.cron_results).';
+
+-- ---------------------------------------------------------------------------------------------
+-- Actions.
+
+create function private.console_retry_jobs(job_ids uuid[], actor text)
+returns table (job_id uuid, outcome text)
+language plpgsql
+security definer
+set search_path = ''
+as $$
+#variable_conflict use_column
+begin
+  -- A failed job goes back to pending with a new outbox row; anything else is left as it is.
+  -- Attempts are kept: a retried job gets its claim, and a retryable failure past max_attempts
+  -- fails it again (one more try, as Sidekiq's retry of a dead job).
+  return query
+  with asked as (
+    select distinct x.id from unnest(coalesce(console_retry_jobs.job_ids, '{}')) x(id)
+  ), locked as (
+    select j.id, j.status from public.jobs j where j.id in (select a.id from asked a)
+     order by j.id for update
+  ), retried as (
+    update public.jobs j
+       set status = 'pending', completed_at = null, run_after = now(), capped_at = null,
+           lease_token = null
+      from locked l
+     where j.id = l.id and l.status = 'failed'
+    returning j.id, j.attempts
+  ), queued as (
+    insert into private.outbox (job_id) select r.id from retried r
+  ), logged as (
+    insert into public.queue_history (job_id, event, attempt, reason)
+    select r.id, 'retried', r.attempts, left('Retried by ' || actor, 300) from retried r
+  )
+  select a.id,
+         case when l.id is null then 'not_found'
+              when r.id is not null then 'retried'
+              else 'not_failed' end
+    from asked a left join locked l on l.id = a.id left join retried r on r.id = a.id;
+end;
+$$;
+comment on function private.console_retry_jobs(uuid[], text) is
+  'Puts failed jobs back to pending (new outbox row, queue_history "retried"); per id: retried, not_failed or not_found.';
+
+create function private.console_cancel_jobs(job_ids uuid[], actor text)
+returns table (job_id uuid, outcome text)
+language plpgsql
+security definer
+set search_path = ''
+as $$
+#variable_conflict use_column
+begin
+  -- A pending job becomes failed "Cancelled by <actor>"; a claim then answers `finished`, so
+  -- the worker drops its message. A job a worker already holds is not cancelled (not_pending).
+  return query
+  with asked as (
+    select distinct x.id from unnest(coalesce(console_cancel_jobs.job_ids, '{}')) x(id)
+  ), locked as (
+    select j.id, j.status from public.jobs j where j.id in (select a.id from asked a)
+     order by j.id for update
+  ), cancelled as (
+    update public.jobs j
+       set status = 'failed', completed_at = now(), lease_token = null,
+           error_message = left('Cancelled by ' || actor, 300)
+      from locked l
+     where j.id = l.id and l.status = 'pending'
+    returning j.id, j.attempts
+  ), logged as (
+    insert into public.queue_history (job_id, event, attempt, reason)
+    select c.id, 'cancelled', c.attempts, left('Cancelled by ' || actor, 300) from cancelled c
+  )
+  select a.id,
+         case when l.id is null then 'not_found'
+              when c.id is not null then 'cancelled'
+              else 'not_pending' end
+    from asked a left join locked l on l.id = a.id left join cancelled c on c.id = a.id;
+end;
+$$;
+comment on function private.console_cancel_jobs(uuid[], text) is
+  'Cancels pending jobs: failed with "Cancelled by <actor>" (queue_history "cancelled"); per id: cancelled, not_pending or not_found.';
+
+create function private.console_operation_status(action text)
+returns text
+language sql
+immutable
+set search_path = ''
+as $$ select case action when 'retry' then 'failed' when 'cancel' then 'pending' end $$;
+comment on function private.console_operation_status(text) is
+  'The status a bulk action applies to: retry takes failed jobs, cancel pending ones.';
+
+create function private.console_count_jobs(action text, filter jsonb)
+returns bigint
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  n bigint;
+  target constant text := private.console_operation_status(action);
+begin
+  if target is null then
+    raise exception 'unknown console action %', action using errcode = '22023';
+  end if;
+  if not (target = any(private.console_statuses(filter))) then return 0; end if;
+  execute format('select count(*) from public.jobs j where j.status = %L and %s',
+                 target, private.console_job_filter(filter)) into n;
+  return n;
+end;
+$$;
+comment on function private.console_count_jobs(text, jsonb) is
+  'Dry run of a bulk action on a filter: how many jobs it would change now.';
+
+create function private.console_start_operation(action text, filter jsonb, job_ids uuid[],
+                                                actor text)
+returns private.console_operations
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  op private.console_operations;
+begin
+  insert into private.console_operations (action, filter, job_ids, estimated, created_by)
+  values (action, filter, job_ids,
+          case when job_ids is null then private.console_count_jobs(action, filter)
+               else cardinality(job_ids) end,
+          actor)
+  returning * into op;
+  return op;
+end;
+$$;
+comment on function private.console_start_operation(text, jsonb, uuid[], text) is
+  'Records a bulk action (on a filter or a list of ids) with its estimate; batches then run it.';
+
+create function private.console_run_operation(operation_id bigint, batch integer)
+returns private.console_operations
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  op private.console_operations;
+  ids uuid[];
+  last_created timestamptz;
+  last_id uuid;
+  n_changed integer;
+  finished boolean;
+begin
+  -- One runner per operation: another (the function's, or the cron step's) skips it.
+  select * into op from private.console_operations o
+   where o.id = operation_id and o.status = 'running'
+     for update skip locked;
+  if not found then return null; end if;
+
+  if op.job_ids is not null then
+    -- A list: the next `batch` ids after the cursor (processed counts the ids done).
+    ids := op.job_ids[op.processed + 1 : op.processed + batch];
+    finished := op.processed + coalesce(cardinality(ids), 0) >= cardinality(op.job_ids);
+  else
+    -- A filter: the next `batch` matching jobs of the action's status, newest first; those it
+    -- changed leave the status, so the keyset moves past what was seen.
+    execute format(
+      'select array_agg(x.id order by x.created_at desc, x.id desc),
+              (array_agg(x.created_at order by x.created_at desc, x.id desc))[count(*)],
+              (array_agg(x.id order by x.created_at desc, x.id desc))[count(*)]
+         from (select j.id, j.created_at from public.jobs j
+                where j.status = %L and %s %s
+                order by j.created_at desc, j.id desc limit %s) x',
+      private.console_operation_status(op.action), private.console_job_filter(op.filter),
+      case when op.cursor_created_at is null then ''
+           else format('and (j.created_at, j.id) < (%L::timestamptz, %L::uuid)',
+                       op.cursor_created_at, op.cursor_id) end,
+      batch)
+      into ids, last_created, last_id;
+    finished := coalesce(cardinality(ids), 0) < batch;
+  end if;
+
+  if op.action = 'retry' then
+    select count(*) filter (where r.outcome = 'retried') into n_changed
+      from private.console_retry_jobs(ids, op.created_by) r;
+  else
+    select count(*) filter (where r.outcome = 'cancelled') into n_changed
+      from private.console_cancel_jobs(ids, op.created_by) r;
+  end if;
+
+  update private.console_operations o
+     set processed = o.processed + coalesce(cardinality(ids), 0),
+         changed = o.changed + n_changed,
+         cursor_created_at = coalesce(last_created, o.cursor_created_at),
+         cursor_id = coalesce(last_id, o.cursor_id),
+         updated_at = now(),
+         status = case when finished then 'done' else 'running' end,
+         finished_at = case when finished then now() end
+   where o.id = op.id
+  returning * into op;
+  if finished then
+    insert into private.console_audit (actor, role, action, target, affected, result, detail)
+    values (op.created_by, case when op.created_by = 'service' then 'service' else 'operator' end,
+            'bulk_' || op.action, jsonb_build_object('operation', op.id), op.changed, 'finished',
+            jsonb_build_object('processed', op.processed, 'estimated', op.estimated));
+  end if;
+  return op;
+end;
+$$;
+comment on function private.console_run_operation(bigint, integer) is
+  'Runs the next batch of a bulk action in the caller''s transaction and records progress; null when the operation is finished or another runner holds it.';
+
+-- Neither security definer nor a SET clause: either would forbid the COMMITs between batches.
+-- pg_cron runs it as the owner; every name in it is schema-qualified.
+create procedure private.resume_console_operations(batch integer default 1000)
+language plpgsql
+as $$
+declare
+  op_id bigint;
+  op private.console_operations;
+begin
+  -- Operations whose runner (a console-api instance) stopped: no batch for 30 s. Each batch is
+  -- committed on its own, so a million jobs never sit in one transaction.
+  for op_id in select o.id from private.console_operations o
+                where o.status = 'running' and o.updated_at < now() - interval '30 seconds'
+                order by o.id loop
+    loop
+      op := private.console_run_operation(op_id, batch);
+      commit;
+      exit when op is null or op.status <> 'running';
+    end loop;
+  end loop;
+end;
+$$;
+comment on procedure private.resume_console_operations(integer) is
+  'pg_cron: finishes bulk actions whose runner stopped, one committed batch at a time.';
+
+select cron.schedule('resume-console-operations', '* * * * *',
+  'call private.resume_console_operations()');
+
+create function private.console_operation_view(o private.console_operations)
+returns jsonb
+language sql
+immutable
+set search_path = ''
+as $$
+  select to_jsonb(o) - 'cursor_created_at' - 'cursor_id' - 'job_ids'
+         || jsonb_build_object('job_count', cardinality(o.job_ids));
+$$;
+comment on function private.console_operation_view(private.console_operations) is
+  'An operation as the console shows it: without its cursor, its list of ids as a count.';
+
+create function private.console_operations_page(before_id bigint, page integer)
+returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select coalesce(jsonb_agg(private.console_operation_view(o) order by o.id desc), '[]')
+    from (select * from private.console_operations o
+           where before_id is null or o.id < before_id order by o.id desc limit page) o;
+$$;
+comment on function private.console_operations_page(bigint, integer) is
+  'Bulk actions newest first, with progress.';
+
+create function private.console_audit_page(before_id bigint, page integer)
+returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select coalesce(jsonb_agg(to_jsonb(a) order by a.id desc), '[]')
+    from (select * from private.console_audit a
+           where before_id is null or a.id < before_id order by a.id desc limit page) a;
+$$;
+comment on function private.console_audit_page(bigint, integer) is 'The audit trail, newest first.';
+
+revoke all on function
+  private.latency_bounds_ms(), private.add_buckets(integer[], integer[]),
+  private.roll_up_job_stats(), private.record_cron_result(text, jsonb),
+  private.record_alert_attempt(), private.console_job_filter(jsonb),
+  private.console_statuses(jsonb), private.console_status_counts(integer),
+  private.console_overview(), private.console_jobs(jsonb, timestamptz, uuid, integer),
+  private.console_job(uuid), private.console_leases(timestamptz, uuid, integer),
+  private.console_recoveries(timestamptz, bigint, integer), private.console_workers(integer),
+  private.console_dead_letters(timestamptz, text, integer), private.console_alerts(bigint, integer),
+  private.console_schedules(integer), private.console_retry_jobs(uuid[], text),
+  private.console_cancel_jobs(uuid[], text), private.console_operation_status(text),
+  private.console_count_jobs(text, jsonb),
+  private.console_start_operation(text, jsonb, uuid[], text),
+  private.console_run_operation(bigint, integer),
+  private.console_operations_page(bigint, integer), private.console_audit_page(bigint, integer),
+  private.console_operation_view(private.console_operations)
+from public;
+revoke all on function private.sum_buckets(integer[]) from public;
+revoke all on procedure private.resume_console_operations(integer) from public;
+
+-- ---------------------------------------------------------------------------------------------
+-- Metrics for machines (GET /console-api/metrics): counters from the roll-up's totals (which
+-- only grow), gauges that are cheap to read.
+
+create function private.console_metrics()
+returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  with totals as (
+    select coalesce(sum(s.enqueued), 0) as enqueued, coalesce(sum(s.claimed), 0) as claimed,
+           coalesce(sum(s.completed), 0) as completed, coalesce(sum(s.failed), 0) as failed,
+           coalesce(sum(s.retried), 0) as retried, coalesce(sum(s.recovered), 0) as recovered,
+           coalesce(sum(s.dead_lettered), 0) as dead_lettered,
+           private.sum_buckets(s.latency_buckets) as latency_buckets,
+           max(s.minute) filter (where s.minute > '-infinity') as rolled_up
+      from private.job_stats s
+  )
+  select jsonb_build_object(
+    'jobs', private.console_status_counts(),
+    'events_total', jsonb_build_object('enqueued', t.enqueued, 'claimed', t.claimed,
+                      'completed', t.completed, 'failed', t.failed, 'retried', t.retried,
+                      'recovered', t.recovered, 'dead_lettered', t.dead_lettered),
+    'latency_bounds_ms', private.latency_bounds_ms(),
+    'latency_buckets', coalesce(t.latency_buckets,
+                                array_fill(0, array[cardinality(private.latency_bounds_ms()) + 1])),
+    'stats_rolled_up_to', t.rolled_up + interval '1 minute',
+    'workers_active', (select count(*) from public.worker_heartbeats w
+                        where w.last_heartbeat > private.stale_before()),
+    'leases', (select count(*) from public.jobs j where j.status = 'in_progress'),
+    'outbox_waiting', (select count(*) from private.outbox o where o.delivered_at is null),
+    'dead_letters_recorded', (select count(*) from private.dead_letters),
+    'alert_attempts', (select jsonb_build_object(
+                         'delivered', count(*) filter (where a.delivered),
+                         'failed', count(*) filter (where not a.delivered))
+                         from private.alert_attempts a),
+    'alerts_undelivered', (select count(*) from private.alerts a where a.delivered_at is null),
+    'operations_running', (select count(*) from private.console_operations o
+                            where o.status = 'running'))
+    from totals t;
+$$;
+comment on function private.console_metrics() is
+  'What GET /console-api/metrics reports from the database: job counts, event totals and the queue-latency histogram since the roll-up began, workers, leases, outbox, dead letters, alert deliveries.';
+revoke all on function private.console_metrics() from public;

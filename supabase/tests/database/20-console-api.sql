@@ -1,0 +1,155 @@
+-- The console's SQL: the per-minute roll-up (counts, latency histogram, late events, folding),
+-- what cron runs record, alert attempts, filters, keyset pages, counts capped or estimated, and
+-- the actions (retry, cancel, tracked bulk operations in batches).
+begin;
+create extension if not exists pgtap with schema extensions;
+set local search_path = public, extensions;
+select plan(34);
+
+-- Start from no jobs and no roll-up, whatever the seed left.
+delete from public.jobs;
+delete from private.job_stats;
+
+-- ---------------------------------------------------------------------------------------------
+-- Roll-up.
+
+create temporary table j as
+  select n, (public.enqueue_job('cust_console_' || (n % 2), 1)).job_id as id
+    from generate_series(1, 6) n;
+-- Three jobs claimed after waiting 20 ms, 300 ms and 40 s (first claims), one claimed again.
+update public.jobs set created_at = now() - interval '10 minutes' where id in (select id from j);
+insert into public.queue_history (job_id, event, attempt, created_at)
+select id, 'claimed', 1, now() - interval '10 minutes' + w
+  from j join (values (1, interval '20 ms'), (2, interval '300 ms'), (3, interval '40 s')) v(k, w)
+    on v.k = j.n;
+insert into public.queue_history (job_id, event, attempt, created_at)
+select id, 'claimed', 2, now() - interval '9 minutes' from j where n = 1;
+insert into public.queue_history (job_id, event, attempt, reason, created_at)
+select id, 'recovered', 1, 'Recovered from stale state (no worker heartbeat)', now() - interval '9 minutes'
+  from j where n = 2;
+update public.queue_history set created_at = now() - interval '10 minutes'
+ where event = 'enqueued' and job_id in (select id from j);
+
+select ok(private.roll_up_job_stats() >= 2, 'the roll-up writes the minutes that had events');
+select is((select sum(enqueued)::int from private.job_stats), 6, 'six enqueued');
+select is((select sum(claimed)::int from private.job_stats), 4, 'four claims');
+select is((select sum(recovered)::int from private.job_stats), 1, 'one recovery');
+select is((select private.sum_buckets(latency_buckets) from private.job_stats),
+  array[0,0,1,0,0,0,1,0,0,0,0,0,1,0,0,0],
+  'first claims only, each in its latency bucket (20 ms, 300 ms, 40 s)');
+
+-- A late commit into a minute already rolled up is counted by the next run.
+insert into public.queue_history (job_id, event, attempt, created_at)
+select id, 'completed', 1, now() - interval '1 minute' from j where n = 1;
+select private.roll_up_job_stats();
+select private.roll_up_job_stats();
+select is((select sum(completed)::int from private.job_stats), 1,
+  'events of the last minutes are counted once, however often the roll-up runs');
+
+-- Folding: minutes older than 8 days move into the -infinity row; totals stay.
+insert into private.job_stats (minute, enqueued, completed, latency_buckets)
+values (date_trunc('minute', now()) - interval '9 days', 100, 90,
+        array[1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]);
+select private.roll_up_job_stats();
+select is((select count(*)::int from private.job_stats where minute < now() - interval '8 days'
+             and minute > '-infinity'), 0, 'no minute older than 8 days stays');
+select is((select row(enqueued, completed, latency_buckets[1]) from private.job_stats
+            where minute = '-infinity'), row(100, 90, 1), 'it folded into the totals row');
+select is((select (private.console_metrics()->'events_total'->>'enqueued')::int), 106,
+  'the metrics'' totals count folded minutes too');
+
+-- ---------------------------------------------------------------------------------------------
+-- Cron results and alert attempts.
+
+select is(private.record_cron_result('recover-stale-jobs', '{"recovered": 2}'),
+  '{"recovered": 2}'::jsonb, 'a run''s result is recorded and passed through');
+select is((select command from cron.job where jobname = 'recover-stale-jobs'),
+  $$select private.record_cron_result('recover-stale-jobs', (select to_jsonb(r) from public.recover_stale_jobs() r))$$,
+  'the stale sweep records what it did');
+select is((select count(*)::int from cron.job where jobname in ('roll-up-job-stats', 'resume-console-operations')),
+  2, 'the roll-up and the operations'' resume step are scheduled');
+
+insert into private.alerts (kind, message) values ('dlq_triggered', '{"text": "t"}');
+select private.settle_alert((select max(id) from private.alerts), 'failed', null, 'HTTP 500');
+select private.settle_alert((select max(id) from private.alerts), 'delivered');
+select results_eq(
+  $$select attempt, delivered, error from private.alert_attempts
+     where alert_id = (select max(id) from private.alerts) order by attempt$$,
+  $$values (1, false, 'HTTP 500'), (2, true, null::text)$$,
+  'each delivery attempt is recorded with its result');
+
+-- ---------------------------------------------------------------------------------------------
+-- Filters and pages.
+
+select throws_ok($$select private.console_job_filter('{"nope": 1}')$$, '22023', null,
+  'an unknown filter is refused');
+select throws_ok($$select private.console_jobs('{"created_after": "x''; drop table jobs; --"}', null, null, 5)$$,
+  '22007', null, 'a value is a quoted literal cast to its type, never SQL');
+select is(private.console_job_filter('{"status": "failed", "customer_id": "o''brien"}'),
+  $$j.status = 'failed' and j.customer_id = 'o''brien'$$, 'values are quoted');
+
+update public.jobs set status = 'failed', completed_at = now(), error_message = 'boom'
+ where id in (select id from j where n in (1, 2, 3));
+update public.jobs set created_at = now() - make_interval(secs => j.n)
+  from j where jobs.id = j.id;
+select is((select array_agg((v->>'id')::uuid) from private.console_jobs('{}', null, null, 3) v),
+  (select array_agg(id order by n) from j where n <= 3), 'newest first across statuses');
+select is((select array_agg((v->>'id')::uuid) from private.console_jobs('{}',
+             (select created_at from public.jobs where id = (select id from j where n = 3)),
+             (select id from j where n = 3), 3) v),
+  (select array_agg(id order by n) from j where n > 3), 'the next page starts after the cursor');
+select is((select count(*)::int from private.console_jobs('{"status": "failed", "customer_id": "cust_console_1"}',
+             null, null, 50)), 2, 'status and customer filters combine');
+select is((select count(*)::int from private.console_jobs('{"created_before": "2000-01-01T00:00:00Z"}',
+             null, null, 50)), 0, 'a time range filters');
+
+select is(private.console_status_counts(2)->'failed',
+  jsonb_build_object('count', (private.console_status_counts(2)->'failed'->>'count')::bigint,
+                     'exact', false,
+                     'basis', 'estimate from table statistics (exact counts stop at 2)'),
+  'past the cap a count is labelled an estimate');
+select is(private.console_status_counts(2)->'in_progress', '{"count": 0, "exact": true}',
+  'below it, exact');
+select ok((private.console_status_counts(2)->'failed'->>'count')::int >= 3,
+  'an estimate is never below the cap it passed');
+
+-- ---------------------------------------------------------------------------------------------
+-- Actions.
+
+select results_eq(
+  $$select outcome from private.console_retry_jobs(
+      array[(select id from j where n = 1), (select id from j where n = 4),
+            '00000000-0000-4000-8000-00000000dead'::uuid], 'op@x') order by outcome$$,
+  $$values ('not_failed'), ('not_found'), ('retried')$$, 'retry: only failed jobs');
+select is((select row(status, completed_at is null, (select count(*)::int from private.outbox o
+                       where o.job_id = jobs.id and o.delivered_at is null) >= 1)
+             from public.jobs where id = (select id from j where n = 1)),
+  row('pending'::text, true, true), 'a retried job is pending again, with a message to send');
+
+select results_eq(
+  $$select outcome from private.console_cancel_jobs(array[(select id from j where n = 4),
+                                                          (select id from j where n = 2)], 'op@x')
+     order by outcome$$,
+  $$values ('cancelled'), ('not_pending')$$, 'cancel: only pending jobs');
+select is((select row(status, error_message) from public.jobs where id = (select id from j where n = 4)),
+  row('failed'::text, 'Cancelled by op@x'::text), 'a cancelled job is failed, saying who cancelled it');
+select is((select outcome from public.claim_jobs(array[(select id from j where n = 4)], 'w-console')),
+  'finished', 'a worker''s claim refuses a cancelled job');
+
+-- A bulk retry by filter, two jobs per batch, each batch its own call.
+select is(private.console_count_jobs('retry', '{"customer_id": "cust_console_0"}'), 2::bigint,
+  'the dry run counts the failed jobs the filter matches');
+create temporary table op as
+  select * from private.console_start_operation('retry', '{"customer_id": "cust_console_0"}', null, 'op@x');
+select is((select estimated from op), 2, 'the operation records its estimate');
+select is((select row(status, processed, changed) from private.console_run_operation((select id from op), 1)),
+  row('running'::text, 1, 1), 'one batch of one');
+select is((select row(status, processed, changed) from private.console_run_operation((select id from op), 1)),
+  row('running'::text, 2, 2), 'then the next, after the cursor');
+select is((select row(status, processed, changed) from private.console_run_operation((select id from op), 1)),
+  row('done'::text, 2, 2), 'an empty batch finishes it');
+select is((select count(*)::int from private.console_audit where action = 'bulk_retry' and result = 'finished'
+             and affected = 2), 1, 'the finish is audited with how many changed');
+
+select * from finish();
+rollback;
