@@ -6,14 +6,17 @@ import postgres from "postgres";
 import type { StackEnv } from "../scripts/stack/stack.ts";
 import { type Figure, summarize } from "./stats.ts";
 
-async function fill(sql: postgres.Sql, total: number): Promise<void> {
+/** `total` jobs: a month of finished ones (1 in 20 failed), 1,000 pending, 1,000 in progress. */
+export async function fillJobs(sql: postgres.Sql, total: number): Promise<void> {
   await sql`truncate public.jobs cascade`;
   await sql`truncate private.outbox`;
-  // A month of history, finished jobs spread evenly: about 1/30 of them finished today.
+  // A month of history, finished jobs spread evenly: about 1/30 of them finished today, no two
+  // at the same instant (as jobs are).
   await sql`
     insert into public.jobs (customer_id, package_size, status, attempts, completed_at, created_at)
     select 'bench-' || (g % 1000), 1, case when g % 20 = 0 then 'failed' else 'completed' end, 1,
-           now() - (g % 30) * interval '1 day', now() - (g % 30) * interval '1 day'
+           now() - (g % 30) * interval '1 day' - (g / 30) * interval '1 ms',
+           now() - (g % 30) * interval '1 day' - (g / 30) * interval '1 ms'
       from generate_series(1, ${total - 2_000}) g`;
   await sql`
     insert into public.jobs (customer_id, package_size, status)
@@ -44,9 +47,9 @@ async function measure(env: StackEnv, requests = 1_000): Promise<{ p50: number; 
 export async function healthFigures(env: StackEnv): Promise<Figure[]> {
   const sql = postgres(env.DB_URL, { max: 1, onnotice: () => {} });
   try {
-    await fill(sql, 10_000);
+    await fillJobs(sql, 10_000);
     const small = await measure(env);
-    await fill(sql, 1_000_000);
+    await fillJobs(sql, 1_000_000);
     const large = await measure(env);
     await sql`truncate public.jobs cascade`;
     const ratio = large.p99 / small.p99;

@@ -5,6 +5,7 @@
  * benchmarks use the stack's modules and scripts/ never imports bench/.
  */
 import { join } from "node:path";
+import { consoleFigures } from "./console.ts";
 import { dlqFloodFigures, dlqToSlack } from "./dlq.ts";
 import { healthFigures } from "./health.ts";
 import { pipelineFigures } from "./pipeline.ts";
@@ -21,7 +22,7 @@ import { stopProfile } from "../scripts/stop.ts";
 
 const p = profile("bench");
 // `deno task bench ratelimit` runs one group only (pipeline, workers, priority, stale, health,
-// ratelimit, dlq).
+// console, ratelimit, dlq).
 const only = Deno.args[0];
 const wanted = (group: string) => !only || only === group;
 await stopProfile(p);
@@ -80,6 +81,10 @@ try {
   if (wanted("health")) {
     console.log("health endpoint at 10k and 1M jobs...");
     figures.push(...await healthFigures(stack.env));
+  }
+  if (wanted("console")) {
+    console.log("console-api reads at 10k and 1M jobs...");
+    figures.push(...await consoleFigures(stack.env, p.stateDir));
   }
   if (wanted("ratelimit")) {
     console.log("rate limiters side by side...");

@@ -64,7 +64,7 @@ CREATE TYPE public.job_lease AS (
 
 COMMENT ON TYPE public.job_lease IS 'claim_job() result. outcome: claimed | unknown_job | finished | leased (another live claim) | not_due (retry_in_seconds).';
 
-CREATE FUNCTION private.add_buckets(a integer[], b integer[]) RETURNS integer[]
+CREATE FUNCTION private.add_buckets(a bigint[], b bigint[]) RETURNS bigint[]
     LANGUAGE sql IMMUTABLE
     SET search_path TO ''
     AS $$
@@ -72,7 +72,7 @@ CREATE FUNCTION private.add_buckets(a integer[], b integer[]) RETURNS integer[]
     from unnest(a, b) with ordinality as t(x, y, o);
 $$;
 
-COMMENT ON FUNCTION private.add_buckets(a integer[], b integer[]) IS 'Adds two latency histograms bucket by bucket.';
+COMMENT ON FUNCTION private.add_buckets(a bigint[], b bigint[]) IS 'Adds two latency histograms bucket by bucket (a missing one counts as zeros).';
 
 CREATE FUNCTION private.backoff_seconds(base integer, cap integer, failures integer) RETURNS integer
     LANGUAGE sql IMMUTABLE
@@ -315,21 +315,26 @@ CREATE FUNCTION private.console_jobs(filter jsonb, after_created_at timestamp wi
     SET search_path TO ''
     AS $$
 declare
-  condition constant text := private.console_job_filter(filter);
-  branches text[];
+  condition constant text := private.console_job_filter(filter) ||
+    case when after_created_at is null then ''
+         else format(' and (j.created_at, j.id) < (%L::timestamptz, %L::uuid)',
+                     after_created_at, after_id) end;
+  source text;
 begin
-  -- Newest first: one index range per status (jobs_status_created_idx), merged, so a page costs
-  -- about `page` rows per status whatever the table's size.
-  select array_agg(format(
-           '(select j.* from public.jobs j where j.status = %L and %s%s
-              order by j.created_at desc, j.id desc limit %s)',
-           s, condition,
-           case when after_created_at is null then ''
-                else format(' and (j.created_at, j.id) < (%L::timestamptz, %L::uuid)',
-                            after_created_at, after_id) end,
-           page))
-    into branches
-    from unnest(private.console_statuses(filter)) s;
+  if filter ? 'customer_id' then
+    -- One customer's jobs: its own index (customer_id, created_at) in order, whatever the status.
+    source := format('select j.* from public.jobs j where %s
+                       order by j.created_at desc, j.id desc limit %s', condition, page);
+  else
+    -- Newest first: one index range per status (jobs_status_created_idx), merged, so a page
+    -- costs about `page` rows per status whatever the table's size.
+    select string_agg(format(
+             '(select j.* from public.jobs j where j.status = %L and %s
+                order by j.created_at desc, j.id desc limit %s)', st, condition, page),
+             ' union all ')
+      into source
+      from unnest(private.console_statuses(filter)) st;
+  end if;
   return query execute format(
     'select jsonb_build_object(''id'', j.id, ''customer_id'', j.customer_id,
             ''status'', j.status, ''priority_level'', j.priority_level,
@@ -337,8 +342,7 @@ begin
             ''created_at'', j.created_at, ''updated_at'', j.updated_at,
             ''completed_at'', j.completed_at, ''leased_by'', j.leased_by,
             ''error_message'', left(j.error_message, 200), ''progress'', j.progress)
-       from (%s) j order by j.created_at desc, j.id desc limit %s',
-    array_to_string(branches, ' union all '), page);
+       from (%s) j order by j.created_at desc, j.id desc limit %s', source, page);
 end;
 $$;
 
@@ -384,13 +388,8 @@ CREATE FUNCTION private.console_metrics() RETURNS jsonb
     SET search_path TO ''
     AS $$
   with totals as (
-    select coalesce(sum(s.enqueued), 0) as enqueued, coalesce(sum(s.claimed), 0) as claimed,
-           coalesce(sum(s.completed), 0) as completed, coalesce(sum(s.failed), 0) as failed,
-           coalesce(sum(s.retried), 0) as retried, coalesce(sum(s.recovered), 0) as recovered,
-           coalesce(sum(s.dead_lettered), 0) as dead_lettered,
-           private.sum_buckets(s.latency_buckets) as latency_buckets,
-           max(s.minute) filter (where s.minute > '-infinity') as rolled_up
-      from private.job_stats s
+    select t.*, (select max(s.minute) from private.job_stats s) as rolled_up
+      from private.job_stats_totals t
   )
   select jsonb_build_object(
     'jobs', private.console_status_counts(),
@@ -398,8 +397,7 @@ CREATE FUNCTION private.console_metrics() RETURNS jsonb
                       'completed', t.completed, 'failed', t.failed, 'retried', t.retried,
                       'recovered', t.recovered, 'dead_lettered', t.dead_lettered),
     'latency_bounds_ms', private.latency_bounds_ms(),
-    'latency_buckets', coalesce(t.latency_buckets,
-                                array_fill(0, array[cardinality(private.latency_bounds_ms()) + 1])),
+    'latency_buckets', t.latency_buckets,
     'stats_rolled_up_to', t.rolled_up + interval '1 minute',
     'workers_active', (select count(*) from public.worker_heartbeats w
                         where w.last_heartbeat > private.stale_before()),
@@ -478,7 +476,7 @@ CREATE FUNCTION private.console_overview() RETURNS jsonb
            ('24h', interval '24 hours', interval '15 minutes'),
            ('7d', interval '7 days', interval '2 hours')
   ), rolled as (
-    select max(s.minute) as upto from private.job_stats s where s.minute > '-infinity'
+    select max(s.minute) as upto from private.job_stats s
   ), series as (
     select w.name, w.step, jsonb_agg(jsonb_build_object(
              'at', b.at, 'enqueued', coalesce(p.enqueued, 0), 'completed', coalesce(p.completed, 0),
@@ -494,7 +492,7 @@ CREATE FUNCTION private.console_overview() RETURNS jsonb
           from private.job_stats s where s.minute >= b.at and s.minute < b.at + w.step) p on true
      group by w.name, w.step
   ), latency as (
-    select private.sum_buckets(s.latency_buckets) as buckets
+    select private.sum_buckets(s.latency_buckets::bigint[]) as buckets
       from private.job_stats s where s.minute >= now() - interval '1 hour'
   )
   select jsonb_build_object(
@@ -1647,13 +1645,13 @@ declare
   bounds constant integer[] := private.latency_bounds_ms();
   upto constant timestamptz := date_trunc('minute', now());
   since timestamptz;
-  written integer;
+  computed private.job_stats[];
 begin
   perform pg_advisory_xact_lock(hashtext('private.roll_up_job_stats'));
   -- From two minutes before the last minute rolled up: an event whose transaction committed
   -- after that run is counted now. A first run (or one after a long stop) looks back one day.
   select greatest(max(s.minute) - interval '2 minutes', upto - interval '1 day')
-    into since from private.job_stats s where s.minute > '-infinity';
+    into since from private.job_stats s;
   since := coalesce(since, upto - interval '1 day');
 
 with events as (
@@ -1678,51 +1676,52 @@ with events as (
            count(*) filter (where e.event = 'dead_lettered')::integer as dead_lettered
       from events e group by e.minute
   )
-  insert into private.job_stats as s (minute, enqueued, claimed, completed, failed, retried,
-                                      recovered, dead_lettered, latency_buckets)
-  select m.minute, m.enqueued, m.claimed, m.completed, m.failed, m.retried, m.recovered,
-         m.dead_lettered,
-         array(select coalesce((select b.n from per_bucket b
-                                 where b.minute = m.minute and b.bucket = k), 0)
-                 from generate_series(1, cardinality(bounds) + 1) k order by k)
-    from minutes m
+  select coalesce(array_agg(row(
+           m.minute, m.enqueued, m.claimed, m.completed, m.failed, m.retried, m.recovered,
+           m.dead_lettered,
+           array(select coalesce((select b.n from per_bucket b
+                                   where b.minute = m.minute and b.bucket = k), 0)
+                   from generate_series(1, cardinality(bounds) + 1) k order by k)
+         )::private.job_stats), '{}')
+    into computed
+    from minutes m;
+
+-- The totals gain what the minutes hold now, less what they held before this run.
+  with delta as (
+    select 1 as sign, c.* from unnest(computed) c
+    union all
+    select -1, s.* from private.job_stats s
+     where s.minute in (select c.minute from unnest(computed) c)
+  ), buckets as (
+    select array_agg(x.n order by x.i) as b from (
+      select u.i, sum(d.sign * u.n)::bigint as n
+        from delta d, unnest(d.latency_buckets) with ordinality u(n, i) group by u.i) x
+  )
+  update private.job_stats_totals t
+     set enqueued = t.enqueued + (select coalesce(sum(d.sign * d.enqueued), 0) from delta d),
+         claimed = t.claimed + (select coalesce(sum(d.sign * d.claimed), 0) from delta d),
+         completed = t.completed + (select coalesce(sum(d.sign * d.completed), 0) from delta d),
+         failed = t.failed + (select coalesce(sum(d.sign * d.failed), 0) from delta d),
+         retried = t.retried + (select coalesce(sum(d.sign * d.retried), 0) from delta d),
+         recovered = t.recovered + (select coalesce(sum(d.sign * d.recovered), 0) from delta d),
+         dead_lettered = t.dead_lettered +
+           (select coalesce(sum(d.sign * d.dead_lettered), 0) from delta d),
+         latency_buckets = private.add_buckets(t.latency_buckets, (select b.b from buckets b));
+
+insert into private.job_stats select * from unnest(computed)
   on conflict (minute) do update
      set enqueued = excluded.enqueued, claimed = excluded.claimed,
          completed = excluded.completed, failed = excluded.failed, retried = excluded.retried,
          recovered = excluded.recovered, dead_lettered = excluded.dead_lettered,
          latency_buckets = excluded.latency_buckets;
-  get diagnostics written = row_count;
 
--- Minutes older than 8 days fold into the -infinity row: the 7-day view needs no more, and
-  -- the totals (the metrics' counters) never go down.
-  with old as (
-    delete from private.job_stats s
-     where s.minute > '-infinity' and s.minute < upto - interval '8 days'
-    returning s.*
-  ), folded as (
-    select sum(o.enqueued)::integer as enqueued, sum(o.claimed)::integer as claimed,
-           sum(o.completed)::integer as completed, sum(o.failed)::integer as failed,
-           sum(o.retried)::integer as retried, sum(o.recovered)::integer as recovered,
-           sum(o.dead_lettered)::integer as dead_lettered,
-           private.sum_buckets(o.latency_buckets) as latency_buckets
-      from old o having count(*) > 0
-  )
-  insert into private.job_stats as s (minute, enqueued, claimed, completed, failed, retried,
-                                      recovered, dead_lettered, latency_buckets)
-  select '-infinity', f.enqueued, f.claimed, f.completed, f.failed, f.retried, f.recovered,
-         f.dead_lettered, f.latency_buckets
-    from folded f
-  on conflict (minute) do update
-     set enqueued = s.enqueued + excluded.enqueued, claimed = s.claimed + excluded.claimed,
-         completed = s.completed + excluded.completed, failed = s.failed + excluded.failed,
-         retried = s.retried + excluded.retried, recovered = s.recovered + excluded.recovered,
-         dead_lettered = s.dead_lettered + excluded.dead_lettered,
-         latency_buckets = private.add_buckets(s.latency_buckets, excluded.latency_buckets);
-  return written;
+-- The 7-day view needs no more than 8 days; the totals keep what is pruned.
+  delete from private.job_stats s where s.minute < upto - interval '8 days';
+  return cardinality(computed);
 end;
 $$;
 
-COMMENT ON FUNCTION private.roll_up_job_stats() IS 'Counts queue_history events per minute into private.job_stats (the minutes since the last run, and the two before it again); folds minutes older than 8 days into the totals row. Returns the minutes written.';
+COMMENT ON FUNCTION private.roll_up_job_stats() IS 'Counts queue_history events per minute into private.job_stats (the minutes since the last run, and the two before it again), adds the difference to private.job_stats_totals, prunes minutes older than 8 days. Returns the minutes written.';
 
 CREATE FUNCTION private.settle_alert(alert_id bigint, outcome text, retry_after_seconds integer DEFAULT NULL::integer, detail text DEFAULT NULL::text) RETURNS void
     LANGUAGE plpgsql
@@ -2311,12 +2310,12 @@ $$;
 
 COMMENT ON FUNCTION public.release_job(job_id uuid, lease uuid, reason text) IS 'Gives an unfinished job back (a worker shutting down): pending again at once, lease revoked.';
 
-CREATE AGGREGATE private.sum_buckets(integer[]) (
+CREATE AGGREGATE private.sum_buckets(bigint[]) (
     SFUNC = private.add_buckets,
-    STYPE = integer[]
+    STYPE = bigint[]
 );
 
-COMMENT ON AGGREGATE private.sum_buckets(integer[]) IS 'Sums latency histograms bucket by bucket.';
+COMMENT ON AGGREGATE private.sum_buckets(bigint[]) IS 'Sums a few latency histograms bucket by bucket (the last hour''s; for the totals see private.job_stats_totals).';
 
 CREATE TABLE private.alert_attempts (
     id bigint NOT NULL,
@@ -2484,11 +2483,26 @@ CREATE TABLE private.job_stats (
     CONSTRAINT job_stats_latency_buckets_check CHECK ((cardinality(latency_buckets) = (cardinality(private.latency_bounds_ms()) + 1)))
 );
 
-COMMENT ON TABLE private.job_stats IS 'Job events per minute (from queue_history), rolled up by private.roll_up_job_stats(). The row at -infinity holds the totals of minutes older than 8 days, so sums over the table only grow.';
+COMMENT ON TABLE private.job_stats IS 'Job events per minute (from queue_history) over the last 8 days, rolled up by private.roll_up_job_stats().';
 
 COMMENT ON COLUMN private.job_stats.retried IS 'Failures that scheduled a retry (retry_scheduled).';
 
 COMMENT ON COLUMN private.job_stats.latency_buckets IS 'Jobs first claimed in this minute, by how long they had waited since enqueue: a histogram over private.latency_bounds_ms().';
+
+CREATE TABLE private.job_stats_totals (
+    id boolean DEFAULT true NOT NULL,
+    enqueued bigint DEFAULT 0 NOT NULL,
+    claimed bigint DEFAULT 0 NOT NULL,
+    completed bigint DEFAULT 0 NOT NULL,
+    failed bigint DEFAULT 0 NOT NULL,
+    retried bigint DEFAULT 0 NOT NULL,
+    recovered bigint DEFAULT 0 NOT NULL,
+    dead_lettered bigint DEFAULT 0 NOT NULL,
+    latency_buckets bigint[] DEFAULT array_fill((0)::bigint, ARRAY[(cardinality(private.latency_bounds_ms()) + 1)]) NOT NULL,
+    CONSTRAINT job_stats_totals_id_check CHECK (id)
+);
+
+COMMENT ON TABLE private.job_stats_totals IS 'The sums of every minute ever rolled up (one row), kept by private.roll_up_job_stats(): the metrics'' counters, read in one row and never going down when old minutes are pruned.';
 
 CREATE TABLE private.outbox (
     id bigint NOT NULL,
@@ -2793,6 +2807,9 @@ ALTER TABLE ONLY private.integration_status
 ALTER TABLE ONLY private.job_stats
     ADD CONSTRAINT job_stats_pkey PRIMARY KEY (minute);
 
+ALTER TABLE ONLY private.job_stats_totals
+    ADD CONSTRAINT job_stats_totals_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY private.outbox
     ADD CONSTRAINT outbox_pkey PRIMARY KEY (id);
 
@@ -2910,6 +2927,8 @@ ALTER TABLE private.integration_status ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.job_stats ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE private.job_stats_totals ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE private.outbox ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.priority_lanes ENABLE ROW LEVEL SECURITY;
@@ -2930,7 +2949,7 @@ ALTER TABLE public.queue_history ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.worker_heartbeats ENABLE ROW LEVEL SECURITY;
 
-REVOKE ALL ON FUNCTION private.add_buckets(a integer[], b integer[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.add_buckets(a bigint[], b bigint[]) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.backoff_seconds(base integer, cap integer, failures integer) FROM PUBLIC;
 
@@ -3079,7 +3098,7 @@ GRANT ALL ON FUNCTION public.recover_stale_jobs() TO service_role;
 REVOKE ALL ON FUNCTION public.release_job(job_id uuid, lease uuid, reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.release_job(job_id uuid, lease uuid, reason text) TO service_role;
 
-REVOKE ALL ON FUNCTION private.sum_buckets(integer[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.sum_buckets(bigint[]) FROM PUBLIC;
 
 GRANT ALL ON TABLE public.jobs TO service_role;
 

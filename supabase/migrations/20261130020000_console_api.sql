@@ -39,13 +39,30 @@ create table private.job_stats (
 );
 alter table private.job_stats enable row level security;
 comment on table private.job_stats is
-  'Job events per minute (from queue_history), rolled up by private.roll_up_job_stats(). The row at -infinity holds the totals of minutes older than 8 days, so sums over the table only grow.';
+  'Job events per minute (from queue_history) over the last 8 days, rolled up by private.roll_up_job_stats().';
 comment on column private.job_stats.latency_buckets is
   'Jobs first claimed in this minute, by how long they had waited since enqueue: a histogram over private.latency_bounds_ms().';
 comment on column private.job_stats.retried is 'Failures that scheduled a retry (retry_scheduled).';
 
-create function private.add_buckets(a integer[], b integer[])
-returns integer[]
+create table private.job_stats_totals (
+  id boolean primary key default true check (id),
+  enqueued bigint not null default 0,
+  claimed bigint not null default 0,
+  completed bigint not null default 0,
+  failed bigint not null default 0,
+  retried bigint not null default 0,
+  recovered bigint not null default 0,
+  dead_lettered bigint not null default 0,
+  latency_buckets bigint[] not null
+    default array_fill(0::bigint, array[cardinality(private.latency_bounds_ms()) + 1])
+);
+alter table private.job_stats_totals enable row level security;
+insert into private.job_stats_totals default values;
+comment on table private.job_stats_totals is
+  'The sums of every minute ever rolled up (one row), kept by private.roll_up_job_stats(): the metrics'' counters, read in one row and never going down when old minutes are pruned.';
+
+create function private.add_buckets(a bigint[], b bigint[])
+returns bigint[]
 language sql
 immutable
 set search_path = ''
@@ -53,14 +70,15 @@ as $$
   select coalesce(array_agg(coalesce(x, 0) + coalesce(y, 0) order by o), '{}')
     from unnest(a, b) with ordinality as t(x, y, o);
 $$;
-comment on function private.add_buckets(integer[], integer[]) is
-  'Adds two latency histograms bucket by bucket.';
+comment on function private.add_buckets(bigint[], bigint[]) is
+  'Adds two latency histograms bucket by bucket (a missing one counts as zeros).';
 
-create aggregate private.sum_buckets(integer[]) (
+create aggregate private.sum_buckets(bigint[]) (
   sfunc = private.add_buckets,
-  stype = integer[]
+  stype = bigint[]
 );
-comment on aggregate private.sum_buckets(integer[]) is 'Sums latency histograms bucket by bucket.';
+comment on aggregate private.sum_buckets(bigint[]) is
+  'Sums a few latency histograms bucket by bucket (the last hour''s; for the totals see private.job_stats_totals).';
 
 create function private.roll_up_job_stats()
 returns integer
@@ -72,13 +90,13 @@ declare
   bounds constant integer[] := private.latency_bounds_ms();
   upto constant timestamptz := date_trunc('minute', now());
   since timestamptz;
-  written integer;
+  computed private.job_stats[];
 begin
   perform pg_advisory_xact_lock(hashtext('private.roll_up_job_stats'));
   -- From two minutes before the last minute rolled up: an event whose transaction committed
   -- after that run is counted now. A first run (or one after a long stop) looks back one day.
   select greatest(max(s.minute) - interval '2 minutes', upto - interval '1 day')
-    into since from private.job_stats s where s.minute > '-infinity';
+    into since from private.job_stats s;
   since := coalesce(since, upto - interval '1 day');
 
   with events as (
@@ -103,51 +121,52 @@ begin
            count(*) filter (where e.event = 'dead_lettered')::integer as dead_lettered
       from events e group by e.minute
   )
-  insert into private.job_stats as s (minute, enqueued, claimed, completed, failed, retried,
-                                      recovered, dead_lettered, latency_buckets)
-  select m.minute, m.enqueued, m.claimed, m.completed, m.failed, m.retried, m.recovered,
-         m.dead_lettered,
-         array(select coalesce((select b.n from per_bucket b
-                                 where b.minute = m.minute and b.bucket = k), 0)
-                 from generate_series(1, cardinality(bounds) + 1) k order by k)
-    from minutes m
+  select coalesce(array_agg(row(
+           m.minute, m.enqueued, m.claimed, m.completed, m.failed, m.retried, m.recovered,
+           m.dead_lettered,
+           array(select coalesce((select b.n from per_bucket b
+                                   where b.minute = m.minute and b.bucket = k), 0)
+                   from generate_series(1, cardinality(bounds) + 1) k order by k)
+         )::private.job_stats), '{}')
+    into computed
+    from minutes m;
+
+  -- The totals gain what the minutes hold now, less what they held before this run.
+  with delta as (
+    select 1 as sign, c.* from unnest(computed) c
+    union all
+    select -1, s.* from private.job_stats s
+     where s.minute in (select c.minute from unnest(computed) c)
+  ), buckets as (
+    select array_agg(x.n order by x.i) as b from (
+      select u.i, sum(d.sign * u.n)::bigint as n
+        from delta d, unnest(d.latency_buckets) with ordinality u(n, i) group by u.i) x
+  )
+  update private.job_stats_totals t
+     set enqueued = t.enqueued + (select coalesce(sum(d.sign * d.enqueued), 0) from delta d),
+         claimed = t.claimed + (select coalesce(sum(d.sign * d.claimed), 0) from delta d),
+         completed = t.completed + (select coalesce(sum(d.sign * d.completed), 0) from delta d),
+         failed = t.failed + (select coalesce(sum(d.sign * d.failed), 0) from delta d),
+         retried = t.retried + (select coalesce(sum(d.sign * d.retried), 0) from delta d),
+         recovered = t.recovered + (select coalesce(sum(d.sign * d.recovered), 0) from delta d),
+         dead_lettered = t.dead_lettered +
+           (select coalesce(sum(d.sign * d.dead_lettered), 0) from delta d),
+         latency_buckets = private.add_buckets(t.latency_buckets, (select b.b from buckets b));
+
+  insert into private.job_stats select * from unnest(computed)
   on conflict (minute) do update
      set enqueued = excluded.enqueued, claimed = excluded.claimed,
          completed = excluded.completed, failed = excluded.failed, retried = excluded.retried,
          recovered = excluded.recovered, dead_lettered = excluded.dead_lettered,
          latency_buckets = excluded.latency_buckets;
-  get diagnostics written = row_count;
 
-  -- Minutes older than 8 days fold into the -infinity row: the 7-day view needs no more, and
-  -- the totals (the metrics' counters) never go down.
-  with old as (
-    delete from private.job_stats s
-     where s.minute > '-infinity' and s.minute < upto - interval '8 days'
-    returning s.*
-  ), folded as (
-    select sum(o.enqueued)::integer as enqueued, sum(o.claimed)::integer as claimed,
-           sum(o.completed)::integer as completed, sum(o.failed)::integer as failed,
-           sum(o.retried)::integer as retried, sum(o.recovered)::integer as recovered,
-           sum(o.dead_lettered)::integer as dead_lettered,
-           private.sum_buckets(o.latency_buckets) as latency_buckets
-      from old o having count(*) > 0
-  )
-  insert into private.job_stats as s (minute, enqueued, claimed, completed, failed, retried,
-                                      recovered, dead_lettered, latency_buckets)
-  select '-infinity', f.enqueued, f.claimed, f.completed, f.failed, f.retried, f.recovered,
-         f.dead_lettered, f.latency_buckets
-    from folded f
-  on conflict (minute) do update
-     set enqueued = s.enqueued + excluded.enqueued, claimed = s.claimed + excluded.claimed,
-         completed = s.completed + excluded.completed, failed = s.failed + excluded.failed,
-         retried = s.retried + excluded.retried, recovered = s.recovered + excluded.recovered,
-         dead_lettered = s.dead_lettered + excluded.dead_lettered,
-         latency_buckets = private.add_buckets(s.latency_buckets, excluded.latency_buckets);
-  return written;
+  -- The 7-day view needs no more than 8 days; the totals keep what is pruned.
+  delete from private.job_stats s where s.minute < upto - interval '8 days';
+  return cardinality(computed);
 end;
 $$;
 comment on function private.roll_up_job_stats() is
-  'Counts queue_history events per minute into private.job_stats (the minutes since the last run, and the two before it again); folds minutes older than 8 days into the totals row. Returns the minutes written.';
+  'Counts queue_history events per minute into private.job_stats (the minutes since the last run, and the two before it again), adds the difference to private.job_stats_totals, prunes minutes older than 8 days. Returns the minutes written.';
 
 -- ---------------------------------------------------------------------------------------------
 -- What each scheduled run of ours did.
@@ -397,7 +416,7 @@ as $$
            ('24h', interval '24 hours', interval '15 minutes'),
            ('7d', interval '7 days', interval '2 hours')
   ), rolled as (
-    select max(s.minute) as upto from private.job_stats s where s.minute > '-infinity'
+    select max(s.minute) as upto from private.job_stats s
   ), series as (
     select w.name, w.step, jsonb_agg(jsonb_build_object(
              'at', b.at, 'enqueued', coalesce(p.enqueued, 0), 'completed', coalesce(p.completed, 0),
@@ -413,7 +432,7 @@ as $$
           from private.job_stats s where s.minute >= b.at and s.minute < b.at + w.step) p on true
      group by w.name, w.step
   ), latency as (
-    select private.sum_buckets(s.latency_buckets) as buckets
+    select private.sum_buckets(s.latency_buckets::bigint[]) as buckets
       from private.job_stats s where s.minute >= now() - interval '1 hour'
   )
   select jsonb_build_object(
@@ -453,21 +472,26 @@ security definer
 set search_path = ''
 as $$
 declare
-  condition constant text := private.console_job_filter(filter);
-  branches text[];
+  condition constant text := private.console_job_filter(filter) ||
+    case when after_created_at is null then ''
+         else format(' and (j.created_at, j.id) < (%L::timestamptz, %L::uuid)',
+                     after_created_at, after_id) end;
+  source text;
 begin
-  -- Newest first: one index range per status (jobs_status_created_idx), merged, so a page costs
-  -- about `page` rows per status whatever the table's size.
-  select array_agg(format(
-           '(select j.* from public.jobs j where j.status = %L and %s%s
-              order by j.created_at desc, j.id desc limit %s)',
-           s, condition,
-           case when after_created_at is null then ''
-                else format(' and (j.created_at, j.id) < (%L::timestamptz, %L::uuid)',
-                            after_created_at, after_id) end,
-           page))
-    into branches
-    from unnest(private.console_statuses(filter)) s;
+  if filter ? 'customer_id' then
+    -- One customer's jobs: its own index (customer_id, created_at) in order, whatever the status.
+    source := format('select j.* from public.jobs j where %s
+                       order by j.created_at desc, j.id desc limit %s', condition, page);
+  else
+    -- Newest first: one index range per status (jobs_status_created_idx), merged, so a page
+    -- costs about `page` rows per status whatever the table's size.
+    select string_agg(format(
+             '(select j.* from public.jobs j where j.status = %L and %s
+                order by j.created_at desc, j.id desc limit %s)', st, condition, page),
+             ' union all ')
+      into source
+      from unnest(private.console_statuses(filter)) st;
+  end if;
   return query execute format(
     'select jsonb_build_object(''id'', j.id, ''customer_id'', j.customer_id,
             ''status'', j.status, ''priority_level'', j.priority_level,
@@ -475,8 +499,7 @@ begin
             ''created_at'', j.created_at, ''updated_at'', j.updated_at,
             ''completed_at'', j.completed_at, ''leased_by'', j.leased_by,
             ''error_message'', left(j.error_message, 200), ''progress'', j.progress)
-       from (%s) j order by j.created_at desc, j.id desc limit %s',
-    array_to_string(branches, ' union all '), page);
+       from (%s) j order by j.created_at desc, j.id desc limit %s', source, page);
 end;
 $$;
 comment on function private.console_jobs(jsonb, timestamptz, uuid, integer) is
@@ -948,7 +971,7 @@ $$;
 comment on function private.console_audit_page(bigint, integer) is 'The audit trail, newest first.';
 
 revoke all on function
-  private.latency_bounds_ms(), private.add_buckets(integer[], integer[]),
+  private.latency_bounds_ms(), private.add_buckets(bigint[], bigint[]),
   private.roll_up_job_stats(), private.record_cron_result(text, jsonb),
   private.record_alert_attempt(), private.console_job_filter(jsonb),
   private.console_statuses(jsonb), private.console_status_counts(integer),
@@ -964,7 +987,7 @@ revoke all on function
   private.console_operations_page(bigint, integer), private.console_audit_page(bigint, integer),
   private.console_operation_view(private.console_operations)
 from public;
-revoke all on function private.sum_buckets(integer[]) from public;
+revoke all on function private.sum_buckets(bigint[]) from public;
 revoke all on procedure private.resume_console_operations(integer) from public;
 
 -- ---------------------------------------------------------------------------------------------
@@ -979,13 +1002,8 @@ security definer
 set search_path = ''
 as $$
   with totals as (
-    select coalesce(sum(s.enqueued), 0) as enqueued, coalesce(sum(s.claimed), 0) as claimed,
-           coalesce(sum(s.completed), 0) as completed, coalesce(sum(s.failed), 0) as failed,
-           coalesce(sum(s.retried), 0) as retried, coalesce(sum(s.recovered), 0) as recovered,
-           coalesce(sum(s.dead_lettered), 0) as dead_lettered,
-           private.sum_buckets(s.latency_buckets) as latency_buckets,
-           max(s.minute) filter (where s.minute > '-infinity') as rolled_up
-      from private.job_stats s
+    select t.*, (select max(s.minute) from private.job_stats s) as rolled_up
+      from private.job_stats_totals t
   )
   select jsonb_build_object(
     'jobs', private.console_status_counts(),
@@ -993,8 +1011,7 @@ as $$
                       'completed', t.completed, 'failed', t.failed, 'retried', t.retried,
                       'recovered', t.recovered, 'dead_lettered', t.dead_lettered),
     'latency_bounds_ms', private.latency_bounds_ms(),
-    'latency_buckets', coalesce(t.latency_buckets,
-                                array_fill(0, array[cardinality(private.latency_bounds_ms()) + 1])),
+    'latency_buckets', t.latency_buckets,
     'stats_rolled_up_to', t.rolled_up + interval '1 minute',
     'workers_active', (select count(*) from public.worker_heartbeats w
                         where w.last_heartbeat > private.stale_before()),

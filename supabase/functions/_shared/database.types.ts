@@ -377,6 +377,43 @@ export type Database = {
         };
         Relationships: [];
       };
+      "job_stats_totals": {
+        Row: {
+          "claimed": number;
+          "completed": number;
+          "dead_lettered": number;
+          "enqueued": number;
+          "failed": number;
+          "id": boolean;
+          "latency_buckets": (number)[];
+          "recovered": number;
+          "retried": number;
+        };
+        ComputedFields: never;
+        Insert: {
+          "claimed"?: number;
+          "completed"?: number;
+          "dead_lettered"?: number;
+          "enqueued"?: number;
+          "failed"?: number;
+          "id"?: boolean;
+          "latency_buckets"?: (number)[];
+          "recovered"?: number;
+          "retried"?: number;
+        };
+        Update: {
+          "claimed"?: number;
+          "completed"?: number;
+          "dead_lettered"?: number;
+          "enqueued"?: number;
+          "failed"?: number;
+          "id"?: boolean;
+          "latency_buckets"?: (number)[];
+          "recovered"?: number;
+          "retried"?: number;
+        };
+        Relationships: [];
+      };
       "outbox": {
         Row: {
           "available_at": string;
