@@ -409,6 +409,9 @@ CREATE FUNCTION private.console_metrics() RETURNS jsonb
                          'failed', count(*) filter (where not a.delivered))
                          from private.alert_attempts a),
     'alerts_undelivered', (select count(*) from private.alerts a where a.delivered_at is null),
+    'refusals_total', coalesce((select jsonb_agg(jsonb_build_object(
+                        'function', r.fn, 'policy', r.policy, 'refused', r.refused)
+                        order by r.fn, r.policy) from private.rate_limit_refusal_totals r), '[]'),
     'operations_running', (select count(*) from private.console_operations o
                             where o.status = 'running'))
     from totals t;
@@ -539,6 +542,42 @@ CREATE FUNCTION private.console_recoveries(before_at timestamp with time zone, b
 $$;
 
 COMMENT ON FUNCTION private.console_recoveries(before_at timestamp with time zone, before_id bigint, page integer) IS 'The recovery ledger, newest first: jobs taken back from a silent worker (or failed for going stale too often), from which worker, at which attempt.';
+
+CREATE FUNCTION private.console_refusals(span interval, step interval, top integer) RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  with recent as (
+    select * from private.rate_limit_refusals r where r.minute >= now() - span
+  ), policies as (
+    select r.fn, r.policy, jsonb_agg(jsonb_build_object('at', r.at, 'refused', r.refused)
+                                     order by r.at) as points, sum(r.refused) as refused
+      from (select x.fn, x.policy, date_bin(step, x.minute, 'epoch'::timestamptz) as at,
+                   sum(x.refused) as refused
+              from recent x group by 1, 2, 3) r
+     group by r.fn, r.policy
+  ), clients as (
+    select r.client_hash, r.client_kind, max(r.customer_id) as customer_id,
+           sum(r.refused) as refused, max(r.minute) as last_minute,
+           array_agg(distinct r.policy) as policies, array_agg(distinct r.fn) as functions
+      from recent r group by r.client_hash, r.client_kind
+     order by sum(r.refused) desc limit top
+  )
+  select jsonb_build_object(
+    'policies', coalesce((select jsonb_agg(jsonb_build_object(
+                  'function', p.fn, 'policy', p.policy, 'refused', p.refused, 'points', p.points)
+                  order by p.refused desc) from policies p), '[]'),
+    'top_clients', coalesce((select jsonb_agg(jsonb_build_object(
+                  'client', left(encode(c.client_hash, 'hex'), 12), 'kind', c.client_kind,
+                  'customer_id', coalesce(c.customer_id, k.customer_id), 'key_name', k.name,
+                  'refused', c.refused, 'last_refused_minute', c.last_minute,
+                  'policies', c.policies, 'functions', c.functions) order by c.refused desc)
+                  from clients c
+                  left join private.api_keys k on c.client_kind = 'key' and k.key_hash = c.client_hash),
+                '[]'));
+$$;
+
+COMMENT ON FUNCTION private.console_refusals(span interval, step interval, top integer) IS 'Rate-limit refusals over a window: per function and policy as a series of steps, and the clients refused most (hash prefix, kind, customer, API key name).';
 
 CREATE FUNCTION private.console_retry_jobs(job_ids uuid[], actor text) RETURNS TABLE(job_id uuid, outcome text)
     LANGUAGE plpgsql SECURITY DEFINER
@@ -1470,6 +1509,42 @@ end;
 $$;
 
 COMMENT ON FUNCTION private.record_dead_letters(letters jsonb) IS 'Records one batch of a DLQ walk [{message_id, job_id, customer_id, receive_count}] in private.dead_letters, settling the jobs whose last copy is a dead letter; returns the count per action.';
+
+CREATE FUNCTION private.record_refusals(refusals jsonb) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  written integer;
+begin
+  with given as (
+    select r.minute, r.fn, r.policy, decode(r.client_hash, 'hex') as client_hash, r.client_kind,
+           r.customer_id, r.refused
+      from jsonb_to_recordset(refusals) as r(minute timestamptz, fn text, policy text,
+                                             client_hash text, client_kind text,
+                                             customer_id text, refused integer)
+  ), per_client as (
+    insert into private.rate_limit_refusals as t (minute, fn, policy, client_hash, client_kind,
+                                                  customer_id, refused)
+    select g.minute, g.fn, g.policy, g.client_hash, g.client_kind, g.customer_id, sum(g.refused)
+      from given g
+     group by g.minute, g.fn, g.policy, g.client_hash, g.client_kind, g.customer_id
+    on conflict (minute, fn, policy, client_hash) do update
+       set refused = t.refused + excluded.refused,
+           customer_id = coalesce(excluded.customer_id, t.customer_id)
+    returning 1
+  ), totals as (
+    insert into private.rate_limit_refusal_totals as t (fn, policy, refused)
+    select g.fn, g.policy, sum(g.refused) from given g group by g.fn, g.policy
+    on conflict (fn, policy) do update set refused = t.refused + excluded.refused
+  )
+  select count(*) into written from per_client;
+  delete from private.rate_limit_refusals r where r.minute < now() - interval '8 days';
+  return written;
+end;
+$$;
+
+COMMENT ON FUNCTION private.record_refusals(refusals jsonb) IS 'Adds what a function instance counted ([{minute, fn, policy, client_hash (hex), client_kind, customer_id, refused}]) to the refusals and their totals; prunes minutes older than 8 days.';
 
 CREATE FUNCTION private.redrive_job(dlq_message_id text, job_id uuid) RETURNS TABLE(outcome text, outbox_id bigint)
     LANGUAGE plpgsql
@@ -2547,6 +2622,32 @@ CREATE TABLE private.priority_tiers (
 
 COMMENT ON TABLE private.priority_tiers IS 'Tier names a job''s priority_level may give, and the number each stands for. Defaults to adapt: insert, update or delete rows.';
 
+CREATE TABLE private.rate_limit_refusal_totals (
+    fn text NOT NULL,
+    policy text NOT NULL,
+    refused bigint DEFAULT 0 NOT NULL
+);
+
+COMMENT ON TABLE private.rate_limit_refusal_totals IS 'Refusals per function and policy since they were first counted: the metrics'' counters.';
+
+CREATE TABLE private.rate_limit_refusals (
+    minute timestamp with time zone NOT NULL,
+    fn text NOT NULL,
+    policy text NOT NULL,
+    client_hash bytea NOT NULL,
+    client_kind text NOT NULL,
+    customer_id text,
+    refused integer NOT NULL,
+    CONSTRAINT rate_limit_refusals_client_hash_check CHECK ((length(client_hash) = 32)),
+    CONSTRAINT rate_limit_refusals_client_kind_check CHECK ((client_kind = ANY (ARRAY['ip'::text, 'user'::text, 'key'::text, 'customer'::text, 'service'::text]))),
+    CONSTRAINT rate_limit_refusals_customer_id_check CHECK (((length(customer_id) >= 1) AND (length(customer_id) <= 128))),
+    CONSTRAINT rate_limit_refusals_fn_check CHECK ((fn ~ '^[a-z][a-z0-9_-]{0,63}$'::text)),
+    CONSTRAINT rate_limit_refusals_policy_check CHECK (((length(policy) >= 1) AND (length(policy) <= 64))),
+    CONSTRAINT rate_limit_refusals_refused_check CHECK ((refused > 0))
+);
+
+COMMENT ON TABLE private.rate_limit_refusals IS 'Requests the rate limiter refused, per minute, function, policy and client (8 days). The client is a SHA-256 hash and a kind, never an address or key; an API key''s hash is the one private.api_keys holds.';
+
 CREATE UNLOGGED TABLE private.rate_limits (
     key bytea NOT NULL,
     tat timestamp with time zone NOT NULL
@@ -2822,6 +2923,12 @@ ALTER TABLE ONLY private.priority_lanes
 ALTER TABLE ONLY private.priority_tiers
     ADD CONSTRAINT priority_tiers_pkey PRIMARY KEY (name);
 
+ALTER TABLE ONLY private.rate_limit_refusal_totals
+    ADD CONSTRAINT rate_limit_refusal_totals_pkey PRIMARY KEY (fn, policy);
+
+ALTER TABLE ONLY private.rate_limit_refusals
+    ADD CONSTRAINT rate_limit_refusals_pkey PRIMARY KEY (minute, fn, policy, client_hash);
+
 ALTER TABLE ONLY private.rate_limits
     ADD CONSTRAINT rate_limits_pkey PRIMARY KEY (key);
 
@@ -2858,6 +2965,8 @@ CREATE INDEX dead_letters_job_idx ON private.dead_letters USING btree (job_id);
 CREATE INDEX outbox_due_idx ON private.outbox USING btree (available_at, id) WHERE (delivered_at IS NULL);
 
 CREATE INDEX outbox_job_idx ON private.outbox USING btree (job_id);
+
+CREATE INDEX rate_limit_refusals_client_idx ON private.rate_limit_refusals USING btree (client_hash, minute);
 
 CREATE INDEX jobs_customer_created_idx ON public.jobs USING btree (customer_id, created_at DESC);
 
@@ -2935,6 +3044,10 @@ ALTER TABLE private.priority_lanes ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.priority_tiers ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE private.rate_limit_refusal_totals ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE private.rate_limit_refusals ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE private.rate_limits ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.redrives ENABLE ROW LEVEL SECURITY;
@@ -2989,6 +3102,8 @@ REVOKE ALL ON FUNCTION private.console_overview() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.console_recoveries(before_at timestamp with time zone, before_id bigint, page integer) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION private.console_refusals(span interval, step interval, top integer) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION private.console_retry_jobs(job_ids uuid[], actor text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.console_run_operation(operation_id bigint, batch integer) FROM PUBLIC;
@@ -3038,6 +3153,8 @@ REVOKE ALL ON FUNCTION private.record_alert_attempt() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.record_cron_result(jobname text, result jsonb) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.record_dead_letters(letters jsonb) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.record_refusals(refusals jsonb) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.redrive_job(dlq_message_id text, job_id uuid) FROM PUBLIC;
 

@@ -697,6 +697,111 @@ comment on function private.console_schedules(integer) is
   'Each pg_cron job: schedule, its latest runs from cron.job_run_details, and what our latest runs did (private.cron_results).';
 
 -- ---------------------------------------------------------------------------------------------
+-- Rate-limit refusals, as the functions count them (never a write per refused request).
+
+create table private.rate_limit_refusals (
+  minute timestamptz not null,
+  fn text not null check (fn ~ '^[a-z][a-z0-9_-]{0,63}$'),
+  policy text not null check (length(policy) between 1 and 64),
+  client_hash bytea not null check (length(client_hash) = 32),
+  client_kind text not null check (client_kind in ('ip', 'user', 'key', 'customer', 'service')),
+  customer_id text check (length(customer_id) between 1 and 128),
+  refused integer not null check (refused > 0),
+  primary key (minute, fn, policy, client_hash)
+);
+alter table private.rate_limit_refusals enable row level security;
+create index rate_limit_refusals_client_idx on private.rate_limit_refusals (client_hash, minute);
+comment on table private.rate_limit_refusals is
+  'Requests the rate limiter refused, per minute, function, policy and client (8 days). The client is a SHA-256 hash and a kind, never an address or key; an API key''s hash is the one private.api_keys holds.';
+
+create table private.rate_limit_refusal_totals (
+  fn text not null,
+  policy text not null,
+  refused bigint not null default 0,
+  primary key (fn, policy)
+);
+alter table private.rate_limit_refusal_totals enable row level security;
+comment on table private.rate_limit_refusal_totals is
+  'Refusals per function and policy since they were first counted: the metrics'' counters.';
+
+create function private.record_refusals(refusals jsonb)
+returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  written integer;
+begin
+  with given as (
+    select r.minute, r.fn, r.policy, decode(r.client_hash, 'hex') as client_hash, r.client_kind,
+           r.customer_id, r.refused
+      from jsonb_to_recordset(refusals) as r(minute timestamptz, fn text, policy text,
+                                             client_hash text, client_kind text,
+                                             customer_id text, refused integer)
+  ), per_client as (
+    insert into private.rate_limit_refusals as t (minute, fn, policy, client_hash, client_kind,
+                                                  customer_id, refused)
+    select g.minute, g.fn, g.policy, g.client_hash, g.client_kind, g.customer_id, sum(g.refused)
+      from given g
+     group by g.minute, g.fn, g.policy, g.client_hash, g.client_kind, g.customer_id
+    on conflict (minute, fn, policy, client_hash) do update
+       set refused = t.refused + excluded.refused,
+           customer_id = coalesce(excluded.customer_id, t.customer_id)
+    returning 1
+  ), totals as (
+    insert into private.rate_limit_refusal_totals as t (fn, policy, refused)
+    select g.fn, g.policy, sum(g.refused) from given g group by g.fn, g.policy
+    on conflict (fn, policy) do update set refused = t.refused + excluded.refused
+  )
+  select count(*) into written from per_client;
+  delete from private.rate_limit_refusals r where r.minute < now() - interval '8 days';
+  return written;
+end;
+$$;
+comment on function private.record_refusals(jsonb) is
+  'Adds what a function instance counted ([{minute, fn, policy, client_hash (hex), client_kind, customer_id, refused}]) to the refusals and their totals; prunes minutes older than 8 days.';
+
+create function private.console_refusals(span interval, step interval, top integer)
+returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  with recent as (
+    select * from private.rate_limit_refusals r where r.minute >= now() - span
+  ), policies as (
+    select r.fn, r.policy, jsonb_agg(jsonb_build_object('at', r.at, 'refused', r.refused)
+                                     order by r.at) as points, sum(r.refused) as refused
+      from (select x.fn, x.policy, date_bin(step, x.minute, 'epoch'::timestamptz) as at,
+                   sum(x.refused) as refused
+              from recent x group by 1, 2, 3) r
+     group by r.fn, r.policy
+  ), clients as (
+    select r.client_hash, r.client_kind, max(r.customer_id) as customer_id,
+           sum(r.refused) as refused, max(r.minute) as last_minute,
+           array_agg(distinct r.policy) as policies, array_agg(distinct r.fn) as functions
+      from recent r group by r.client_hash, r.client_kind
+     order by sum(r.refused) desc limit top
+  )
+  select jsonb_build_object(
+    'policies', coalesce((select jsonb_agg(jsonb_build_object(
+                  'function', p.fn, 'policy', p.policy, 'refused', p.refused, 'points', p.points)
+                  order by p.refused desc) from policies p), '[]'),
+    'top_clients', coalesce((select jsonb_agg(jsonb_build_object(
+                  'client', left(encode(c.client_hash, 'hex'), 12), 'kind', c.client_kind,
+                  'customer_id', coalesce(c.customer_id, k.customer_id), 'key_name', k.name,
+                  'refused', c.refused, 'last_refused_minute', c.last_minute,
+                  'policies', c.policies, 'functions', c.functions) order by c.refused desc)
+                  from clients c
+                  left join private.api_keys k on c.client_kind = 'key' and k.key_hash = c.client_hash),
+                '[]'));
+$$;
+comment on function private.console_refusals(interval, interval, integer) is
+  'Rate-limit refusals over a window: per function and policy as a series of steps, and the clients refused most (hash prefix, kind, customer, API key name).';
+
+-- ---------------------------------------------------------------------------------------------
 -- Actions.
 
 create function private.console_retry_jobs(job_ids uuid[], actor text)
@@ -985,7 +1090,8 @@ revoke all on function
   private.console_start_operation(text, jsonb, uuid[], text),
   private.console_run_operation(bigint, integer),
   private.console_operations_page(bigint, integer), private.console_audit_page(bigint, integer),
-  private.console_operation_view(private.console_operations)
+  private.console_operation_view(private.console_operations),
+  private.record_refusals(jsonb), private.console_refusals(interval, interval, integer)
 from public;
 revoke all on function private.sum_buckets(bigint[]) from public;
 revoke all on procedure private.resume_console_operations(integer) from public;
@@ -1023,6 +1129,9 @@ as $$
                          'failed', count(*) filter (where not a.delivered))
                          from private.alert_attempts a),
     'alerts_undelivered', (select count(*) from private.alerts a where a.delivered_at is null),
+    'refusals_total', coalesce((select jsonb_agg(jsonb_build_object(
+                        'function', r.fn, 'policy', r.policy, 'refused', r.refused)
+                        order by r.fn, r.policy) from private.rate_limit_refusal_totals r), '[]'),
     'operations_running', (select count(*) from private.console_operations o
                             where o.status = 'running'))
     from totals t;

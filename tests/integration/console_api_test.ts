@@ -276,3 +276,30 @@ Deno.test("console-api: GET /metrics takes its own token and answers Prometheus 
   assert.match(text, /^job_queue_sqs_messages\{lane="high"\} \d+$/m);
   for (const secret of SECRETS) assert.ok(!text.includes(secret));
 });
+
+Deno.test("console-api: refusals are counted in the function, flushed, and shown per policy and client", async () => {
+  const customer = uniqueCustomer("console-refused");
+  const token = await userJwt(stack, customer);
+  // The queue's shipped policy: 100 requests a minute per user.
+  let refused = 0;
+  for (let i = 0; i < 110; i++) {
+    const res = await fetch(`${stack.apiUrl}/functions/v1/queue/${customer}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    if (res.status === 429) refused++;
+    await res.body?.cancel();
+  }
+  assert.ok(refused >= 10, `${refused} refused`);
+  type Client = { customer_id: string; kind: string; refused: number; functions: string[] };
+  const client = await eventually("the refusals to be flushed", async () => {
+    const body = await (await get("/rate-limits", viewer)).json();
+    const found = body.top_clients.find((c: Client) => c.customer_id === customer);
+    return found?.refused === refused ? found as Client : undefined;
+  }, 20_000);
+  assert.equal(client.kind, "user");
+  assert.deepEqual(client.functions, ["queue"]);
+  const metrics = await (await get("/metrics", metricsToken)).text();
+  const total = /^job_queue_rate_limit_refusals_total\{function="queue",policy="standard"\} (\d+)$/m
+    .exec(metrics);
+  assert.ok(total && Number(total[1]) >= refused, "the metrics count them too");
+});

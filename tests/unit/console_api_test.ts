@@ -66,6 +66,7 @@ function fake(overrides: Partial<ConsoleStore> = {}, deps: Partial<ConsoleDeps> 
     operations: record("operations", []),
     operation: record("operation", null),
     audit: record("audit", []),
+    refusals: record("refusals", { policies: [], top_clients: [] }),
     act: (action, ids) => {
       calls.push(`act ${action} ${ids.join(",")}`);
       return Promise.resolve(ids.map((id) => ({
@@ -97,6 +98,7 @@ function fake(overrides: Partial<ConsoleStore> = {}, deps: Partial<ConsoleDeps> 
       alert_attempts: { delivered: 1, failed: 2 },
       alerts_undelivered: 0,
       operations_running: 0,
+      refusals_total: [{ function: "queue", policy: "standard", refused: 7 }],
     }),
     ...overrides,
   };
@@ -150,6 +152,7 @@ const READS = [
   "/workers",
   "/dlq",
   "/alerts",
+  "/rate-limits?window=24h",
   "/schedules",
   "/operations",
   "/audit",
@@ -289,6 +292,7 @@ Deno.test("console-api: bad input gets a 400 naming the field, and nothing runs"
     ["/jobs?created_after=yesterday", {}, "invalid_filter", "created_after"],
     ["/leases?cursor=WyJ4Il0", {}, "invalid_cursor", "cursor"],
     ["/schedules?runs=51", {}, "invalid_query", "limit"],
+    ["/rate-limits?window=1y", {}, "invalid_query", "window"],
     ["/operations", { method: "POST", body: { action: "delete", ids: [JOB] } }, "invalid_field"],
     [
       "/operations",
@@ -406,6 +410,10 @@ Deno.test("console-api: GET /metrics needs its own token and speaks Prometheus o
   assert.match(text, /^job_queue_latency_seconds_bucket\{le="0\.1"\} 3$/m);
   assert.match(text, /^job_queue_latency_seconds_bucket\{le="\+Inf"\} 6$/m);
   assert.match(text, /^job_queue_dlq_messages 2$/m);
+  assert.match(
+    text,
+    /^job_queue_rate_limit_refusals_total\{function="queue",policy="standard"\} 7$/m,
+  );
   assert.match(text, /^job_queue_stats_lag_seconds 90$/m);
   assert.ok(!text.includes("# EOF"));
   const om = await call(f, "/metrics", {

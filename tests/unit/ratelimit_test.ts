@@ -95,7 +95,7 @@ Deno.test("policiesFromEnv() takes presets per function and overrides from env",
   );
 });
 
-Deno.test("rateLimitConfigFromEnv() parses policies, client address, fallback size and timeout", () => {
+Deno.test("rateLimitConfigFromEnv() parses policies, client address, fallback size, timeout and refusal flushes", () => {
   assert.deepEqual(rateLimitConfigFromEnv({}, "health"), {
     fn: "health",
     policies: [PRESETS.standard],
@@ -103,6 +103,7 @@ Deno.test("rateLimitConfigFromEnv() parses policies, client address, fallback si
     clientIp: { kind: "xff", hops: 1 },
     memoryKeys: 10_000,
     timeoutMs: 1_000,
+    refusalsFlushMs: 5_000,
   });
   assert.throws(
     () => rateLimitConfigFromEnv({ RATE_LIMIT_TIMEOUT_MS: "soon" }, "queue"),
@@ -312,4 +313,16 @@ Deno.test("withRefusalCache() spares the database a refused key until it may ret
   clock = 1000;
   assert.equal((await limiter.check([req]))[0]!.allowed, true, "asked again once it may pass");
   assert.equal(calls, 4);
+});
+
+Deno.test("withRateLimit() counts each refusal for operators, with its policy and client", async () => {
+  const refused: unknown[] = [];
+  const handler = withRateLimit(
+    ok,
+    deps(memoryLimiter(), {
+      refusals: { refused: (r) => refused.push(r), flush: () => Promise.resolve() },
+    }),
+  );
+  for (let i = 0; i < 3; i++) await (await handler(from("192.0.2.7"))).body?.cancel();
+  assert.deepEqual(refused, [{ policy: "standard", client: "ip:192.0.2.7" }], "the third only");
 });

@@ -483,6 +483,56 @@ export type Database = {
         };
         Relationships: [];
       };
+      "rate_limit_refusal_totals": {
+        Row: {
+          "fn": string;
+          "policy": string;
+          "refused": number;
+        };
+        ComputedFields: never;
+        Insert: {
+          "fn": string;
+          "policy": string;
+          "refused"?: number;
+        };
+        Update: {
+          "fn"?: string;
+          "policy"?: string;
+          "refused"?: number;
+        };
+        Relationships: [];
+      };
+      "rate_limit_refusals": {
+        Row: {
+          "client_hash": string;
+          "client_kind": string;
+          "customer_id": string | null;
+          "fn": string;
+          "minute": string;
+          "policy": string;
+          "refused": number;
+        };
+        ComputedFields: never;
+        Insert: {
+          "client_hash": string;
+          "client_kind": string;
+          "customer_id"?: string | null;
+          "fn": string;
+          "minute": string;
+          "policy": string;
+          "refused": number;
+        };
+        Update: {
+          "client_hash"?: string;
+          "client_kind"?: string;
+          "customer_id"?: string | null;
+          "fn"?: string;
+          "minute"?: string;
+          "policy"?: string;
+          "refused"?: number;
+        };
+        Relationships: [];
+      };
       "rate_limits": {
         Row: {
           "key": string;
@@ -671,6 +721,10 @@ export type Database = {
         Args: { "before_at": string; "before_id": number; "page": number };
         Returns: Json;
       };
+      "console_refusals": {
+        Args: { "span": string; "step": string; "top": number };
+        Returns: Json;
+      };
       "console_retry_jobs": {
         Args: { "actor": string; "job_ids": (string)[] };
         Returns: {
@@ -843,6 +897,7 @@ export type Database = {
           "messages": number;
         }[];
       };
+      "record_refusals": { Args: { "refusals": Json }; Returns: number };
       "redrive_job": {
         Args: { "dlq_message_id": string; "job_id": string };
         Returns: {

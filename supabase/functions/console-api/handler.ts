@@ -5,6 +5,7 @@
  *   GET  /jobs?status&customer_id&priority_level&lane&created_after&created_before&id&cursor&limit
  *   GET  /jobs/<id>                one job with its timeline, outbox rows and dead letters
  *   GET  /leases  /recoveries  /workers  /dlq  /alerts  /schedules  /operations  /audit
+ *   GET  /rate-limits?window=1h|24h|7d   refusals per policy over time, the most refused clients
  *   GET  /operations/<id>
  *   POST /jobs/<id>/retry | /jobs/<id>/cancel                      (operator)
  *   POST /operations {action, ids | filter, dry_run}               (operator) bulk, tracked
@@ -247,6 +248,28 @@ async function alerts({ url, deps }: Ctx): Promise<Response> {
   return json({ ...rest, ...page(rows, limit, (r) => [r.id as number]) });
 }
 
+/** The windows a series may cover, and the step of its points. */
+export const WINDOWS: Record<string, { span: string; stepSeconds: number }> = {
+  "1h": { span: "1 hour", stepSeconds: 60 },
+  "24h": { span: "24 hours", stepSeconds: 900 },
+  "7d": { span: "7 days", stepSeconds: 7_200 },
+};
+
+async function rateLimits({ url, deps }: Ctx): Promise<Response> {
+  need(onlyParams(url.searchParams, ["window"]));
+  const name = url.searchParams.get("window") ?? "1h";
+  const window = WINDOWS[name];
+  if (!window) {
+    throw problem({
+      code: "invalid_query",
+      message: `window must be one of ${Object.keys(WINDOWS).join(", ")}.`,
+      field: "window",
+    });
+  }
+  const refusals = await deps.store.refusals(window.span, window.stepSeconds, 20);
+  return json({ window: name, step_seconds: window.stepSeconds, ...refusals });
+}
+
 async function schedules({ url, deps }: Ctx): Promise<Response> {
   need(onlyParams(url.searchParams, ["runs"]));
   const runs = need(pageSize(
@@ -398,6 +421,7 @@ const ROUTES: Route[] = [
   { method: "GET", path: /^\/dlq$/, run: dlq },
   { method: "POST", path: /^\/dlq\/redrive$/, acts: "dlq_redrive", run: redrive },
   { method: "GET", path: /^\/alerts$/, run: alerts },
+  { method: "GET", path: /^\/rate-limits$/, run: rateLimits },
   { method: "GET", path: /^\/schedules$/, run: schedules },
   { method: "GET", path: /^\/operations$/, run: operations },
   { method: "POST", path: /^\/operations$/, acts: "bulk_action", run: startOperation },

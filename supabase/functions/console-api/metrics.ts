@@ -22,6 +22,7 @@ export interface MetricsInput {
     alert_attempts: { delivered: number; failed: number };
     alerts_undelivered: number;
     operations_running: number;
+    refusals_total: { function: string; policy: string; refused: number }[];
   };
   /** null: SQS did not answer (job_queue_sqs_up 0). */
   queues: QueueDepths | null;
@@ -145,6 +146,16 @@ function families(input: MetricsInput): Family[] {
         [{ result: "delivered" }, db.alert_attempts.delivered, "_total"],
         [{ result: "failed" }, db.alert_attempts.failed, "_total"],
       ],
+    },
+    {
+      name: "job_queue_rate_limit_refusals",
+      type: "counter",
+      help: "Requests (or, for the jobs policy, enqueues) the rate limiter refused.",
+      samples: db.refusals_total.map((r) => [
+        { function: r.function, policy: r.policy },
+        r.refused,
+        "_total",
+      ]),
     },
     {
       name: "job_queue_alerts_undelivered",

@@ -40,6 +40,8 @@ export interface ConsoleStore {
   operations(before: number | null, page: number): Promise<Json[]>;
   operation(id: number): Promise<Json | null>;
   audit(before: number | null, page: number): Promise<Json[]>;
+  /** Rate-limit refusals over `window` (steps of `stepSeconds`), and the top clients. */
+  refusals(window: string, stepSeconds: number, top: number): Promise<Json>;
   /** Per id: retried / not_failed / not_found (retry), cancelled / not_pending / not_found. */
   act(
     action: BulkAction,
@@ -112,6 +114,12 @@ export function sqlConsoleStore(db: DbClient): ConsoleStore {
     },
     audit: (before, page) =>
       one(db, "select private.console_audit_page($1::bigint, $2) as v", [before, page]),
+    refusals: (window, stepSeconds, top) =>
+      one(
+        db,
+        "select private.console_refusals($1::interval, make_interval(secs => $2), $3) as v",
+        [window, stepSeconds, top],
+      ),
     act: (action, ids, actor) =>
       query(
         db,

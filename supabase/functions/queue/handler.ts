@@ -15,6 +15,7 @@ import { CORS_HEADERS, json, readBodyCapped, withHeaders } from "../_shared/http
 import type { OutboxRow } from "../_shared/outbox.ts";
 import { limitKey, policyField, rateLimited, stateField } from "../_shared/ratelimit/middleware.ts";
 import type { Policy } from "../_shared/ratelimit/policy.ts";
+import type { RefusalLog } from "../_shared/ratelimit/refusals.ts";
 import type { EnqueuedJob, EnqueueResult, JobsCharge, QueueStore } from "./store.ts";
 import {
   type BulkItem,
@@ -42,6 +43,8 @@ export interface QueueDeps {
   limits: QueueLimits;
   /** Jobs per customer (RATE_LIMIT_JOBS), charged per new job; undefined: not limited. */
   jobsPolicy?: Policy;
+  /** Where the jobs policy's refusals are counted for operators. */
+  refusals?: RefusalLog;
 }
 
 const ALLOW = "GET, POST, OPTIONS";
@@ -204,6 +207,7 @@ async function enqueue(req: Request, deps: QueueDeps, customerId: string): Promi
     return unknownTier(body.bulk ? result.item : undefined, body.items[result.item], result);
   }
   if (result.kind === "rate_limited") {
+    deps.refusals?.refused({ policy: policy!.name, client: `customer:${customerId}`, customerId });
     const refused = rateLimited(policy!, result.charge.retryAfterMs, "jobs");
     return withHeaders(refused, jobsHeaders(policy, result.charge));
   }

@@ -28,15 +28,16 @@ const customerForApiKey = cacheApiKeys(store.customerForApiKey, config.apiKeyCac
 const caller = identifyOnce((req) =>
   identify(req, { serviceKeys: config.serviceKeys, verifyJwt, customerForApiKey })
 );
+const limiterDb = createLimiterDb(config.dbUrl);
+const rateLimit = createRateLimitDeps(config.rateLimit, limiterDb, caller);
+
 const deps: QueueDeps = {
   identify: caller,
   store,
   sendAfterAnswer: (rows) => afterAnswer(sender.send(rows)),
   limits: config.limits,
   jobsPolicy: config.jobsPolicy,
+  refusals: rateLimit.refusals,
 };
-
-const limiterDb = createLimiterDb(config.dbUrl);
-const rateLimit = createRateLimitDeps(config.rateLimit, limiterDb, caller);
 
 Deno.serve(withRateLimit((req) => handle(req, deps), rateLimit));

@@ -4,7 +4,7 @@
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
-select plan(35);
+select plan(38);
 
 -- Start from no jobs and no roll-up, whatever the seed and the cron step left.
 delete from public.jobs;
@@ -83,6 +83,25 @@ select results_eq(
      where alert_id = (select max(id) from private.alerts) order by attempt$$,
   $$values (1, false, 'HTTP 500'), (2, true, null::text)$$,
   'each delivery attempt is recorded with its result');
+
+-- ---------------------------------------------------------------------------------------------
+-- Rate-limit refusals.
+
+select is(private.record_refusals(jsonb_build_array(
+  jsonb_build_object('minute', date_trunc('minute', now()), 'fn', 'queue', 'policy', 'standard',
+                     'client_hash', repeat('ab', 32), 'client_kind', 'ip', 'customer_id', null,
+                     'refused', 4),
+  jsonb_build_object('minute', date_trunc('minute', now()), 'fn', 'queue', 'policy', 'standard',
+                     'client_hash', repeat('ab', 32), 'client_kind', 'ip', 'customer_id', null,
+                     'refused', 3))), 1, 'the same client in the same minute is one row');
+select private.record_refusals(jsonb_build_array(jsonb_build_object(
+  'minute', date_trunc('minute', now()), 'fn', 'queue', 'policy', 'standard',
+  'client_hash', repeat('ab', 32), 'client_kind', 'ip', 'customer_id', null, 'refused', 5)));
+select is((select refused from private.rate_limit_refusals where client_hash = decode(repeat('ab', 32), 'hex')),
+  12, 'a later flush adds to it');
+select is((select (c->>'refused')::int from jsonb_array_elements(
+             private.console_refusals('1 hour', '1 minute', 5)->'top_clients') c
+            where c->>'client' = repeat('ab', 6)), 12, 'the top clients show it by its hash prefix');
 
 -- ---------------------------------------------------------------------------------------------
 -- Filters and pages.

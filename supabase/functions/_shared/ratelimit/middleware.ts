@@ -10,6 +10,7 @@ import { clientAddress, type ClientIpSource } from "./client.ts";
 import type { Decision, LimitRequest } from "./limiter.ts";
 import type { Outcome } from "./resilient.ts";
 import type { Policies, Policy } from "./policy.ts";
+import type { RefusalLog } from "./refusals.ts";
 
 export interface RateLimitDeps {
   fn: string;
@@ -18,6 +19,8 @@ export interface RateLimitDeps {
   clientIp: ClientIpSource;
   /** Who is calling, as far as the function has verified it; without it, everyone is "none". */
   identify?(req: Request): Promise<Caller>;
+  /** Where refusals are counted for operators (see refusals.ts). */
+  refusals?: RefusalLog;
 }
 
 type Handler = (req: Request) => Promise<Response>;
@@ -125,6 +128,14 @@ export function withRateLimit(handler: Handler, deps: RateLimitDeps): Handler {
       res = await handler(req);
     } else {
       await req.body?.cancel();
+      outcome.decisions.forEach((d, i) => {
+        if (d.allowed) return;
+        deps.refusals?.refused({
+          policy: rules[i]!.policy.name,
+          client: rules[i]!.client,
+          ...(caller.kind === "customer" ? { customerId: caller.customerId } : {}),
+        });
+      });
       // The policy that refused with the longest wait speaks for the answer.
       let worst = 0;
       outcome.decisions.forEach((d, i) => {

@@ -5,6 +5,7 @@
  *
  *   RATE_LIMIT_TIMEOUT_MS=1000      how long a decision may wait in the instance; then shed (503)
  *   RATE_LIMIT_MEMORY_KEYS=10000    buckets the in-memory fallback keeps at most
+ *   RATE_LIMIT_REFUSALS_FLUSH_MS=5000  how often an instance writes the refusals it counted
  */
 import type { Caller } from "../auth.ts";
 import { createDb, type Db } from "../db.ts";
@@ -21,6 +22,8 @@ import {
 } from "./limiter.ts";
 import { feedBreaker, resilientLimiter } from "./resilient.ts";
 import type { RateLimitDeps } from "./middleware.ts";
+import { refusalLog } from "./refusals.ts";
+import { afterAnswer } from "../runtime.ts";
 import { type Policies, policiesFromEnv } from "./policy.ts";
 
 export interface RateLimitConfig extends Policies {
@@ -29,6 +32,7 @@ export interface RateLimitConfig extends Policies {
   clientIp: ClientIpSource;
   memoryKeys: number;
   timeoutMs: number;
+  refusalsFlushMs: number;
 }
 
 export function rateLimitConfigFromEnv(env: Env, fn: string): RateLimitConfig {
@@ -38,6 +42,7 @@ export function rateLimitConfigFromEnv(env: Env, fn: string): RateLimitConfig {
     clientIp: clientIpSourceFromEnv(env, fn),
     memoryKeys: intEnv(env, fn, "RATE_LIMIT_MEMORY_KEYS", 10_000),
     timeoutMs: intEnv(env, fn, "RATE_LIMIT_TIMEOUT_MS", 1_000),
+    refusalsFlushMs: intEnv(env, fn, "RATE_LIMIT_REFUSALS_FLUSH_MS", 5_000),
   };
 }
 
@@ -95,5 +100,16 @@ export function createRateLimitDeps(
       breaker,
     }),
     identify,
+    refusals: refusalLog({
+      fn: config.fn,
+      write: async (rows) => {
+        await db.query("select private.record_refusals($1::jsonb)", [JSON.stringify(rows)]);
+      },
+      keepAlive: afterAnswer,
+      flushMs: config.refusalsFlushMs,
+      maxClients: 10_000,
+      now: Date.now,
+      log: (line) => console.error(line),
+    }),
   };
 }
