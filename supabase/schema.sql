@@ -534,14 +534,20 @@ CREATE FUNCTION private.console_recoveries(before_at timestamp with time zone, b
            'id', h.id, 'at', h.created_at, 'job_id', h.job_id, 'worker_id', h.worker_id,
            'attempt', h.attempt,
            'outcome', case when h.event = 'recovered' then 'recovered' else 'failed' end,
-           'reason', h.reason) order by h.created_at desc, h.id desc), '[]')
+           'reason', h.reason,
+           'late_calls_refused', coalesce((select jsonb_agg(jsonb_build_object(
+               'call', r.call, 'at', r.at, 'worker_id', r.worker_id) order by r.at)
+             from (select * from private.lease_refusals r
+                    where r.job_id = h.job_id and r.at >= h.created_at
+                    order by r.at limit 10) r), '[]'))
+         order by h.created_at desc, h.id desc), '[]')
     from (select * from public.queue_history h
            where (h.event = 'recovered' or (h.event = 'failed' and h.reason like 'Failed: went stale%'))
              and (before_at is null or (h.created_at, h.id) < (before_at, before_id))
            order by h.created_at desc, h.id desc limit page) h;
 $$;
 
-COMMENT ON FUNCTION private.console_recoveries(before_at timestamp with time zone, before_id bigint, page integer) IS 'The recovery ledger, newest first: jobs taken back from a silent worker (or failed for going stale too often), from which worker, at which attempt.';
+COMMENT ON FUNCTION private.console_recoveries(before_at timestamp with time zone, before_id bigint, page integer) IS 'The recovery ledger, newest first: jobs taken back from a silent worker (or failed for going stale too often), from which worker, at which attempt, and the late calls refused afterwards (up to 10).';
 
 CREATE FUNCTION private.console_refusals(span interval, step interval, top integer) RETURNS jsonb
     LANGUAGE sql STABLE SECURITY DEFINER
@@ -1510,6 +1516,25 @@ $$;
 
 COMMENT ON FUNCTION private.record_dead_letters(letters jsonb) IS 'Records one batch of a DLQ walk [{message_id, job_id, customer_id, receive_count}] in private.dead_letters, settling the jobs whose last copy is a dead letter; returns the count per action.';
 
+CREATE FUNCTION private.record_lease_refusals(call text, worker_id text, job_ids uuid[]) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if coalesce(cardinality(job_ids), 0) = 0 then
+    return;
+  end if;
+  insert into private.lease_refusals (job_id, call, worker_id, job_status, job_leased_by)
+  select j.id, record_lease_refusals.call, record_lease_refusals.worker_id, j.status, j.leased_by
+    from public.jobs j where j.id = any (job_ids);
+  delete from private.lease_refusals r
+   where r.at < now() - make_interval(days => (select s.history_retention_days
+                                               from private.settings s));
+end;
+$$;
+
+COMMENT ON FUNCTION private.record_lease_refusals(call text, worker_id text, job_ids uuid[]) IS 'Records worker calls refused for a lost lease (called by heartbeat, heartbeat_jobs, complete_jobs, fail_job and release_job).';
+
 CREATE FUNCTION private.record_refusals(refusals jsonb) RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -2097,6 +2122,9 @@ with finished as (
   )
   select coalesce(array_agg(f.id), '{}'::uuid[]) into completed from finished f;
   perform private.free_workers(completed);
+  perform private.record_lease_refusals('complete', null, array(
+    select d.id from unnest(ids, holds, statuses) as d(id, holds, status)
+     where d.status is not null and not (d.holds and d.status in ('in_progress', 'completed'))));
 
 -- true: completed now, or already by this lease (a retried call); false: the lease was lost.
   return query
@@ -2161,6 +2189,9 @@ begin
   select * into job from public.jobs where id = fail_job.job_id for update;
   result.attempt := job.attempts;
   if not found or job.lease_token is distinct from fail_job.lease then
+    if found then
+      perform private.record_lease_refusals('fail', null, array[job.id]);
+    end if;
     result.outcome := 'lease_lost';
     return result;
   end if;
@@ -2175,6 +2206,7 @@ begin
     return result;
   end if;
   if job.status <> 'in_progress' then
+    perform private.record_lease_refusals('fail', null, array[job.id]);
     result.outcome := 'lease_lost';
     return result;
   end if;
@@ -2234,6 +2266,9 @@ begin
     update public.jobs set heartbeat_at = now()
      where id = heartbeat.job_id and status = 'in_progress' and lease_token = heartbeat.lease;
     holds := found;
+    if not holds then
+      perform private.record_lease_refusals('heartbeat', heartbeat.worker_id, array[heartbeat.job_id]);
+    end if;
   end if;
   insert into public.worker_heartbeats (worker_id, current_job_id, last_heartbeat)
   values (heartbeat.worker_id, case when holds then heartbeat.job_id end, now())
@@ -2286,9 +2321,13 @@ begin
             now())
     on conflict (worker_id) do update
       set current_job_id = excluded.current_job_id, last_heartbeat = excluded.last_heartbeat
+  ), refused as (
+    select private.record_lease_refusals('heartbeat', heartbeat_jobs.worker_id,
+             array(select l.id from locked l where l.id not in (select beat.id from beat)))
   )
   select x.id, x.id in (select beat.id from beat)
     from unnest(coalesce(job_ids, '{}'::uuid[])) with ordinality as x(id, o)
+   cross join (select count(*) from refused) r
    order by x.o;
 end;
 $$;
@@ -2370,6 +2409,9 @@ declare
 begin
   select * into job from public.jobs where id = release_job.job_id for update;
   if not found or job.status <> 'in_progress' or job.lease_token is distinct from release_job.lease then
+    if found then
+      perform private.record_lease_refusals('release', null, array[job.id]);
+    end if;
     return false;
   end if;
   update public.jobs
@@ -2578,6 +2620,28 @@ CREATE TABLE private.job_stats_totals (
 );
 
 COMMENT ON TABLE private.job_stats_totals IS 'The sums of every minute ever rolled up (one row), kept by private.roll_up_job_stats(): the metrics'' counters, read in one row and never going down when old minutes are pruned.';
+
+CREATE TABLE private.lease_refusals (
+    id bigint NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    job_id uuid NOT NULL,
+    call text NOT NULL,
+    worker_id text,
+    job_status text NOT NULL,
+    job_leased_by text,
+    CONSTRAINT lease_refusals_call_check CHECK ((call = ANY (ARRAY['heartbeat'::text, 'complete'::text, 'fail'::text, 'release'::text])))
+);
+
+COMMENT ON TABLE private.lease_refusals IS 'Worker calls refused because their lease no longer held: which call, when, from which worker (heartbeats name it), and the job''s state then. Kept as long as history_retention_days.';
+
+ALTER TABLE private.lease_refusals ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME private.lease_refusals_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
 
 CREATE TABLE private.outbox (
     id bigint NOT NULL,
@@ -2911,6 +2975,9 @@ ALTER TABLE ONLY private.job_stats
 ALTER TABLE ONLY private.job_stats_totals
     ADD CONSTRAINT job_stats_totals_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY private.lease_refusals
+    ADD CONSTRAINT lease_refusals_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY private.outbox
     ADD CONSTRAINT outbox_pkey PRIMARY KEY (id);
 
@@ -2962,6 +3029,10 @@ CREATE INDEX cron_results_job_idx ON private.cron_results USING btree (jobname, 
 
 CREATE INDEX dead_letters_job_idx ON private.dead_letters USING btree (job_id);
 
+CREATE INDEX lease_refusals_at_idx ON private.lease_refusals USING btree (at);
+
+CREATE INDEX lease_refusals_job_idx ON private.lease_refusals USING btree (job_id, at);
+
 CREATE INDEX outbox_due_idx ON private.outbox USING btree (available_at, id) WHERE (delivered_at IS NULL);
 
 CREATE INDEX outbox_job_idx ON private.outbox USING btree (job_id);
@@ -2998,6 +3069,9 @@ CREATE TRIGGER jobs_touch_updated_at BEFORE UPDATE ON public.jobs FOR EACH ROW E
 
 ALTER TABLE ONLY private.alert_attempts
     ADD CONSTRAINT alert_attempts_alert_id_fkey FOREIGN KEY (alert_id) REFERENCES private.alerts(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY private.lease_refusals
+    ADD CONSTRAINT lease_refusals_job_id_fkey FOREIGN KEY (job_id) REFERENCES public.jobs(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY private.outbox
     ADD CONSTRAINT outbox_job_id_fkey FOREIGN KEY (job_id) REFERENCES public.jobs(id) ON DELETE CASCADE;
@@ -3037,6 +3111,8 @@ ALTER TABLE private.integration_status ENABLE ROW LEVEL SECURITY;
 ALTER TABLE private.job_stats ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.job_stats_totals ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE private.lease_refusals ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.outbox ENABLE ROW LEVEL SECURITY;
 
@@ -3153,6 +3229,8 @@ REVOKE ALL ON FUNCTION private.record_alert_attempt() FROM PUBLIC;
 REVOKE ALL ON FUNCTION private.record_cron_result(jobname text, result jsonb) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.record_dead_letters(letters jsonb) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION private.record_lease_refusals(call text, worker_id text, job_ids uuid[]) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.record_refusals(refusals jsonb) FROM PUBLIC;
 

@@ -308,6 +308,280 @@ create index queue_history_recoveries_idx on public.queue_history (created_at de
   where event = 'recovered' or (event = 'failed' and reason like 'Failed: went stale%');
 
 -- ---------------------------------------------------------------------------------------------
+-- Lease refusals: a late heartbeat, completion, failure or release whose lease no longer holds
+-- (the job was recovered from its worker, dead-lettered, cancelled), recorded from now on so the
+-- recovery ledger shows what the old worker tried afterwards. The worker calls below are those of
+-- 20261129190000_worker_runtime, each with one call added where it refuses.
+
+create table private.lease_refusals (
+  id bigint generated always as identity primary key,
+  at timestamptz not null default now(),
+  job_id uuid not null references public.jobs (id) on delete cascade,
+  call text not null check (call in ('heartbeat', 'complete', 'fail', 'release')),
+  worker_id text,
+  job_status text not null,
+  job_leased_by text
+);
+alter table private.lease_refusals enable row level security;
+create index lease_refusals_job_idx on private.lease_refusals (job_id, at);
+create index lease_refusals_at_idx on private.lease_refusals (at);
+comment on table private.lease_refusals is
+  'Worker calls refused because their lease no longer held: which call, when, from which worker (heartbeats name it), and the job''s state then. Kept as long as history_retention_days.';
+
+create function private.record_lease_refusals(call text, worker_id text, job_ids uuid[])
+returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if coalesce(cardinality(job_ids), 0) = 0 then
+    return;
+  end if;
+  insert into private.lease_refusals (job_id, call, worker_id, job_status, job_leased_by)
+  select j.id, record_lease_refusals.call, record_lease_refusals.worker_id, j.status, j.leased_by
+    from public.jobs j where j.id = any (job_ids);
+  delete from private.lease_refusals r
+   where r.at < now() - make_interval(days => (select s.history_retention_days
+                                               from private.settings s));
+end;
+$$;
+comment on function private.record_lease_refusals(text, text, uuid[]) is
+  'Records worker calls refused for a lost lease (called by heartbeat, heartbeat_jobs, complete_jobs, fail_job and release_job).';
+
+create or replace function public.heartbeat(worker_id text, job_id uuid default NULL::uuid, lease uuid default NULL::uuid) returns boolean
+language plpgsql
+security definer
+set search_path = ''
+as $$
+#variable_conflict use_column
+declare
+  holds boolean := heartbeat.job_id is null;
+begin
+  if heartbeat.job_id is not null and heartbeat.lease is not null then
+    update public.jobs set heartbeat_at = now()
+     where id = heartbeat.job_id and status = 'in_progress' and lease_token = heartbeat.lease;
+    holds := found;
+    if not holds then
+      perform private.record_lease_refusals('heartbeat', heartbeat.worker_id, array[heartbeat.job_id]);
+    end if;
+  end if;
+  insert into public.worker_heartbeats (worker_id, current_job_id, last_heartbeat)
+  values (heartbeat.worker_id, case when holds then heartbeat.job_id end, now())
+  on conflict (worker_id) do update
+    set current_job_id = excluded.current_job_id, last_heartbeat = excluded.last_heartbeat;
+  return holds;
+end;
+$$;
+
+create or replace function public.heartbeat_jobs(worker_id text, job_ids uuid[], leases uuid[], progress jsonb[] default NULL::jsonb[]) returns table(job_id uuid, holds boolean)
+language plpgsql
+security definer
+set search_path = ''
+as $$
+#variable_conflict use_column
+declare
+  n integer := coalesce(cardinality(job_ids), 0);
+begin
+  if coalesce(cardinality(leases), 0) <> n
+     or (heartbeat_jobs.progress is not null and cardinality(heartbeat_jobs.progress) <> n) then
+    raise exception 'heartbeat_jobs: job_ids, leases and progress must have the same length'
+      using errcode = '22023';
+  end if;
+  return query
+  with locked as (
+    -- In id order, as claim_jobs and complete_jobs lock, so a beat and a completion of the same
+    -- worker's jobs cannot deadlock.
+    select j.id from public.jobs j
+     where j.id = any (coalesce(job_ids, '{}'::uuid[]))
+     order by j.id
+       for update
+  ), beat as (
+    update public.jobs j
+       set heartbeat_at = now(),
+           progress = case when jsonb_typeof(b.progress) = 'object' then b.progress
+                           else j.progress end
+      from unnest(coalesce(job_ids, '{}'::uuid[]), coalesce(leases, '{}'::uuid[]),
+                  coalesce(heartbeat_jobs.progress, array_fill(null::jsonb, array[n])))
+           as b(id, lease, progress)
+     where j.id = b.id and j.id in (select l.id from locked l)
+       and j.status = 'in_progress' and j.lease_token = b.lease
+    returning j.id
+  ), alive as (
+    -- current_job_id: the first job of this beat that still holds (workers_view lists them all).
+    insert into public.worker_heartbeats (worker_id, current_job_id, last_heartbeat)
+    values (heartbeat_jobs.worker_id,
+            (select x.id from unnest(job_ids) with ordinality as x(id, o)
+              where x.id in (select beat.id from beat) order by x.o limit 1),
+            now())
+    on conflict (worker_id) do update
+      set current_job_id = excluded.current_job_id, last_heartbeat = excluded.last_heartbeat
+  ), refused as (
+    select private.record_lease_refusals('heartbeat', heartbeat_jobs.worker_id,
+             array(select l.id from locked l where l.id not in (select beat.id from beat)))
+  )
+  select x.id, x.id in (select beat.id from beat)
+    from unnest(coalesce(job_ids, '{}'::uuid[])) with ordinality as x(id, o)
+   cross join (select count(*) from refused) r
+   order by x.o;
+end;
+$$;
+
+create or replace function public.complete_jobs(job_ids uuid[], leases uuid[], results jsonb[] default NULL::jsonb[]) returns table(job_id uuid, done boolean)
+language plpgsql
+security definer
+set search_path = ''
+as $$
+#variable_conflict use_column
+declare
+  n integer := coalesce(cardinality(job_ids), 0);
+  ids uuid[];
+  outcome_results jsonb[];
+  holds boolean[];
+  statuses text[];
+  completed uuid[];
+begin
+  if coalesce(cardinality(leases), 0) <> n
+     or (results is not null and cardinality(results) <> n) then
+    raise exception 'complete_jobs: job_ids, leases and results must have the same length'
+      using errcode = '22023';
+  end if;
+  -- Rows locked in id order, so two calls that share a job cannot deadlock.
+  with asked as (
+    select x.id, x.lease, x.result, x.o
+      from unnest(coalesce(job_ids, '{}'::uuid[]), coalesce(leases, '{}'::uuid[]),
+                  coalesce(results, array_fill(null::jsonb, array[n])))
+           with ordinality as x(id, lease, result, o)
+  ), locked as (
+    select j.id, j.status, j.lease_token from public.jobs j
+     where j.id in (select a.id from asked a)
+     order by j.id
+       for update
+  )
+  select coalesce(array_agg(a.id order by a.o), '{}'::uuid[]),
+         coalesce(array_agg(a.result order by a.o), '{}'::jsonb[]),
+         coalesce(array_agg(l.id is not null and l.lease_token is not distinct from a.lease
+                            order by a.o), '{}'::boolean[]),
+         coalesce(array_agg(l.status order by a.o), '{}'::text[])
+    into ids, outcome_results, holds, statuses
+    from asked a left join locked l on l.id = a.id;
+
+with finished as (
+    update public.jobs j
+       set status = 'completed', completed_at = now(), result = d.result, error_message = null
+      from unnest(ids, outcome_results, holds, statuses) as d(id, result, holds, status)
+     where j.id = d.id and d.holds and d.status = 'in_progress'
+    returning j.id, j.attempts, j.leased_by
+  ), logged as (
+    insert into public.queue_history (job_id, event, attempt, worker_id)
+    select f.id, 'completed', f.attempts, f.leased_by from finished f
+  )
+  select coalesce(array_agg(f.id), '{}'::uuid[]) into completed from finished f;
+  perform private.free_workers(completed);
+  perform private.record_lease_refusals('complete', null, array(
+    select d.id from unnest(ids, holds, statuses) as d(id, holds, status)
+     where d.status is not null and not (d.holds and d.status in ('in_progress', 'completed'))));
+
+-- true: completed now, or already by this lease (a retried call); false: the lease was lost.
+  return query
+    select d.id, d.holds and d.status in ('in_progress', 'completed')
+      from unnest(ids, holds, statuses) with ordinality as d(id, holds, status, o)
+     order by d.o;
+end;
+$$;
+
+create or replace function public.fail_job(job_id uuid, lease uuid, error text, retryable boolean default true) returns public.job_failure
+language plpgsql
+security definer
+set search_path = ''
+as $$
+#variable_conflict use_column
+declare
+  job public.jobs;
+  settings private.settings;
+  delay integer;
+  result public.job_failure;
+begin
+  select * into job from public.jobs where id = fail_job.job_id for update;
+  result.attempt := job.attempts;
+  if not found or job.lease_token is distinct from fail_job.lease then
+    if found then
+      perform private.record_lease_refusals('fail', null, array[job.id]);
+    end if;
+    result.outcome := 'lease_lost';
+    return result;
+  end if;
+  -- The same holder asking again (a retried call) gets the same answer.
+  if job.status = 'failed' then
+    result.outcome := 'failed';
+    return result;
+  end if;
+  if job.status = 'pending' then
+    result.outcome := 'retrying';
+    result.retry_in_seconds := greatest(0, ceil(extract(epoch from job.run_after - now())))::integer;
+    return result;
+  end if;
+  if job.status <> 'in_progress' then
+    perform private.record_lease_refusals('fail', null, array[job.id]);
+    result.outcome := 'lease_lost';
+    return result;
+  end if;
+
+select * into settings from private.settings;
+  perform private.free_workers(array[job.id]);
+  if fail_job.retryable and job.attempts < settings.max_attempts then
+    delay := private.backoff_seconds(settings.retry_base_seconds, settings.retry_max_seconds,
+                                     job.attempts);
+    -- The lease stays (so a retried call is recognised) but no longer holds: the job is pending.
+    update public.jobs
+       set status = 'pending', run_after = now() + make_interval(secs => delay),
+           error_message = fail_job.error
+     where id = job.id;
+    insert into public.queue_history (job_id, event, attempt, worker_id, reason)
+    values (job.id, 'retry_scheduled', job.attempts, job.leased_by, fail_job.error);
+    result.outcome := 'retrying';
+    result.retry_in_seconds := delay;
+  else
+    update public.jobs
+       set status = 'failed', completed_at = now(), error_message = fail_job.error
+     where id = job.id;
+    insert into public.queue_history (job_id, event, attempt, worker_id, reason)
+    values (job.id, 'failed', job.attempts, job.leased_by, fail_job.error);
+    result.outcome := 'failed';
+  end if;
+  return result;
+end;
+$$;
+
+create or replace function public.release_job(job_id uuid, lease uuid, reason text default 'released by worker'::text) returns boolean
+language plpgsql
+security definer
+set search_path = ''
+as $$
+#variable_conflict use_column
+declare
+  job public.jobs;
+begin
+  select * into job from public.jobs where id = release_job.job_id for update;
+  if not found or job.status <> 'in_progress' or job.lease_token is distinct from release_job.lease then
+    if found then
+      perform private.record_lease_refusals('release', null, array[job.id]);
+    end if;
+    return false;
+  end if;
+  update public.jobs
+     set status = 'pending', run_after = now(),
+         lease_token = null -- revoked: see trigger jobs_revoke_lease
+   where id = job.id;
+  perform private.free_workers(array[job.id]);
+  insert into public.queue_history (job_id, event, attempt, worker_id, reason)
+  values (job.id, 'released', job.attempts, job.leased_by, release_job.reason);
+  return true;
+end;
+$$;
+
+
+-- ---------------------------------------------------------------------------------------------
 -- Job filters, shared by the jobs page and the bulk actions.
 
 create function private.console_job_filter(filter jsonb)
@@ -579,14 +853,20 @@ as $$
            'id', h.id, 'at', h.created_at, 'job_id', h.job_id, 'worker_id', h.worker_id,
            'attempt', h.attempt,
            'outcome', case when h.event = 'recovered' then 'recovered' else 'failed' end,
-           'reason', h.reason) order by h.created_at desc, h.id desc), '[]')
+           'reason', h.reason,
+           'late_calls_refused', coalesce((select jsonb_agg(jsonb_build_object(
+               'call', r.call, 'at', r.at, 'worker_id', r.worker_id) order by r.at)
+             from (select * from private.lease_refusals r
+                    where r.job_id = h.job_id and r.at >= h.created_at
+                    order by r.at limit 10) r), '[]'))
+         order by h.created_at desc, h.id desc), '[]')
     from (select * from public.queue_history h
            where (h.event = 'recovered' or (h.event = 'failed' and h.reason like 'Failed: went stale%'))
              and (before_at is null or (h.created_at, h.id) < (before_at, before_id))
            order by h.created_at desc, h.id desc limit page) h;
 $$;
 comment on function private.console_recoveries(timestamptz, bigint, integer) is
-  'The recovery ledger, newest first: jobs taken back from a silent worker (or failed for going stale too often), from which worker, at which attempt.';
+  'The recovery ledger, newest first: jobs taken back from a silent worker (or failed for going stale too often), from which worker, at which attempt, and the late calls refused afterwards (up to 10).';
 
 create function private.console_workers(page integer)
 returns jsonb
@@ -1091,7 +1371,8 @@ revoke all on function
   private.console_run_operation(bigint, integer),
   private.console_operations_page(bigint, integer), private.console_audit_page(bigint, integer),
   private.console_operation_view(private.console_operations),
-  private.record_refusals(jsonb), private.console_refusals(interval, interval, integer)
+  private.record_refusals(jsonb), private.console_refusals(interval, interval, integer),
+  private.record_lease_refusals(text, text, uuid[])
 from public;
 revoke all on function private.sum_buckets(bigint[]) from public;
 revoke all on procedure private.resume_console_operations(integer) from public;

@@ -414,6 +414,37 @@ export type Database = {
         };
         Relationships: [];
       };
+      "lease_refusals": {
+        Row: {
+          "at": string;
+          "call": string;
+          "id": number;
+          "job_id": string;
+          "job_leased_by": string | null;
+          "job_status": string;
+          "worker_id": string | null;
+        };
+        ComputedFields: never;
+        Insert: {
+          "at"?: string;
+          "call": string;
+          "id"?: never;
+          "job_id": string;
+          "job_leased_by"?: string | null;
+          "job_status": string;
+          "worker_id"?: string | null;
+        };
+        Update: {
+          "at"?: string;
+          "call"?: string;
+          "id"?: never;
+          "job_id"?: string;
+          "job_leased_by"?: string | null;
+          "job_status"?: string;
+          "worker_id"?: string | null;
+        };
+        Relationships: [];
+      };
       "outbox": {
         Row: {
           "available_at": string;
@@ -896,6 +927,10 @@ export type Database = {
           "action": string;
           "messages": number;
         }[];
+      };
+      "record_lease_refusals": {
+        Args: { "call": string; "job_ids": (string)[]; "worker_id": string };
+        Returns: undefined;
       };
       "record_refusals": { Args: { "refusals": Json }; Returns: number };
       "redrive_job": {

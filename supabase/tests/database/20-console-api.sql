@@ -4,7 +4,7 @@
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
-select plan(38);
+select plan(45);
 
 -- Start from no jobs and no roll-up, whatever the seed and the cron step left.
 delete from public.jobs;
@@ -83,6 +83,40 @@ select results_eq(
      where alert_id = (select max(id) from private.alerts) order by attempt$$,
   $$values (1, false, 'HTTP 500'), (2, true, null::text)$$,
   'each delivery attempt is recorded with its result');
+
+-- ---------------------------------------------------------------------------------------------
+-- The recovery ledger and the late calls refused after a recovery.
+
+create temporary table stale as
+  select (public.enqueue_job('cust_console_stale', 1)).job_id as id;
+create temporary table lease as
+  select * from public.claim_jobs((select array_agg(id) from stale), 'w-silent');
+update public.jobs set leased_at = now() - interval '1 hour', heartbeat_at = now() - interval '1 hour'
+ where id = (select id from stale);
+select is((select recovered from public.recover_stale_jobs()), 1, 'the silent worker''s job is taken back');
+select is((select holds from public.heartbeat_jobs('w-silent', (select array_agg(id) from stale),
+                                                   (select array_agg(lease) from lease))),
+  false, 'its late heartbeat is refused');
+select is((select done from public.complete_jobs((select array_agg(id) from stale),
+                                                 (select array_agg(lease) from lease))),
+  false, 'and its late completion');
+select results_eq(
+  $$select call, worker_id, job_status from private.lease_refusals
+     where job_id = (select id from stale) order by id$$,
+  $$values ('heartbeat', 'w-silent', 'pending'), ('complete', null, 'pending')$$,
+  'both refusals are recorded, the heartbeat with its worker');
+select is((select jsonb_path_query_array(r, '$.late_calls_refused[*].call')
+             from jsonb_array_elements(private.console_recoveries(null, null, 50)) r
+            where (r->>'job_id')::uuid = (select id from stale)),
+  '["heartbeat", "complete"]'::jsonb, 'the recovery ledger shows them under the recovery');
+create temporary table held as
+  select * from public.claim_jobs(array[(public.enqueue_job('cust_console_stale', 1)).job_id], 'w-live');
+select is((select holds from public.heartbeat_jobs('w-live', (select array_agg(job_id) from held),
+                                                   (select array_agg(lease) from held))),
+  true, 'a live worker''s beat holds');
+select is((select count(*)::int from private.lease_refusals where job_id = (select job_id from held)),
+  0, 'and records no refusal');
+delete from public.jobs where customer_id = 'cust_console_stale';
 
 -- ---------------------------------------------------------------------------------------------
 -- Rate-limit refusals.
