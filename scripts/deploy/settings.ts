@@ -5,6 +5,7 @@
  * deploy with the message the function would give at start-up.
  */
 import type { Env } from "../../supabase/functions/_shared/config.ts";
+import { loadConfig as consoleApiConfig } from "../../supabase/functions/console-api/config.ts";
 import { loadConfig as dispatchConfig } from "../../supabase/functions/dispatch/config.ts";
 import { loadConfig as dlqMonitorConfig } from "../../supabase/functions/dlq-monitor/config.ts";
 import { loadConfig as healthConfig } from "../../supabase/functions/health/config.ts";
@@ -52,6 +53,12 @@ export const OPTIONAL_SECRETS = [
   "RATE_LIMIT_CLIENT_IP",
   "RATE_LIMIT_TIMEOUT_MS",
   "RATE_LIMIT_MEMORY_KEYS",
+  "RATE_LIMIT_REFUSALS_FLUSH_MS",
+  "RATE_LIMIT_CONSOLE_API",
+  "CONSOLE_ALLOWED_ORIGINS",
+  "CONSOLE_BATCH_SIZE",
+  "CONSOLE_QUERY_TIMEOUT_MS",
+  "METRICS_TOKEN",
   "SLACK_TIMEOUT_MS",
   "DLQ_ALERTS_PER_RUN",
   "DLQ_REDRIVE_VISIBILITY_SECONDS",
@@ -78,6 +85,7 @@ export const SECRET_VALUES = new Set<string>([
   "AWS_SECRET_ACCESS_KEY",
   "SLACK_WEBHOOK_URL",
   "JWT_SECRET",
+  "METRICS_TOKEN",
 ]);
 
 export interface SettingsCheck {
@@ -125,7 +133,9 @@ function functionErrors(secrets: Record<string, string>): string[] {
     SUPABASE_SERVICE_ROLE_KEY: "placeholder",
   };
   const errors: string[] = [];
-  for (const loadConfig of [queueConfig, healthConfig, dispatchConfig, dlqMonitorConfig]) {
+  for (
+    const loadConfig of [queueConfig, healthConfig, dispatchConfig, dlqMonitorConfig, consoleApiConfig]
+  ) {
     try {
       loadConfig(env);
     } catch (error) {

@@ -44,7 +44,7 @@ function envVarsRead(): Set<string> {
     for (const pattern of patterns) for (const [, name] of text.matchAll(pattern)) names.add(name!);
   }
   // Built from names: RATE_LIMIT_<FUNCTION> and RATE_LIMIT_PRESET_<PRESET>.
-  for (const fn of ["QUEUE", "HEALTH"]) names.add(`RATE_LIMIT_${fn}`);
+  for (const fn of ["QUEUE", "HEALTH", "CONSOLE_API"]) names.add(`RATE_LIMIT_${fn}`);
   for (const preset of Object.keys(PRESETS)) {
     names.add(`RATE_LIMIT_PRESET_${preset.replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase()}`);
   }
