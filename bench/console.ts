@@ -35,6 +35,13 @@ async function fillAround(sql: postgres.Sql, total: number): Promise<void> {
   await sql`insert into private.alerts (kind, message)
             select 'dlq_grew', jsonb_build_object('text', 'DLQ grew to ' || g)
               from generate_series(1, 200) g`;
+  // A week of refusals: 3 clients refused every minute.
+  await sql`truncate private.rate_limit_refusals`;
+  await sql`insert into private.rate_limit_refusals (minute, fn, policy, client_hash, client_kind,
+                                                     refused)
+            select date_trunc('minute', now()) - m * interval '1 minute', 'queue', 'standard',
+                   sha256(('ip:' || c)::bytea), 'ip', 5
+              from generate_series(0, 7 * 1440 - 1) m, generate_series(1, 3) c`;
   await sql`insert into private.console_audit (actor, role, action, target, affected, result)
             select 'bench', 'operator', 'retry', '{}', 1, 'ok' from generate_series(1, 5000)`;
   await sql`vacuum analyze public.jobs, public.queue_history, private.job_stats`;
@@ -67,6 +74,7 @@ async function reads(sql: postgres.Sql): Promise<Read[]> {
     { name: "workers", path: "/workers" },
     { name: "dlq", path: "/dlq" },
     { name: "alerts", path: "/alerts" },
+    { name: "rate limits, 7 days", path: "/rate-limits?window=7d" },
     { name: "schedules", path: "/schedules" },
     { name: "operations", path: "/operations" },
     { name: "audit", path: "/audit" },

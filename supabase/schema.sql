@@ -387,10 +387,7 @@ CREATE FUNCTION private.console_metrics() RETURNS jsonb
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
-  with totals as (
-    select t.*, (select max(s.minute) from private.job_stats s) as rolled_up
-      from private.job_stats_totals t
-  )
+  with totals as (select t.* from private.job_stats_totals t)
   select jsonb_build_object(
     'jobs', private.console_status_counts(),
     'events_total', jsonb_build_object('enqueued', t.enqueued, 'claimed', t.claimed,
@@ -398,7 +395,8 @@ CREATE FUNCTION private.console_metrics() RETURNS jsonb
                       'recovered', t.recovered, 'dead_lettered', t.dead_lettered),
     'latency_bounds_ms', private.latency_bounds_ms(),
     'latency_buckets', t.latency_buckets,
-    'stats_rolled_up_to', t.rolled_up + interval '1 minute',
+    'latency_sum_ms', t.latency_sum_ms,
+    'stats_rolled_up_to', t.rolled_up_to,
     'workers_active', (select count(*) from public.worker_heartbeats w
                         where w.last_heartbeat > private.stale_before()),
     'leases', (select count(*) from public.jobs j where j.status = 'in_progress'),
@@ -440,14 +438,17 @@ CREATE TABLE private.console_operations (
     created_by text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    created_role text DEFAULT 'operator'::text NOT NULL,
     finished_at timestamp with time zone,
+    failures integer DEFAULT 0 NOT NULL,
     error text,
     CONSTRAINT console_operations_action_check CHECK ((action = ANY (ARRAY['retry'::text, 'cancel'::text]))),
     CONSTRAINT console_operations_check CHECK (((filter IS NULL) <> (job_ids IS NULL))),
+    CONSTRAINT console_operations_created_role_check CHECK ((created_role = ANY (ARRAY['operator'::text, 'service'::text]))),
     CONSTRAINT console_operations_status_check CHECK ((status = ANY (ARRAY['running'::text, 'done'::text, 'failed'::text])))
 );
 
-COMMENT ON TABLE private.console_operations IS 'A bulk action from the console on a list of job ids or on every job matching a filter: its dry-run estimate, progress (processed, changed), and where the next batch starts.';
+COMMENT ON TABLE private.console_operations IS 'A bulk action from the console on a list of job ids or on every job matching a filter (as of its start: jobs created later are left alone): its estimate, progress (processed, changed), where the next batch starts, and batches that failed (5 in a row fail the operation).';
 
 CREATE FUNCTION private.console_operation_view(o private.console_operations) RETURNS jsonb
     LANGUAGE sql IMMUTABLE
@@ -478,8 +479,6 @@ CREATE FUNCTION private.console_overview() RETURNS jsonb
     values ('1h', interval '1 hour', interval '1 minute'),
            ('24h', interval '24 hours', interval '15 minutes'),
            ('7d', interval '7 days', interval '2 hours')
-  ), rolled as (
-    select max(s.minute) as upto from private.job_stats s
   ), series as (
     select w.name, w.step, jsonb_agg(jsonb_build_object(
              'at', b.at, 'enqueued', coalesce(p.enqueued, 0), 'completed', coalesce(p.completed, 0),
@@ -504,7 +503,7 @@ CREATE FUNCTION private.console_overview() RETURNS jsonb
         select (select min(j.created_at) from public.jobs j
                  where j.status = 'pending' and j.lane = l.name)
           from private.priority_lanes l)) m),
-    'stats_rolled_up_to', (select r.upto + interval '1 minute' from rolled r),
+    'stats_rolled_up_to', (select t.rolled_up_to from private.job_stats_totals t),
     'latency_1h', jsonb_build_object('bounds_ms', private.latency_bounds_ms(),
                                      'buckets', (select l.buckets from latency l)),
     'series', (select jsonb_object_agg(s.name, jsonb_build_object(
@@ -634,6 +633,7 @@ declare
   last_id uuid;
   n_changed integer;
   finished boolean;
+  state text;
 begin
   -- One runner per operation: another (the function's, or the cron step's) skips it.
   select * into op from private.console_operations o
@@ -641,65 +641,82 @@ begin
      for update skip locked;
   if not found then return null; end if;
 
-if op.job_ids is not null then
-    -- A list: the next `batch` ids after the cursor (processed counts the ids done).
-    ids := op.job_ids[op.processed + 1 : op.processed + batch];
-    finished := op.processed + coalesce(cardinality(ids), 0) >= cardinality(op.job_ids);
-  else
-    -- A filter: the next `batch` matching jobs of the action's status, newest first; those it
-    -- changed leave the status, so the keyset moves past what was seen.
-    execute format(
-      'select array_agg(x.id order by x.created_at desc, x.id desc),
-              (array_agg(x.created_at order by x.created_at desc, x.id desc))[count(*)],
-              (array_agg(x.id order by x.created_at desc, x.id desc))[count(*)]
-         from (select j.id, j.created_at from public.jobs j
-                where j.status = %L and %s %s
-                order by j.created_at desc, j.id desc limit %s) x',
-      private.console_operation_status(op.action), private.console_job_filter(op.filter),
-      case when op.cursor_created_at is null then ''
-           else format('and (j.created_at, j.id) < (%L::timestamptz, %L::uuid)',
-                       op.cursor_created_at, op.cursor_id) end,
-      batch)
-      into ids, last_created, last_id;
-    finished := coalesce(cardinality(ids), 0) < batch;
-  end if;
+begin
+    if op.job_ids is not null then
+      -- A list: the next `batch` ids after the cursor (processed counts the ids done).
+      ids := op.job_ids[op.processed + 1 : op.processed + batch];
+      finished := op.processed + coalesce(cardinality(ids), 0) >= cardinality(op.job_ids);
+    else
+      -- A filter: the next `batch` matching jobs of the action's status, newest first, created
+      -- before the operation began; those it changed leave the status, and the keyset moves past
+      -- what was seen.
+      execute format(
+        'select array_agg(x.id order by x.created_at desc, x.id desc),
+                (array_agg(x.created_at order by x.created_at desc, x.id desc))[count(*)],
+                (array_agg(x.id order by x.created_at desc, x.id desc))[count(*)]
+           from (select j.id, j.created_at from public.jobs j
+                  where j.status = %L and %s and (j.created_at, j.id) < (%L::timestamptz, %L::uuid)
+                  order by j.created_at desc, j.id desc limit %s) x',
+        private.console_operation_status(op.action), private.console_job_filter(op.filter),
+        coalesce(op.cursor_created_at, op.created_at),
+        coalesce(op.cursor_id, 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid), batch)
+        into ids, last_created, last_id;
+      finished := coalesce(cardinality(ids), 0) < batch;
+    end if;
 
 if op.action = 'retry' then
-    select count(*) filter (where r.outcome = 'retried') into n_changed
-      from private.console_retry_jobs(ids, op.created_by) r;
-  else
-    select count(*) filter (where r.outcome = 'cancelled') into n_changed
-      from private.console_cancel_jobs(ids, op.created_by) r;
-  end if;
+      select count(*) filter (where r.outcome = 'retried') into n_changed
+        from private.console_retry_jobs(ids, op.created_by) r;
+    else
+      select count(*) filter (where r.outcome = 'cancelled') into n_changed
+        from private.console_cancel_jobs(ids, op.created_by) r;
+    end if;
 
 update private.console_operations o
-     set processed = o.processed + coalesce(cardinality(ids), 0),
-         changed = o.changed + n_changed,
-         cursor_created_at = coalesce(last_created, o.cursor_created_at),
-         cursor_id = coalesce(last_id, o.cursor_id),
-         updated_at = now(),
-         status = case when finished then 'done' else 'running' end,
-         finished_at = case when finished then now() end
-   where o.id = op.id
-  returning * into op;
-  if finished then
+       set processed = o.processed + coalesce(cardinality(ids), 0),
+           changed = o.changed + n_changed,
+           cursor_created_at = coalesce(last_created, o.cursor_created_at),
+           cursor_id = coalesce(last_id, o.cursor_id),
+           updated_at = now(), failures = 0, error = null,
+           status = case when finished then 'done' else 'running' end,
+           finished_at = case when finished then now() end
+     where o.id = op.id
+    returning * into op;
+  exception when others then
+    -- The batch is undone; the operation records it and is tried again (the next batch call, or
+    -- the cron step), and fails after 5 in a row. Callers see the SQLSTATE; the log the rest.
+    get stacked diagnostics state = returned_sqlstate;
+    raise log 'console operation %: batch failed: % (%)', op.id, sqlerrm, state;
+    update private.console_operations o
+       set failures = o.failures + 1, updated_at = now(),
+           error = format('batch failed (SQLSTATE %s)', state),
+           status = case when o.failures + 1 >= 5 then 'failed' else o.status end,
+           finished_at = case when o.failures + 1 >= 5 then now() end
+     where o.id = op.id
+    returning * into op;
+  end;
+
+if op.status <> 'running' then
     insert into private.console_audit (actor, role, action, target, affected, result, detail)
-    values (op.created_by, case when op.created_by = 'service' then 'service' else 'operator' end,
-            'bulk_' || op.action, jsonb_build_object('operation', op.id), op.changed, 'finished',
-            jsonb_build_object('processed', op.processed, 'estimated', op.estimated));
+    values (op.created_by, op.created_role, 'bulk_' || op.action,
+            jsonb_build_object('operation', op.id), op.changed,
+            case when op.status = 'done' then 'finished' else 'failed' end,
+            jsonb_build_object('processed', op.processed, 'estimated', op.estimated) ||
+              case when op.error is null then '{}'::jsonb
+                   else jsonb_build_object('error', op.error) end);
   end if;
   return op;
 end;
 $$;
 
-COMMENT ON FUNCTION private.console_run_operation(operation_id bigint, batch integer) IS 'Runs the next batch of a bulk action in the caller''s transaction and records progress; null when the operation is finished or another runner holds it.';
+COMMENT ON FUNCTION private.console_run_operation(operation_id bigint, batch integer) IS 'Runs the next batch of a bulk action in the caller''s transaction and records progress (or the failure of the batch); null when the operation is finished or another runner holds it.';
 
 CREATE FUNCTION private.console_schedules(runs integer) RETURNS jsonb
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
   select coalesce(jsonb_agg(jsonb_build_object(
-    'name', j.jobname, 'schedule', j.schedule, 'active', j.active, 'command', j.command,
+    'name', j.jobname, 'schedule', j.schedule, 'active', j.active,
     'runs', coalesce((select jsonb_agg(jsonb_build_object(
                'run_id', d.runid, 'status', d.status, 'started_at', d.start_time,
                'ended_at', d.end_time, 'message', left(d.return_message, 200)) order by d.runid desc)
@@ -713,26 +730,34 @@ CREATE FUNCTION private.console_schedules(runs integer) RETURNS jsonb
     from cron.job j;
 $$;
 
-COMMENT ON FUNCTION private.console_schedules(runs integer) IS 'Each pg_cron job: schedule, its latest runs from cron.job_run_details, and what our latest runs did (private.cron_results).';
+COMMENT ON FUNCTION private.console_schedules(runs integer) IS 'Each pg_cron job: schedule, its latest runs from cron.job_run_details, and what our latest runs did (private.cron_results). Not its command: a project''s own cron jobs may carry keys in theirs.';
 
-CREATE FUNCTION private.console_start_operation(action text, filter jsonb, job_ids uuid[], actor text) RETURNS private.console_operations
+CREATE FUNCTION private.console_start_operation(action text, filter jsonb, job_ids uuid[], actor text, actor_role text) RETURNS private.console_operations
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
   op private.console_operations;
 begin
-  insert into private.console_operations (action, filter, job_ids, estimated, created_by)
+  insert into private.console_operations (action, filter, job_ids, estimated, created_by,
+                                          created_role)
   values (action, filter, job_ids,
           case when job_ids is null then private.console_count_jobs(action, filter)
                else cardinality(job_ids) end,
-          actor)
+          actor, actor_role)
   returning * into op;
+  -- Audited in the same transaction: no operation runs unrecorded.
+  insert into private.console_audit (actor, role, action, target, affected, result)
+  values (actor, actor_role, 'bulk_' || action,
+          jsonb_build_object('operation', op.id) ||
+            case when job_ids is null then jsonb_build_object('filter', filter)
+                 else jsonb_build_object('job_count', cardinality(job_ids)) end,
+          op.estimated, 'started');
   return op;
 end;
 $$;
 
-COMMENT ON FUNCTION private.console_start_operation(action text, filter jsonb, job_ids uuid[], actor text) IS 'Records a bulk action (on a filter or a list of ids) with its estimate; batches then run it.';
+COMMENT ON FUNCTION private.console_start_operation(action text, filter jsonb, job_ids uuid[], actor text, actor_role text) IS 'Records a bulk action (on a filter or a list of ids) with its estimate, and audits its start; batches then run it.';
 
 CREATE FUNCTION private.console_status_counts(cap integer DEFAULT 10000) RETURNS jsonb
     LANGUAGE sql STABLE SECURITY DEFINER
@@ -1527,9 +1552,6 @@ begin
   insert into private.lease_refusals (job_id, call, worker_id, job_status, job_leased_by)
   select j.id, record_lease_refusals.call, record_lease_refusals.worker_id, j.status, j.leased_by
     from public.jobs j where j.id = any (job_ids);
-  delete from private.lease_refusals r
-   where r.at < now() - make_interval(days => (select s.history_retention_days
-                                               from private.settings s));
 end;
 $$;
 
@@ -1718,7 +1740,8 @@ begin
     loop
       op := private.console_run_operation(op_id, batch);
       commit;
-      exit when op is null or op.status <> 'running';
+      -- A failed batch is tried again at the next run, not at once.
+      exit when op is null or op.status <> 'running' or op.failures > 0;
     end loop;
   end loop;
 end;
@@ -1755,13 +1778,14 @@ begin
   since := coalesce(since, upto - interval '1 day');
 
 with events as (
-    select date_trunc('minute', h.created_at) as minute, h.event,
-           case when h.event = 'claimed' and h.attempt = 1 then
-             width_bucket(extract(epoch from h.created_at - j.created_at) * 1000, bounds) + 1
-           end as bucket
-      from public.queue_history h
-      left join public.jobs j on h.event = 'claimed' and h.attempt = 1 and j.id = h.job_id
-     where h.created_at >= since and h.created_at < upto
+    select w.minute, w.event, w.wait_ms, width_bucket(w.wait_ms, bounds) + 1 as bucket
+      from (select date_trunc('minute', h.created_at) as minute, h.event,
+                   case when h.event = 'claimed' and h.attempt = 1 then
+                     greatest(0, extract(epoch from h.created_at - j.created_at) * 1000)
+                   end as wait_ms
+              from public.queue_history h
+              left join public.jobs j on h.event = 'claimed' and h.attempt = 1 and j.id = h.job_id
+             where h.created_at >= since and h.created_at < upto) w
   ), per_bucket as (
     select e.minute, e.bucket, count(*)::integer as n from events e
      where e.bucket is not null group by e.minute, e.bucket
@@ -1773,7 +1797,8 @@ with events as (
            count(*) filter (where e.event = 'failed')::integer as failed,
            count(*) filter (where e.event = 'retry_scheduled')::integer as retried,
            count(*) filter (where e.event = 'recovered')::integer as recovered,
-           count(*) filter (where e.event = 'dead_lettered')::integer as dead_lettered
+           count(*) filter (where e.event = 'dead_lettered')::integer as dead_lettered,
+           coalesce(round(sum(e.wait_ms)), 0)::bigint as latency_sum_ms
       from events e group by e.minute
   )
   select coalesce(array_agg(row(
@@ -1781,47 +1806,74 @@ with events as (
            m.dead_lettered,
            array(select coalesce((select b.n from per_bucket b
                                    where b.minute = m.minute and b.bucket = k), 0)
-                   from generate_series(1, cardinality(bounds) + 1) k order by k)
+                   from generate_series(1, cardinality(bounds) + 1) k order by k),
+           m.latency_sum_ms
          )::private.job_stats), '{}')
     into computed
     from minutes m;
 
--- The totals gain what the minutes hold now, less what they held before this run.
+-- The totals gain what the minutes hold now, less what they held before this run. A minute
+  -- can only lose events if history was deleted (a job removed with its history): the totals
+  -- never go down for that, as counters must not.
   with delta as (
     select 1 as sign, c.* from unnest(computed) c
     union all
     select -1, s.* from private.job_stats s
      where s.minute in (select c.minute from unnest(computed) c)
+  ), per_minute as (
+    select d.minute,
+           greatest(0, sum(d.sign * d.enqueued)) as enqueued,
+           greatest(0, sum(d.sign * d.claimed)) as claimed,
+           greatest(0, sum(d.sign * d.completed)) as completed,
+           greatest(0, sum(d.sign * d.failed)) as failed,
+           greatest(0, sum(d.sign * d.retried)) as retried,
+           greatest(0, sum(d.sign * d.recovered)) as recovered,
+           greatest(0, sum(d.sign * d.dead_lettered)) as dead_lettered,
+           greatest(0, sum(d.sign * d.latency_sum_ms)) as latency_sum_ms
+      from delta d group by d.minute
   ), buckets as (
     select array_agg(x.n order by x.i) as b from (
-      select u.i, sum(d.sign * u.n)::bigint as n
-        from delta d, unnest(d.latency_buckets) with ordinality u(n, i) group by u.i) x
+      select u.i, sum(greatest(0, u.n))::bigint as n from (
+        select d.minute, b.i, sum(d.sign * b.n) as n
+          from delta d, unnest(d.latency_buckets) with ordinality b(n, i)
+         group by d.minute, b.i) u
+       group by u.i) x
+  ), sums as (
+    select coalesce(sum(p.enqueued), 0) as enqueued, coalesce(sum(p.claimed), 0) as claimed,
+           coalesce(sum(p.completed), 0) as completed, coalesce(sum(p.failed), 0) as failed,
+           coalesce(sum(p.retried), 0) as retried, coalesce(sum(p.recovered), 0) as recovered,
+           coalesce(sum(p.dead_lettered), 0) as dead_lettered,
+           coalesce(sum(p.latency_sum_ms), 0) as latency_sum_ms
+      from per_minute p
   )
   update private.job_stats_totals t
-     set enqueued = t.enqueued + (select coalesce(sum(d.sign * d.enqueued), 0) from delta d),
-         claimed = t.claimed + (select coalesce(sum(d.sign * d.claimed), 0) from delta d),
-         completed = t.completed + (select coalesce(sum(d.sign * d.completed), 0) from delta d),
-         failed = t.failed + (select coalesce(sum(d.sign * d.failed), 0) from delta d),
-         retried = t.retried + (select coalesce(sum(d.sign * d.retried), 0) from delta d),
-         recovered = t.recovered + (select coalesce(sum(d.sign * d.recovered), 0) from delta d),
-         dead_lettered = t.dead_lettered +
-           (select coalesce(sum(d.sign * d.dead_lettered), 0) from delta d),
-         latency_buckets = private.add_buckets(t.latency_buckets, (select b.b from buckets b));
+     set enqueued = t.enqueued + x.enqueued, claimed = t.claimed + x.claimed,
+         completed = t.completed + x.completed, failed = t.failed + x.failed,
+         retried = t.retried + x.retried, recovered = t.recovered + x.recovered,
+         dead_lettered = t.dead_lettered + x.dead_lettered,
+         latency_sum_ms = t.latency_sum_ms + x.latency_sum_ms,
+         latency_buckets = private.add_buckets(t.latency_buckets, (select b.b from buckets b)),
+         rolled_up_to = upto
+    from sums x;
 
 insert into private.job_stats select * from unnest(computed)
   on conflict (minute) do update
      set enqueued = excluded.enqueued, claimed = excluded.claimed,
          completed = excluded.completed, failed = excluded.failed, retried = excluded.retried,
          recovered = excluded.recovered, dead_lettered = excluded.dead_lettered,
-         latency_buckets = excluded.latency_buckets;
+         latency_buckets = excluded.latency_buckets, latency_sum_ms = excluded.latency_sum_ms;
 
 -- The 7-day view needs no more than 8 days; the totals keep what is pruned.
   delete from private.job_stats s where s.minute < upto - interval '8 days';
+  -- Lease refusals are pruned here, once a minute, not by the worker calls that record them.
+  delete from private.lease_refusals r
+   where r.at < now() - make_interval(days => (select st.history_retention_days
+                                               from private.settings st));
   return cardinality(computed);
 end;
 $$;
 
-COMMENT ON FUNCTION private.roll_up_job_stats() IS 'Counts queue_history events per minute into private.job_stats (the minutes since the last run, and the two before it again), adds the difference to private.job_stats_totals, prunes minutes older than 8 days. Returns the minutes written.';
+COMMENT ON FUNCTION private.roll_up_job_stats() IS 'Counts queue_history events per minute into private.job_stats (the minutes since the last run, and the two before it again, so an event committed up to two minutes late is counted; later than that it is not), adds the difference to private.job_stats_totals, prunes minutes older than 8 days and old lease refusals. Returns the minutes written.';
 
 CREATE FUNCTION private.settle_alert(alert_id bigint, outcome text, retry_after_seconds integer DEFAULT NULL::integer, detail text DEFAULT NULL::text) RETURNS void
     LANGUAGE plpgsql
@@ -2597,6 +2649,7 @@ CREATE TABLE private.job_stats (
     recovered integer DEFAULT 0 NOT NULL,
     dead_lettered integer DEFAULT 0 NOT NULL,
     latency_buckets integer[] NOT NULL,
+    latency_sum_ms bigint DEFAULT 0 NOT NULL,
     CONSTRAINT job_stats_latency_buckets_check CHECK ((cardinality(latency_buckets) = (cardinality(private.latency_bounds_ms()) + 1)))
 );
 
@@ -2605,6 +2658,8 @@ COMMENT ON TABLE private.job_stats IS 'Job events per minute (from queue_history
 COMMENT ON COLUMN private.job_stats.retried IS 'Failures that scheduled a retry (retry_scheduled).';
 
 COMMENT ON COLUMN private.job_stats.latency_buckets IS 'Jobs first claimed in this minute, by how long they had waited since enqueue: a histogram over private.latency_bounds_ms().';
+
+COMMENT ON COLUMN private.job_stats.latency_sum_ms IS 'The first claims'' waits added up (ms): with the histogram''s count, the mean.';
 
 CREATE TABLE private.job_stats_totals (
     id boolean DEFAULT true NOT NULL,
@@ -2616,10 +2671,12 @@ CREATE TABLE private.job_stats_totals (
     recovered bigint DEFAULT 0 NOT NULL,
     dead_lettered bigint DEFAULT 0 NOT NULL,
     latency_buckets bigint[] DEFAULT array_fill((0)::bigint, ARRAY[(cardinality(private.latency_bounds_ms()) + 1)]) NOT NULL,
+    latency_sum_ms bigint DEFAULT 0 NOT NULL,
+    rolled_up_to timestamp with time zone,
     CONSTRAINT job_stats_totals_id_check CHECK (id)
 );
 
-COMMENT ON TABLE private.job_stats_totals IS 'The sums of every minute ever rolled up (one row), kept by private.roll_up_job_stats(): the metrics'' counters, read in one row and never going down when old minutes are pruned.';
+COMMENT ON TABLE private.job_stats_totals IS 'The sums of every minute ever rolled up (one row), kept by private.roll_up_job_stats(): the metrics'' counters, read in one row and never going down when old minutes are pruned; rolled_up_to is where the last run stopped (events before it are counted).';
 
 CREATE TABLE private.lease_refusals (
     id bigint NOT NULL,
@@ -2632,7 +2689,7 @@ CREATE TABLE private.lease_refusals (
     CONSTRAINT lease_refusals_call_check CHECK ((call = ANY (ARRAY['heartbeat'::text, 'complete'::text, 'fail'::text, 'release'::text])))
 );
 
-COMMENT ON TABLE private.lease_refusals IS 'Worker calls refused because their lease no longer held: which call, when, from which worker (heartbeats name it), and the job''s state then. Kept as long as history_retention_days.';
+COMMENT ON TABLE private.lease_refusals IS 'Worker calls refused because their lease no longer held: which call, when, from which worker (heartbeats name it), and the job''s state then. Kept as long as history_retention_days (pruned by private.roll_up_job_stats()).';
 
 ALTER TABLE private.lease_refusals ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME private.lease_refusals_id_seq
@@ -3186,7 +3243,7 @@ REVOKE ALL ON FUNCTION private.console_run_operation(operation_id bigint, batch 
 
 REVOKE ALL ON FUNCTION private.console_schedules(runs integer) FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION private.console_start_operation(action text, filter jsonb, job_ids uuid[], actor text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION private.console_start_operation(action text, filter jsonb, job_ids uuid[], actor text, actor_role text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.console_status_counts(cap integer) FROM PUBLIC;
 

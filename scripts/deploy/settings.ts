@@ -134,7 +134,13 @@ function functionErrors(secrets: Record<string, string>): string[] {
   };
   const errors: string[] = [];
   for (
-    const loadConfig of [queueConfig, healthConfig, dispatchConfig, dlqMonitorConfig, consoleApiConfig]
+    const loadConfig of [
+      queueConfig,
+      healthConfig,
+      dispatchConfig,
+      dlqMonitorConfig,
+      consoleApiConfig,
+    ]
   ) {
     try {
       loadConfig(env);

@@ -229,7 +229,7 @@ drop function private.console_operations_page(bigint, integer);
 drop function private.console_operation_view(private.console_operations);
 drop procedure private.resume_console_operations(integer);
 drop function private.console_run_operation(bigint, integer);
-drop function private.console_start_operation(text, jsonb, uuid[], text);
+drop function private.console_start_operation(text, jsonb, uuid[], text, text);
 drop function private.console_count_jobs(text, jsonb);
 drop function private.console_operation_status(text);
 drop function private.console_cancel_jobs(uuid[], text);

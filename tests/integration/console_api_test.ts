@@ -32,6 +32,29 @@ function post(path: string, token: string, body?: unknown): Promise<Response> {
   });
 }
 
+/**
+ * Removes a test's jobs (their outbox rows go with them), so no message of theirs is sent later
+ * into another test's queues.
+ */
+async function removeJobs(customer: string): Promise<void> {
+  const sql = connect(stack.dbUrl);
+  try {
+    await sql`delete from public.jobs where customer_id = ${customer}`;
+  } finally {
+    await sql.end();
+  }
+}
+
+/** Runs a test's body with a fresh customer, and removes that customer's jobs afterwards. */
+async function withCustomer(prefix: string, fn: (customer: string) => Promise<void>) {
+  const customer = uniqueCustomer(prefix);
+  try {
+    await fn(customer);
+  } finally {
+    await removeJobs(customer);
+  }
+}
+
 /** Jobs of a fresh customer: `failed` of them failed for good, the rest pending. */
 async function seed(customer: string, pending: number, failed = 0): Promise<string[]> {
   const sql = connect(stack.dbUrl);
@@ -85,6 +108,13 @@ Deno.test("console-api: no role, no data; a viewer reads through the JWKS path; 
     const body = await res.json();
     assert.equal(body.items, undefined, `${who} gets no data`);
   }
+  const sql = connect(stack.dbUrl);
+  const [{ api_key: apiKey }] = await sql<[{ api_key: string }]>`
+    select api_key from private.issue_api_key('acme', 'console test')`;
+  await sql.end();
+  const withKey = await fetch(`${base}/jobs`, { headers: { "x-api-key": apiKey } });
+  assert.equal(withKey.status, 401, "an API key is no console credential");
+  assert.equal((await withKey.json()).items, undefined);
 
   for (
     const path of [
@@ -96,9 +126,11 @@ Deno.test("console-api: no role, no data; a viewer reads through the JWKS path; 
       "/workers",
       "/dlq",
       "/alerts",
+      "/rate-limits?window=7d",
       "/schedules",
       "/operations",
       "/audit",
+      `/jobs/${(await (await get("/jobs?limit=1", viewer)).json()).items[0]?.id}`,
     ]
   ) {
     const res = await get(path, viewer);
@@ -126,145 +158,150 @@ Deno.test("console-api: a legacy HS256 token with a console role works too, and 
   });
 });
 
-Deno.test("console-api: the overview counts real jobs and reads the queues and health", async () => {
-  const customer = uniqueCustomer("console-overview");
-  await seed(customer, 3, 1);
-  const body = await (await get("/overview", viewer)).json();
-  assert.equal(body.jobs.pending.exact, true);
-  assert.ok(body.jobs.pending.count >= 3);
-  assert.ok(body.jobs.failed.count >= 1);
-  assert.ok(body.oldest_pending_at, "the oldest pending job's age");
-  assert.deepEqual(Object.keys(body.series).sort(), ["1h", "24h", "7d"]);
-  assert.equal(body.series["1h"].points.length, 60);
-  assert.equal(typeof body.queues.lanes.default, "number");
-  assert.equal(typeof body.queues.dlq, "number");
-  assert.ok(["pass", "warn", "fail"].includes(body.health.status), body.health.status);
-  assert.ok(body.health.checks["database:responseTime"], "health's checks, with their reasons");
-});
+Deno.test("console-api: the overview counts real jobs and reads the queues and health", () =>
+  withCustomer("console-overview", async (customer) => {
+    await seed(customer, 3, 1);
+    const body = await (await get("/overview", viewer)).json();
+    assert.equal(body.jobs.pending.exact, true);
+    assert.ok(body.jobs.pending.count >= 3);
+    assert.ok(body.jobs.failed.count >= 1);
+    assert.ok(body.oldest_pending_at, "the oldest pending job's age");
+    assert.deepEqual(Object.keys(body.series).sort(), ["1h", "24h", "7d"]);
+    assert.equal(body.series["1h"].points.length, 60);
+    assert.equal(typeof body.queues.lanes.default, "number");
+    assert.equal(typeof body.queues.dlq, "number");
+    assert.ok(["pass", "warn", "fail"].includes(body.health.status), body.health.status);
+    assert.ok(body.health.checks["database:responseTime"], "health's checks, with their reasons");
+  }));
 
-Deno.test("console-api: jobs by filter, newest first, in keyset pages; an id goes straight to its job", async () => {
-  const customer = uniqueCustomer("console-jobs");
-  const ids = await seed(customer, 5, 0);
-  const seen: string[] = [];
-  let cursor: string | null = "";
-  while (cursor !== null) {
-    const res = await get(
-      `/jobs?customer_id=${customer}&limit=2${cursor ? `&cursor=${cursor}` : ""}`,
-      viewer,
-    );
-    const page = await res.json();
-    seen.push(...page.items.map((j: { id: string }) => j.id));
-    cursor = page.next_cursor;
-  }
-  assert.deepEqual(seen.sort(), [...ids].sort(), "every job once across the pages");
-  const byId = await (await get(`/jobs?id=${ids[2]}`, viewer)).json();
-  assert.deepEqual(byId.items.map((j: { id: string }) => j.id), [ids[2]]);
-  const detail = await (await get(`/jobs/${ids[2]}`, viewer)).json();
-  assert.equal(detail.job.id, ids[2]);
-  assert.equal(detail.job.lease_token, undefined, "the lease token is not shown");
-  assert.deepEqual(detail.history.map((h: { event: string }) => h.event), ["enqueued"]);
-  assert.equal((await get(`/jobs/00000000-0000-4000-8000-00000000beef`, viewer)).status, 404);
-});
+Deno.test("console-api: jobs by filter, newest first, in keyset pages; an id goes straight to its job", () =>
+  withCustomer("console-jobs", async (customer) => {
+    const ids = await seed(customer, 5, 0);
+    const seen: string[] = [];
+    let cursor: string | null = "";
+    while (cursor !== null) {
+      const res = await get(
+        `/jobs?customer_id=${customer}&limit=2${cursor ? `&cursor=${cursor}` : ""}`,
+        viewer,
+      );
+      const page = await res.json();
+      seen.push(...page.items.map((j: { id: string }) => j.id));
+      cursor = page.next_cursor;
+    }
+    assert.deepEqual(seen.sort(), [...ids].sort(), "every job once across the pages");
+    const byId = await (await get(`/jobs?id=${ids[2]}`, viewer)).json();
+    assert.deepEqual(byId.items.map((j: { id: string }) => j.id), [ids[2]]);
+    const detail = await (await get(`/jobs/${ids[2]}`, viewer)).json();
+    assert.equal(detail.job.id, ids[2]);
+    assert.equal(detail.job.lease_token, undefined, "the lease token is not shown");
+    assert.deepEqual(detail.history.map((h: { event: string }) => h.event), ["enqueued"]);
+    assert.equal((await get(`/jobs/00000000-0000-4000-8000-00000000beef`, viewer)).status, 404);
+  }));
 
-Deno.test("console-api: an operator retries a failed job and cancels a pending one; a viewer cannot; all audited", async () => {
-  const customer = uniqueCustomer("console-act");
-  const [failed, pending] = await seed(customer, 1, 1);
-  const refused = await post(`/jobs/${failed}/retry`, viewer);
-  assert.equal(refused.status, 403);
-  await refused.body?.cancel();
+Deno.test("console-api: an operator retries a failed job and cancels a pending one; a viewer cannot; all audited", () =>
+  withCustomer("console-act", async (customer) => {
+    const [failed, pending] = await seed(customer, 1, 1);
+    const refused = await post(`/jobs/${failed}/retry`, viewer);
+    assert.equal(refused.status, 403);
+    await refused.body?.cancel();
 
-  const retried = await post(`/jobs/${failed}/retry`, operator);
-  assert.equal(retried.status, 200);
-  assert.equal((await retried.json()).outcome, "retried");
-  const cancelled = await post(`/jobs/${pending}/cancel`, operator);
-  assert.equal((await cancelled.json()).outcome, "cancelled");
+    const retried = await post(`/jobs/${failed}/retry`, operator);
+    assert.equal(retried.status, 200);
+    assert.equal((await retried.json()).outcome, "retried");
+    const cancelled = await post(`/jobs/${pending}/cancel`, operator);
+    assert.equal((await cancelled.json()).outcome, "cancelled");
 
-  const sql = connect(stack.dbUrl);
-  try {
-    const rows = await sql<{ id: string; status: string; error_message: string | null }[]>`
+    const sql = connect(stack.dbUrl);
+    try {
+      const rows = await sql<{ id: string; status: string; error_message: string | null }[]>`
       select id::text, status, error_message from public.jobs where customer_id = ${customer}`;
-    const byId = Object.fromEntries(rows.map((r) => [r.id, r]));
-    assert.equal(byId[failed!]!.status, "pending");
-    assert.equal(byId[pending!]!.status, "failed");
-    assert.equal(
-      byId[pending!]!.error_message,
-      "Cancelled by ops@example.com (local-ops@example.com)",
-    );
-    const claim = first(
-      await sql`select outcome from public.claim_jobs(${[pending!]}::uuid[], 'w-console')`,
-    );
-    assert.equal(claim.outcome, "finished", "a worker's claim refuses the cancelled job");
-    const audit = await sql<{ action: string; role: string; result: string; affected: number }[]>`
+      const byId = Object.fromEntries(rows.map((r) => [r.id, r]));
+      assert.equal(byId[failed!]!.status, "pending");
+      assert.equal(byId[pending!]!.status, "failed");
+      assert.equal(
+        byId[pending!]!.error_message,
+        "Cancelled by ops@example.com (local-ops@example.com)",
+      );
+      const claim = first(
+        await sql`select outcome from public.claim_jobs(${[pending!]}::uuid[], 'w-console')`,
+      );
+      assert.equal(claim.outcome, "finished", "a worker's claim refuses the cancelled job");
+      const audit = await sql<{ action: string; role: string; result: string; affected: number }[]>`
       select action, role, result, affected from private.console_audit
        where target->'job_ids' ?| array[${failed!}, ${pending!}] order by id`;
-    assert.deepEqual(audit.map((a) => [a.action, a.role, a.result, a.affected]), [
-      ["retry", "viewer", "refused", 0],
-      ["retry", "operator", "ok", 1],
-      ["cancel", "operator", "ok", 1],
-    ]);
-  } finally {
-    await sql.end();
-  }
-  const again = await post(`/jobs/${pending}/cancel`, operator);
-  assert.equal(again.status, 409);
-  await again.body?.cancel();
-});
+      assert.deepEqual(audit.map((a) => [a.action, a.role, a.result, a.affected]), [
+        ["retry", "viewer", "refused", 0],
+        ["retry", "operator", "ok", 1],
+        ["cancel", "operator", "ok", 1],
+      ]);
+    } finally {
+      await sql.end();
+    }
+    const again = await post(`/jobs/${pending}/cancel`, operator);
+    assert.equal(again.status, 409);
+    await again.body?.cancel();
+  }));
 
-Deno.test("console-api: a bulk cancel on a filter shows its dry-run count, then runs to its result", async () => {
-  const customer = uniqueCustomer("console-bulk");
-  await seed(customer, 25, 2);
-  const filter = { customer_id: customer, status: "pending" };
-  const dry =
-    await (await post("/operations", operator, { action: "cancel", filter, dry_run: true })).json();
-  assert.equal(dry.matching, 25);
-  const started = await post("/operations", operator, { action: "cancel", filter });
-  assert.equal(started.status, 202);
-  const { operation } = await started.json();
-  assert.equal(operation.estimated, 25);
-  const done = await eventually("the operation to finish", async () => {
-    const op = await (await get(`/operations/${operation.id}`, viewer)).json();
-    return op.status === "done" ? op : undefined;
-  });
-  assert.equal(done.changed, 25);
-  const left =
-    await (await post("/operations", operator, { action: "cancel", filter, dry_run: true })).json();
-  assert.equal(left.matching, 0, "nothing pending is left");
-  const failedJobs =
-    await (await get(`/jobs?customer_id=${customer}&status=failed&limit=200`, viewer)).json();
-  assert.equal(failedJobs.items.length, 27, "the two failed before are untouched, still failed");
-});
+Deno.test("console-api: a bulk cancel on a filter shows its dry-run count, then runs to its result", () =>
+  withCustomer("console-bulk", async (customer) => {
+    await seed(customer, 25, 2);
+    const filter = { customer_id: customer, status: "pending" };
+    const dry =
+      await (await post("/operations", operator, { action: "cancel", filter, dry_run: true }))
+        .json();
+    assert.equal(dry.matching, 25);
+    const started = await post("/operations", operator, { action: "cancel", filter });
+    assert.equal(started.status, 202);
+    const { operation } = await started.json();
+    assert.equal(operation.estimated, 25);
+    const done = await eventually("the operation to finish", async () => {
+      const op = await (await get(`/operations/${operation.id}`, viewer)).json();
+      return op.status === "done" ? op : undefined;
+    });
+    assert.equal(done.changed, 25);
+    const left =
+      await (await post("/operations", operator, { action: "cancel", filter, dry_run: true }))
+        .json();
+    assert.equal(left.matching, 0, "nothing pending is left");
+    const failedJobs =
+      await (await get(`/jobs?customer_id=${customer}&status=failed&limit=200`, viewer)).json();
+    assert.equal(failedJobs.items.length, 27, "the two failed before are untouched, still failed");
+  }));
 
-Deno.test("console-api: an operation whose runner stopped is finished by pg_cron's step, in batches", async () => {
-  const customer = uniqueCustomer("console-resume");
-  await seed(customer, 0, 12);
-  const sql = connect(stack.dbUrl);
-  try {
-    // As if the instance that started it died before its first batch (a fault test may age it
-    // rather than wait the 30 s the resume step leaves a live runner).
-    const op = first(
-      await sql`
-      select id from private.console_start_operation('retry', ${
-        sql.json({ customer_id: customer })
-      },
-                                                      null, 'ops@example.com')`,
-    );
-    await sql`update private.console_operations set updated_at = now() - interval '1 minute'
-               where id = ${op.id}`;
-    await sql`call private.resume_console_operations(5)`;
-    const after = first(
-      await sql`
-      select status, processed, changed from private.console_operations where id = ${op.id}`,
-    );
-    assert.deepEqual({ ...after }, { status: "done", processed: 12, changed: 12 });
-    const pending = first(
-      await sql`
-      select count(*)::int as n from public.jobs where customer_id = ${customer} and status = 'pending'`,
-    );
-    assert.equal(pending.n, 12, "every job retried, none lost");
-  } finally {
-    await sql.end();
-  }
-});
+Deno.test("console-api: an operation whose runner stopped is finished by pg_cron's step, in batches", () =>
+  withCustomer("console-resume", async (customer) => {
+    await seed(customer, 0, 12);
+    const sql = connect(stack.dbUrl);
+    try {
+      // As if the instance that started it died before its first batch. The step leaves a live
+      // runner 30 s; this fault test ages the operation instead of waiting.
+      const op = first(
+        await sql`
+        select id from private.console_start_operation(
+          'retry', ${sql.json({ customer_id: customer })}, null, 'ops@example.com', 'operator')`,
+      );
+      await sql`update private.console_operations set updated_at = now() - interval '1 minute'
+                 where id = ${op.id}`;
+      await sql`call private.resume_console_operations(5)`;
+      // pg_cron's own run of the step may have taken it first: either way it finishes.
+      const after = await eventually("the operation to finish", async () => {
+        const row = first(
+          await sql`
+          select status, processed, changed from private.console_operations where id = ${op.id}`,
+        );
+        return row.status === "running" ? undefined : row;
+      });
+      assert.deepEqual({ ...after }, { status: "done", processed: 12, changed: 12 });
+      const pending = first(
+        await sql`
+        select count(*)::int as n from public.jobs
+         where customer_id = ${customer} and status = 'pending'`,
+      );
+      assert.equal(pending.n, 12, "every job retried, none lost");
+    } finally {
+      await sql.end();
+    }
+  }));
 
 Deno.test("console-api: GET /metrics takes its own token and answers Prometheus text", async () => {
   assert.equal((await get("/metrics", operator)).status, 401);
@@ -277,29 +314,30 @@ Deno.test("console-api: GET /metrics takes its own token and answers Prometheus 
   for (const secret of SECRETS) assert.ok(!text.includes(secret));
 });
 
-Deno.test("console-api: refusals are counted in the function, flushed, and shown per policy and client", async () => {
-  const customer = uniqueCustomer("console-refused");
-  const token = await userJwt(stack, customer);
-  // The queue's shipped policy: 100 requests a minute per user.
-  let refused = 0;
-  for (let i = 0; i < 110; i++) {
-    const res = await fetch(`${stack.apiUrl}/functions/v1/queue/${customer}`, {
-      headers: { authorization: `Bearer ${token}` },
-    });
-    if (res.status === 429) refused++;
-    await res.body?.cancel();
-  }
-  assert.ok(refused >= 10, `${refused} refused`);
-  type Client = { customer_id: string; kind: string; refused: number; functions: string[] };
-  const client = await eventually("the refusals to be flushed", async () => {
-    const body = await (await get("/rate-limits", viewer)).json();
-    const found = body.top_clients.find((c: Client) => c.customer_id === customer);
-    return found?.refused === refused ? found as Client : undefined;
-  }, 20_000);
-  assert.equal(client.kind, "user");
-  assert.deepEqual(client.functions, ["queue"]);
-  const metrics = await (await get("/metrics", metricsToken)).text();
-  const total = /^job_queue_rate_limit_refusals_total\{function="queue",policy="standard"\} (\d+)$/m
-    .exec(metrics);
-  assert.ok(total && Number(total[1]) >= refused, "the metrics count them too");
-});
+Deno.test("console-api: refusals are counted in the function, flushed, and shown per policy and client", () =>
+  withCustomer("console-refused", async (customer) => {
+    const token = await userJwt(stack, customer);
+    // The queue's shipped policy: 100 requests a minute per user.
+    let refused = 0;
+    for (let i = 0; i < 150; i++) {
+      const res = await fetch(`${stack.apiUrl}/functions/v1/queue/${customer}`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      if (res.status === 429) refused++;
+      await res.body?.cancel();
+    }
+    assert.ok(refused >= 20, `${refused} refused`);
+    type Client = { customer_id: string; kind: string; refused: number; functions: string[] };
+    const client = await eventually("the refusals to be flushed", async () => {
+      const body = await (await get("/rate-limits", viewer)).json();
+      const found = body.top_clients.find((c: Client) => c.customer_id === customer);
+      return found?.refused === refused ? found as Client : undefined;
+    }, 20_000);
+    assert.equal(client.kind, "user");
+    assert.deepEqual(client.functions, ["queue"]);
+    const metrics = await (await get("/metrics", metricsToken)).text();
+    const total =
+      /^job_queue_rate_limit_refusals_total\{function="queue",policy="standard"\} (\d+)$/m
+        .exec(metrics);
+    assert.ok(total && Number(total[1]) >= refused, "the metrics count them too");
+  }));

@@ -8,6 +8,7 @@ import { SignJWT } from "jose";
 import { connect, testStack } from "../_support/stack.ts";
 import { serviceHeaders, uniqueCustomer, userJwt } from "../_support/pipeline.ts";
 import { report } from "../_support/report.ts";
+import { mintConsoleToken, stackSigningKey } from "../../scripts/console_token.ts";
 
 const stack = testStack();
 const fn = (path: string) => `${stack.apiUrl}/functions/v1/${path}`;
@@ -24,7 +25,9 @@ async function counts(): Promise<Record<string, number>> {
              (select count(*) from private.outbox)::int as outbox,
              (select count(*) from private.api_keys)::int as api_keys,
              (select count(*) from private.alerts)::int as alerts,
-             (select count(*) from private.redrives)::int as redrives`;
+             (select count(*) from private.redrives)::int as redrives,
+             (select count(*) from private.console_operations)::int as console_operations,
+             (select count(*) from private.console_audit)::int as console_audit`;
     return { ...row };
   } finally {
     await sql.end();
@@ -57,6 +60,7 @@ Deno.test("a table of malformed and hostile requests: right 4xx, nothing written
     b64url(JSON.stringify({ ...claims, exp: Math.floor(Date.now() / 1000) + 600 }))
   }.`;
   const acmeJwt = await userJwt(stack, acme);
+  const operator = await mintConsoleToken(stackSigningKey(stack.stateDir), { role: "operator" });
   const json = { "content-type": "application/json" };
   const svc = { ...serviceHeaders(stack), ...json };
   const bearer = (t: string) => ({ authorization: `Bearer ${t}`, ...json });
@@ -156,6 +160,40 @@ Deno.test("a table of malformed and hostile requests: right 4xx, nothing written
       body: '{"limit":"all"}',
     }, 400],
     ["health with POST", "health", { method: "POST" }, 405],
+    // The operator data API.
+    ["console-api without a token", "console-api/jobs", {}, 401],
+    ["console-api with a customer's JWT", "console-api/jobs", { headers: bearer(acmeJwt) }, 403],
+    ["console-api with the anon key", "console-api/overview", {
+      headers: bearer(stack.anonKey),
+    }, 403],
+    ["console-api with an alg: none operator token", "console-api/jobs", {
+      headers: bearer(algNone),
+    }, 401],
+    [
+      "console-api filter with SQL",
+      `console-api/jobs?status=${encodeURIComponent("failed' or '1'='1")}`,
+      { headers: bearer(operator) },
+      400,
+    ],
+    ["console-api customer id too long", `console-api/jobs?customer_id=${"c".repeat(300)}`, {
+      headers: bearer(operator),
+    }, 400],
+    ["console-api forged cursor", `console-api/jobs?cursor=${b64url('["x\'", 1]')}`, {
+      headers: bearer(operator),
+    }, 400],
+    ["console-api bulk action on an unknown filter", "console-api/operations", {
+      method: "POST",
+      headers: bearer(operator),
+      body: JSON.stringify({ action: "cancel", filter: { "1=1; --": "x" } }),
+    }, 400],
+    ["console-api bulk action without ids or filter", "console-api/operations", {
+      method: "POST",
+      headers: bearer(operator),
+      body: JSON.stringify({ action: "cancel" }),
+    }, 400],
+    ["console-api metrics with a console token", "console-api/metrics", {
+      headers: bearer(operator),
+    }, 401],
   ];
 
   const before = await counts();
@@ -164,6 +202,7 @@ Deno.test("a table of malformed and hostile requests: right 4xx, nothing written
     stack.jwtSecret,
     stack.awsSecretAccessKey,
     stack.slackWebhookUrl,
+    stack.metricsToken,
     "postgres",
     "select ",
     "relation",
@@ -197,7 +236,7 @@ Deno.test("a table of malformed and hostile requests: right 4xx, nothing written
   report({
     scenario: "Bad input",
     claim:
-      "Malformed paths, ids, bodies, headers, a 1 MB body, wrong content types, SQL metacharacters, garbage, expired, foreign-key and `alg: none` JWTs, another customer's API key and JWT, user tokens on service-only functions: each gets the expected 4xx in the one error envelope, no table changes (jobs, queue_history, outbox, api_keys, alerts, redrives), and no answer contains a secret or internal detail.",
+      "Malformed paths, ids, bodies, headers, a 1 MB body, wrong content types, SQL metacharacters, garbage, expired, foreign-key and `alg: none` JWTs, another customer's API key and JWT, user tokens on service-only functions, console-api without a console role, with SQL in its filters, a forged cursor or a bulk action without a target: each gets the expected 4xx in the one error envelope, no table changes (jobs, queue_history, outbox, api_keys, alerts, redrives, console operations and audit), and no answer contains a secret or internal detail.",
     figures: {
       "requests": String(cases.length),
       "answers": [...new Set(cases.map((c) => c[3]))].sort().join(", "),

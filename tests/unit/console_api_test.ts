@@ -2,7 +2,11 @@
 import assert from "node:assert/strict";
 import type { ConsoleCaller } from "../../supabase/functions/console-api/access.ts";
 import { loadConfig } from "../../supabase/functions/console-api/config.ts";
-import { type ConsoleDeps, handle } from "../../supabase/functions/console-api/handler.ts";
+import {
+  type ConsoleDeps,
+  handle,
+  withConsoleHeaders,
+} from "../../supabase/functions/console-api/handler.ts";
 import { latencySummary, quantileMs } from "../../supabase/functions/console-api/histogram.ts";
 import { decodeCursor, encodeCursor } from "../../supabase/functions/console-api/params.ts";
 import type {
@@ -42,6 +46,7 @@ function fake(overrides: Partial<ConsoleStore> = {}, deps: Partial<ConsoleDeps> 
     estimated: 3,
     processed: batches,
     changed: batches,
+    failures: 0,
   });
   const record = <T>(name: string, value: T) => () => {
     calls.push(name);
@@ -90,6 +95,7 @@ function fake(overrides: Partial<ConsoleStore> = {}, deps: Partial<ConsoleDeps> 
       events_total: { enqueued: 10, completed: 8 },
       latency_bounds_ms: [10, 100],
       latency_buckets: [1, 2, 3],
+      latency_sum_ms: 1234,
       stats_rolled_up_to: "2026-11-30T00:00:00.000Z",
       workers_active: 2,
       leases: 1,
@@ -114,7 +120,6 @@ function fake(overrides: Partial<ConsoleStore> = {}, deps: Partial<ConsoleDeps> 
         Promise.resolve({ depth: 1, lanes: { high: 0, default: 1, low: 0 }, dlqDepth: 2 }),
       redrive: () => Promise.resolve({ status: 200, body: { moved: { requeued: 2 }, skipped: 0 } }),
       background: (work) => background.push(work),
-      allowedOrigins: [ORIGIN],
       metricsToken: METRICS_TOKEN,
       batchSize: 100,
       operationBudgetMs: 60_000,
@@ -132,13 +137,13 @@ function call(
 ) {
   const headers = new Headers(options.headers);
   if (options.caller) headers.set("x-test-caller", options.caller);
-  return handle(
+  // As index.ts serves it (less the rate limiter): the headers wrapper around the handler.
+  return withConsoleHeaders((req) => handle(req, f.deps), [ORIGIN])(
     new Request(`http://x/console-api${path}`, {
       method: options.method ?? "GET",
       headers,
       ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
     }),
-    f.deps,
   );
 }
 
@@ -259,12 +264,36 @@ Deno.test("console-api: a bulk action's dry run counts; the real one answers 202
   assert.equal((await res.json()).operation.id, 7);
   await Promise.all(f.background);
   assert.equal(f.calls.filter((c) => c === "runBatch").length, 3, "batches until done");
-  assert.deepEqual(f.audits.map((a) => [a.action, a.affected, a.result]), [
-    ["bulk_cancel", 3, "started"],
-  ]);
+  assert.ok(f.calls.includes("startOperation"), "recorded (and audited, in SQL) before it runs");
 });
 
-Deno.test("console-api: a batch that fails leaves the operation to pg_cron, logged, not thrown", async () => {
+Deno.test("console-api: a batch the database reports failed stops the instance's runner (pg_cron tries again)", async () => {
+  let batches = 0;
+  const f = fake({
+    runBatch: () => {
+      batches++;
+      return Promise.resolve({
+        id: 7,
+        action: "retry",
+        status: "running",
+        estimated: 9,
+        processed: 0,
+        changed: 0,
+        failures: 1,
+      });
+    },
+  });
+  const res = await call(f, "/operations", {
+    caller: "operator",
+    method: "POST",
+    body: { action: "retry", filter: {} },
+  });
+  await res.body?.cancel();
+  await Promise.all(f.background);
+  assert.equal(batches, 1);
+});
+
+Deno.test("console-api: a batch that throws leaves the operation to pg_cron, logged, not thrown", async () => {
   const logged: string[] = [];
   const f = fake({ runBatch: () => Promise.reject(new Error("connection lost")) }, {
     log: (line) => logged.push(line),
@@ -291,7 +320,17 @@ Deno.test("console-api: bad input gets a 400 naming the field, and nothing runs"
     ["/jobs?id=42", {}, "invalid_query", "id"],
     ["/jobs?created_after=yesterday", {}, "invalid_filter", "created_after"],
     ["/leases?cursor=WyJ4Il0", {}, "invalid_cursor", "cursor"],
-    ["/schedules?runs=51", {}, "invalid_query", "limit"],
+    ["/schedules?runs=51", {}, "invalid_query", "runs"],
+    ["/jobs?created_after=0000-01-01", {}, "invalid_filter", "created_after"],
+    ["/jobs?created_after=1", {}, "invalid_filter", "created_after"],
+    [
+      `/jobs?cursor=${encodeCursor(["1", JOB])}`,
+      {},
+      "invalid_cursor",
+      "cursor",
+    ],
+    [`/jobs/${"-".repeat(36)}`, {}, "invalid_id", "id"],
+    [`/jobs/${"a".repeat(36)}/retry`, { method: "POST" }, "invalid_id", "id"],
     ["/rate-limits?window=1y", {}, "invalid_query", "window"],
     ["/operations", { method: "POST", body: { action: "delete", ids: [JOB] } }, "invalid_field"],
     [
@@ -332,6 +371,7 @@ Deno.test("console-api: bad input gets a 400 naming the field, and nothing runs"
     }),
     f.deps,
   );
+  assert.equal(broken.status, 400);
   assert.equal((await broken.json()).code, "invalid_json");
   assert.deepEqual(f.calls, [], "nothing was read or written");
   assert.deepEqual(f.audits, []);
@@ -366,6 +406,15 @@ Deno.test("console-api: CORS only for the configured origins, preflight included
   });
   assert.equal(refused.status, 403);
   await refused.body?.cancel();
+  // The rate limiter's 429 (inside the wrapper, as index.ts serves it) carries CORS too.
+  const limited = await withConsoleHeaders(
+    () => Promise.resolve(new Response("{}", { status: 429, headers: { "retry-after": "7" } })),
+    [ORIGIN],
+  )(new Request("http://x/console-api/jobs", { headers: { origin: ORIGIN } }));
+  assert.equal(limited.headers.get("access-control-allow-origin"), ORIGIN);
+  assert.match(limited.headers.get("access-control-expose-headers")!, /retry-after/);
+  assert.equal(limited.headers.get("cache-control"), "no-store");
+  await limited.body?.cancel();
 });
 
 Deno.test("console-api: an unexpected error is a 500 without its detail", async () => {
@@ -409,6 +458,8 @@ Deno.test("console-api: GET /metrics needs its own token and speaks Prometheus o
   assert.match(text, /^job_queue_jobs_exact\{status="completed"\} 0$/m);
   assert.match(text, /^job_queue_latency_seconds_bucket\{le="0\.1"\} 3$/m);
   assert.match(text, /^job_queue_latency_seconds_bucket\{le="\+Inf"\} 6$/m);
+  assert.match(text, /^job_queue_latency_seconds_count 6$/m);
+  assert.match(text, /^job_queue_latency_seconds_sum 1\.234$/m);
   assert.match(text, /^job_queue_dlq_messages 2$/m);
   assert.match(
     text,

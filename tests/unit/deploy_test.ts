@@ -100,11 +100,15 @@ Deno.test("missingEnvFile() names the default file as the docs do, relative to t
 Deno.test("checkSettings() runs each function's own parser and refuses unknown names", () => {
   assert.deepEqual(checkSettings(complete()).errors, []);
   const bad = checkSettings({ ...complete(), RATE_LIMIT_PRESET_STANDARD: "lots" });
-  assert.equal(bad.errors.length, 2, "queue and health both apply the preset");
+  assert.equal(bad.errors.length, 3, "queue, health and console-api all apply the preset");
   assert.match(bad.errors[0]!, /RATE_LIMIT_PRESET_STANDARD/);
   assert.deepEqual(checkSettings({ ...complete(), RATE_LIMIT_TIMEOUT_MS: "soon" }).errors, [
     "Cannot start queue: RATE_LIMIT_TIMEOUT_MS must be a non-negative integer, got 'soon'",
     "Cannot start health: RATE_LIMIT_TIMEOUT_MS must be a non-negative integer, got 'soon'",
+    "Cannot start console-api: RATE_LIMIT_TIMEOUT_MS must be a non-negative integer, got 'soon'",
+  ]);
+  assert.deepEqual(checkSettings({ ...complete(), METRICS_TOKEN: "short" }).errors, [
+    "Cannot start console-api: METRICS_TOKEN must be at least 16 characters",
   ]);
   assert.deepEqual(
     checkSettings({ ...complete(), SUPABASE_WEBHOOK: "x", SQS_ENDPOINT: "http://x", SLAK: "y" })

@@ -76,3 +76,17 @@ Deno.test("refusalLog(): distinct clients per flush are capped, and the overflow
   assert.equal(writes[0]!.length, 2);
   assert.match(logged[0]!, /2 refusals over the per-flush cap/);
 });
+
+Deno.test("refusalLog(): a batch that keeps failing is given up after 3 flushes; customer ids are cut to 128", async () => {
+  const tried: RefusalRow[][] = [];
+  const { log, kept, logged } = setup((rows) => {
+    tried.push(rows);
+    return Promise.reject(new Error("function private.record_refusals does not exist"));
+  });
+  log.refused({ policy: "standard", client: "user:u1", customerId: "c".repeat(300) });
+  for (let i = 0; i < 4; i++) await Promise.all(kept);
+  assert.equal(tried.length, 3, "three tries, then no more");
+  assert.equal(tried[0]![0]!.customer_id!.length, 128);
+  assert.match(logged.at(-1)!, /gave up recording 1 rate-limit refusal rows/);
+  assert.equal(kept.length, 3, "nothing keeps the instance alive after that");
+});

@@ -153,10 +153,12 @@ export type Database = {
           "changed": number;
           "created_at": string;
           "created_by": string;
+          "created_role": string;
           "cursor_created_at": string | null;
           "cursor_id": string | null;
           "error": string | null;
           "estimated": number;
+          "failures": number;
           "filter": Json | null;
           "finished_at": string | null;
           "id": number;
@@ -172,10 +174,12 @@ export type Database = {
           "changed"?: number;
           "created_at"?: string;
           "created_by": string;
+          "created_role"?: string;
           "cursor_created_at"?: string | null;
           "cursor_id"?: string | null;
           "error"?: string | null;
           "estimated"?: number;
+          "failures"?: number;
           "filter"?: Json | null;
           "finished_at"?: string | null;
           "id"?: never;
@@ -189,10 +193,12 @@ export type Database = {
           "changed"?: number;
           "created_at"?: string;
           "created_by"?: string;
+          "created_role"?: string;
           "cursor_created_at"?: string | null;
           "cursor_id"?: string | null;
           "error"?: string | null;
           "estimated"?: number;
+          "failures"?: number;
           "filter"?: Json | null;
           "finished_at"?: string | null;
           "id"?: never;
@@ -348,6 +354,7 @@ export type Database = {
           "enqueued": number;
           "failed": number;
           "latency_buckets": (number)[];
+          "latency_sum_ms": number;
           "minute": string;
           "recovered": number;
           "retried": number;
@@ -360,6 +367,7 @@ export type Database = {
           "enqueued"?: number;
           "failed"?: number;
           "latency_buckets": (number)[];
+          "latency_sum_ms"?: number;
           "minute": string;
           "recovered"?: number;
           "retried"?: number;
@@ -371,6 +379,7 @@ export type Database = {
           "enqueued"?: number;
           "failed"?: number;
           "latency_buckets"?: (number)[];
+          "latency_sum_ms"?: number;
           "minute"?: string;
           "recovered"?: number;
           "retried"?: number;
@@ -386,8 +395,10 @@ export type Database = {
           "failed": number;
           "id": boolean;
           "latency_buckets": (number)[];
+          "latency_sum_ms": number;
           "recovered": number;
           "retried": number;
+          "rolled_up_to": string | null;
         };
         ComputedFields: never;
         Insert: {
@@ -398,8 +409,10 @@ export type Database = {
           "failed"?: number;
           "id"?: boolean;
           "latency_buckets"?: (number)[];
+          "latency_sum_ms"?: number;
           "recovered"?: number;
           "retried"?: number;
+          "rolled_up_to"?: string | null;
         };
         Update: {
           "claimed"?: number;
@@ -409,8 +422,10 @@ export type Database = {
           "failed"?: number;
           "id"?: boolean;
           "latency_buckets"?: (number)[];
+          "latency_sum_ms"?: number;
           "recovered"?: number;
           "retried"?: number;
+          "rolled_up_to"?: string | null;
         };
         Relationships: [];
       };
@@ -770,10 +785,12 @@ export type Database = {
           "changed": number;
           "created_at": string;
           "created_by": string;
+          "created_role": string;
           "cursor_created_at": string | null;
           "cursor_id": string | null;
           "error": string | null;
           "estimated": number;
+          "failures": number;
           "filter": Json | null;
           "finished_at": string | null;
           "id": number;
@@ -791,16 +808,24 @@ export type Database = {
       };
       "console_schedules": { Args: { "runs": number }; Returns: Json };
       "console_start_operation": {
-        Args: { "action": string; "actor": string; "filter": Json; "job_ids": (string)[] };
+        Args: {
+          "action": string;
+          "actor": string;
+          "actor_role": string;
+          "filter": Json;
+          "job_ids": (string)[];
+        };
         Returns: {
           "action": string;
           "changed": number;
           "created_at": string;
           "created_by": string;
+          "created_role": string;
           "cursor_created_at": string | null;
           "cursor_id": string | null;
           "error": string | null;
           "estimated": number;
+          "failures": number;
           "filter": Json | null;
           "finished_at": string | null;
           "id": number;

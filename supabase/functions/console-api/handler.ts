@@ -14,7 +14,8 @@
  * Every read needs a console role (viewer or operator) in the token's app_metadata, or the
  * service role key; every action `operator` (or the service role) and leaves an audit row.
  * Lists are newest first (leases: longest silent first) and keyset-paginated: pass back
- * `next_cursor`. Answers are never cached, and carry CORS headers only for the configured origins.
+ * `next_cursor`. withConsoleHeaders() (outside the rate limiter) adds CORS for the configured
+ * origins and no-store to every answer.
  */
 import { bearerToken, sameSecret } from "../_shared/auth.ts";
 import { errorResponse, internalError } from "../_shared/errors.ts";
@@ -29,6 +30,7 @@ import {
   type Checked,
   decodeCursor,
   encodeCursor,
+  FILTER_KEYS,
   isUuid,
   jobFilter,
   onlyParams,
@@ -50,7 +52,6 @@ export interface ConsoleDeps {
   redrive(request: RedriveRequest): Promise<{ status: number; body: Json }>;
   /** Keeps work going after the answer (EdgeRuntime.waitUntil). */
   background(work: Promise<unknown>): void;
-  allowedOrigins: string[];
   metricsToken?: string;
   batchSize: number;
   /** How long the answering instance runs a bulk action's batches before pg_cron takes over. */
@@ -156,17 +157,7 @@ async function overview({ deps }: Ctx): Promise<Response> {
 async function jobs(ctx: Ctx): Promise<Response> {
   const { url, deps } = ctx;
   const params = url.searchParams;
-  need(onlyParams(params, [
-    "status",
-    "customer_id",
-    "priority_level",
-    "lane",
-    "created_after",
-    "created_before",
-    "id",
-    "cursor",
-    "limit",
-  ]));
+  need(onlyParams(params, [...FILTER_KEYS, "id", "cursor", "limit"]));
   const id = params.get("id");
   if (id !== null) {
     // An exact id goes straight to its job, whatever else is asked.
@@ -272,12 +263,15 @@ async function rateLimits({ url, deps }: Ctx): Promise<Response> {
 
 async function schedules({ url, deps }: Ctx): Promise<Response> {
   need(onlyParams(url.searchParams, ["runs"]));
-  const runs = need(pageSize(
-    new URLSearchParams(
-      url.searchParams.has("runs") ? { limit: url.searchParams.get("runs")! } : { limit: "10" },
-    ),
-    50,
-  ));
+  const raw = url.searchParams.get("runs") ?? "10";
+  const runs = Number(raw);
+  if (!/^\d+$/.test(raw) || runs < 1 || runs > 50) {
+    throw problem({
+      code: "invalid_query",
+      message: "runs must be an integer from 1 to 50.",
+      field: "runs",
+    });
+  }
   return json({ items: await deps.store.schedules(runs) });
 }
 
@@ -336,7 +330,8 @@ async function runOperation(deps: ConsoleDeps, id: number): Promise<void> {
   try {
     while (deps.now() < until) {
       const op = await deps.store.runBatch(id, deps.batchSize);
-      if (!op || op.status !== "running") return;
+      // Finished, held by another runner, or a batch failed: pg_cron's step tries it again.
+      if (!op || op.status !== "running" || op.failures > 0) return;
     }
   } catch (error) {
     // The operation stays running; resume-console-operations picks it up within two minutes.
@@ -346,19 +341,18 @@ async function runOperation(deps: ConsoleDeps, id: number): Promise<void> {
 
 async function startOperation(ctx: Ctx): Promise<Response> {
   const request = need(operationRequest(await body(ctx.req)));
-  const { deps } = ctx;
+  const { deps, member } = ctx;
   const target = request.ids ? { ids: request.ids } : { filter: request.filter! };
   if (request.dryRun) {
     const matching = await deps.store.countMatching(request.action, target);
     return json({ dry_run: true, action: request.action, ...target, matching });
   }
-  const op: Operation = await deps.store.startOperation(request.action, target, ctx.member.actor);
-  await audit(
-    ctx,
-    `bulk_${request.action}`,
-    { operation: op.id, ...(request.ids ? { job_count: request.ids.length } : target) },
-    op.estimated,
-    "started",
+  // Recorded and audited in one transaction (a viewer never gets here: the route needs to act).
+  const op: Operation = await deps.store.startOperation(
+    request.action,
+    target,
+    member.actor,
+    member.role === "service" ? "service" : "operator",
   );
   deps.background(runOperation(deps, op.id));
   return json({ operation: op }, 202);
@@ -429,16 +423,42 @@ const ROUTES: Route[] = [
   { method: "GET", path: /^\/audit$/, run: auditTrail },
 ];
 
-function cors(req: Request, deps: ConsoleDeps): Record<string, string> {
-  const origin = req.headers.get("origin");
-  if (!origin || !deps.allowedOrigins.includes(origin)) return { vary: "origin" };
+function corsHeaders(origin: string): Record<string, string> {
   return {
-    vary: "origin",
     "access-control-allow-origin": origin,
     "access-control-allow-headers": "authorization, content-type, x-client-info, apikey",
     "access-control-allow-methods": "GET, POST, OPTIONS",
     "access-control-expose-headers": "retry-after, ratelimit, ratelimit-policy",
     "access-control-max-age": "600",
+  };
+}
+
+/**
+ * CORS for the configured origins, a preflight answered without a caller check, and no-store, on
+ * every answer: outermost, so the rate limiter's 429 and 503 carry them too (a browser reads its
+ * Retry-After instead of seeing a network error).
+ */
+export function withConsoleHeaders(
+  handler: (req: Request) => Promise<Response>,
+  allowedOrigins: string[],
+): (req: Request) => Promise<Response> {
+  return async (req) => {
+    const origin = req.headers.get("origin");
+    const allowed = origin !== null && allowedOrigins.includes(origin);
+    let res: Response;
+    if (req.method === "OPTIONS") {
+      await req.body?.cancel();
+      res = allowed
+        ? new Response(null, { status: 204 })
+        : errorResponse(403, "origin_not_allowed", "This origin may not call the console API.");
+    } else {
+      res = await handler(req);
+    }
+    const headers = new Headers(res.headers);
+    headers.set("vary", "origin");
+    if (allowed) { for (const [k, v] of Object.entries(corsHeaders(origin))) headers.set(k, v); }
+    headers.set("cache-control", "no-store");
+    return new Response(res.body, { status: res.status, statusText: res.statusText, headers });
   };
 }
 
@@ -476,14 +496,6 @@ async function metrics(req: Request, deps: ConsoleDeps): Promise<Response> {
 async function route(req: Request, deps: ConsoleDeps): Promise<Response> {
   const url = new URL(req.url);
   const path = url.pathname.replace(/^\/console-api/, "").replace(/\/$/, "") || "/";
-  if (req.method === "OPTIONS") {
-    await req.body?.cancel();
-    const origin = req.headers.get("origin");
-    if (!origin || !deps.allowedOrigins.includes(origin)) {
-      return errorResponse(403, "origin_not_allowed", "This origin may not call the console API.");
-    }
-    return new Response(null, { status: 204 });
-  }
   if (path === "/metrics") {
     if (req.method !== "GET") {
       return errorResponse(405, "method_not_allowed", "Use GET.", { headers: { allow: "GET" } });
@@ -516,10 +528,17 @@ async function route(req: Request, deps: ConsoleDeps): Promise<Response> {
         : "Sign in: a console token or the service role key is required.",
     );
   }
+  const params = matched.path.exec(path)!.slice(1);
+  if (params[0] !== undefined && matched.path.source.includes(ID) && !isUuid(params[0])) {
+    await req.body?.cancel();
+    return errorResponse(400, "invalid_id", "The job id in the path is not a UUID.", {
+      extra: { field: "id" },
+    });
+  }
   const ctx: Ctx = {
     req,
     url,
-    params: matched.path.exec(path)!.slice(1),
+    params,
     member: { role: caller.role, actor: caller.actor },
     deps,
   };
@@ -535,14 +554,9 @@ async function route(req: Request, deps: ConsoleDeps): Promise<Response> {
 }
 
 export async function handle(req: Request, deps: ConsoleDeps): Promise<Response> {
-  let res: Response;
   try {
-    res = await route(req, deps);
+    return await route(req, deps);
   } catch (thrown) {
-    res = thrown instanceof Response ? thrown : internalError("console-api", thrown);
+    return thrown instanceof Response ? thrown : internalError("console-api", thrown);
   }
-  const headers = new Headers(res.headers);
-  for (const [k, v] of Object.entries(cors(req, deps))) headers.set(k, v);
-  headers.set("cache-control", "no-store");
-  return new Response(res.body, { status: res.status, statusText: res.statusText, headers });
 }

@@ -8,7 +8,7 @@ import { createSqsClient } from "../_shared/sqs.ts";
 import { sqsQueueDepths } from "../health/store.ts";
 import { identifyConsoleCaller, rateLimitCaller } from "./access.ts";
 import { loadConfig } from "./config.ts";
-import { type ConsoleDeps, handle } from "./handler.ts";
+import { type ConsoleDeps, handle, withConsoleHeaders } from "./handler.ts";
 import { serviceCalls } from "./service_calls.ts";
 import { sqlConsoleStore } from "./store.ts";
 
@@ -26,7 +26,6 @@ const deps: ConsoleDeps = {
   queueDepths: sqsQueueDepths(createSqsClient(config.sqs, 1_500), config.sqs),
   redrive: calls.redrive,
   background: afterAnswer,
-  allowedOrigins: config.allowedOrigins,
   metricsToken: config.metricsToken,
   batchSize: config.batchSize,
   operationBudgetMs: 60_000,
@@ -40,4 +39,6 @@ const rateLimit = createRateLimitDeps(
   identify.rateLimit,
 );
 
-Deno.serve(withRateLimit((req) => handle(req, deps), rateLimit));
+Deno.serve(
+  withConsoleHeaders(withRateLimit((req) => handle(req, deps), rateLimit), config.allowedOrigins),
+);

@@ -14,6 +14,7 @@ export interface MetricsInput {
     events_total: Record<string, number>;
     latency_bounds_ms: number[];
     latency_buckets: number[];
+    latency_sum_ms: number;
     stats_rolled_up_to: string | null;
     workers_active: number;
     leases: number;
@@ -56,7 +57,11 @@ function families(input: MetricsInput): Family[] {
     cumulative.push([{ le: bound / 1000 }, running, "_bucket"]);
   });
   const count = db.latency_buckets.reduce((sum, n) => sum + n, 0);
-  cumulative.push([{ le: "+Inf" }, count, "_bucket"], [{}, count, "_count"]);
+  cumulative.push(
+    [{ le: "+Inf" }, count, "_bucket"],
+    [{}, count, "_count"],
+    [{}, db.latency_sum_ms / 1000, "_sum"],
+  );
   const lag = db.stats_rolled_up_to
     ? Math.max(0, (input.now - Date.parse(db.stats_rolled_up_to)) / 1000)
     : null;

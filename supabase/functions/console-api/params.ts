@@ -73,7 +73,7 @@ export function decodeCursor(
   const valid = Array.isArray(values) && values.length === kinds.length &&
     kinds.every((kind, i) => {
       const v = values[i];
-      if (kind === "time") return typeof v === "string" && !Number.isNaN(Date.parse(v));
+      if (kind === "time") return typeof v === "string" && isPostgresTime(v);
       if (kind === "uuid") return isUuid(v);
       if (kind === "id") return Number.isSafeInteger(v) && (v as number) > 0;
       return typeof v === "string" && v.length > 0 && v.length <= 512;
@@ -102,10 +102,26 @@ export const FILTER_KEYS = [
   "created_before",
 ] as const;
 
+/**
+ * A timestamp as this API gives them out (Postgres's ISO form, to the microsecond): a cursor keeps
+ * it as it is, since rounding it to milliseconds would skip or repeat rows.
+ */
+const POSTGRES_TIME = /^(\d{4})-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}(:\d{2})?)$/;
+
+function isPostgresTime(value: string): boolean {
+  const match = POSTGRES_TIME.exec(value);
+  return match !== null && Number(match[1]) >= 1 && !Number.isNaN(Date.parse(value));
+}
+
+/** An ISO 8601 date or time within years 1-9999 (what Postgres takes), normalised; else undefined. */
 function isoTime(value: unknown): string | undefined {
-  if (typeof value !== "string" || value.length > 64) return undefined;
+  if (typeof value !== "string" || value.length > 64 || !/^\d{4}-\d{2}-\d{2}/.test(value)) {
+    return undefined;
+  }
   const t = Date.parse(value);
-  return Number.isNaN(t) ? undefined : new Date(t).toISOString();
+  if (Number.isNaN(t)) return undefined;
+  const year = new Date(t).getUTCFullYear();
+  return year >= 1 && year <= 9999 ? new Date(t).toISOString() : undefined;
 }
 
 /** A job filter from query parameters or a JSON body (values as strings or numbers). */

@@ -15,6 +15,8 @@ export interface Operation extends Json {
   estimated: number;
   processed: number;
   changed: number;
+  /** Batches that failed in a row (5 fail the operation). */
+  failures: number;
 }
 
 export interface AuditEntry {
@@ -53,10 +55,12 @@ export interface ConsoleStore {
     action: BulkAction,
     target: { filter: JobFilter } | { ids: string[] },
   ): Promise<number>;
+  /** Records the operation and audits its start, in one transaction. */
   startOperation(
     action: BulkAction,
     target: { filter: JobFilter } | { ids: string[] },
     actor: string,
+    role: "operator" | "service",
   ): Promise<Operation>;
   /** Runs one batch; null once the operation is finished (or another runner holds it). */
   runBatch(id: number, batch: number): Promise<Operation | null>;
@@ -142,15 +146,17 @@ export function sqlConsoleStore(db: DbClient): ConsoleStore {
             JSON.stringify(target.filter),
           ]),
       ),
-    startOperation: (action, target, actor) =>
+    startOperation: (action, target, actor, role) =>
       one(
         db,
-        "select private.console_operation_view(private.console_start_operation($1, $2::jsonb, $3::uuid[], $4)) as v",
+        `select private.console_operation_view(
+                  private.console_start_operation($1, $2::jsonb, $3::uuid[], $4, $5)) as v`,
         [
           action,
           "filter" in target ? JSON.stringify(target.filter) : null,
           "ids" in target ? target.ids : null,
           actor,
+          role,
         ],
       ),
     runBatch: async (id, batch) => {

@@ -4,7 +4,7 @@
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
-select plan(45);
+select plan(51);
 
 -- Start from no jobs and no roll-up, whatever the seed and the cron step left.
 delete from public.jobs;
@@ -40,6 +40,8 @@ select is((select sum(recovered)::int from private.job_stats), 1, 'one recovery'
 select is((select private.sum_buckets(latency_buckets::bigint[]) from private.job_stats),
   array[0,0,1,0,0,0,1,0,0,0,0,0,1,0,0,0]::bigint[],
   'first claims only, each in its latency bucket (20 ms, 300 ms, 40 s)');
+select is((select rolled_up_to from private.job_stats_totals), date_trunc('minute', now()),
+  'the totals say up to when events are counted');
 select is((select row(enqueued, claimed, recovered, latency_buckets) from private.job_stats_totals),
   row(6::bigint, 4::bigint, 1::bigint, array[0,0,1,0,0,0,1,0,0,0,0,0,1,0,0,0]::bigint[]),
   'the totals row holds the same sums');
@@ -162,10 +164,8 @@ select is((select count(*)::int from private.console_jobs('{"status": "failed", 
 select is((select count(*)::int from private.console_jobs('{"created_before": "2000-01-01T00:00:00Z"}',
              null, null, 50)), 0, 'a time range filters');
 
-select is(private.console_status_counts(2)->'failed',
-  jsonb_build_object('count', (private.console_status_counts(2)->'failed'->>'count')::bigint,
-                     'exact', false,
-                     'basis', 'estimate from table statistics (exact counts stop at 2)'),
+select is((private.console_status_counts(2)->'failed') - 'count'::text,
+  '{"exact": false, "basis": "estimate from table statistics (exact counts stop at 2)"}'::jsonb,
   'past the cap a count is labelled an estimate');
 select is(private.console_status_counts(2)->'in_progress', '{"count": 0, "exact": true}',
   'below it, exact');
@@ -199,7 +199,10 @@ select is((select outcome from public.claim_jobs(array[(select id from j where n
 select is(private.console_count_jobs('retry', '{"customer_id": "cust_console_0"}'), 2::bigint,
   'the dry run counts the failed jobs the filter matches');
 create temporary table op as
-  select * from private.console_start_operation('retry', '{"customer_id": "cust_console_0"}', null, 'op@x');
+  select * from private.console_start_operation('retry', '{"customer_id": "cust_console_0"}', null, 'op@x', 'operator');
+-- A job of the filter created after the operation started is not its business.
+insert into public.jobs (customer_id, package_size, status, completed_at, created_at)
+values ('cust_console_0', 1, 'failed', now(), now() + interval '1 second');
 select is((select estimated from op), 2, 'the operation records its estimate');
 select is((select row(status, processed, changed) from private.console_run_operation((select id from op), 1)),
   row('running'::text, 1, 1), 'one batch of one');
@@ -209,6 +212,25 @@ select is((select row(status, processed, changed) from private.console_run_opera
   row('done'::text, 2, 2), 'an empty batch finishes it');
 select is((select count(*)::int from private.console_audit where action = 'bulk_retry' and result = 'finished'
              and affected = 2), 1, 'the finish is audited with how many changed');
+select is((select count(*)::int from private.console_audit where action = 'bulk_retry' and result = 'started'
+             and target->>'operation' = (select id::text from op)), 1,
+  'and its start, by the same call that recorded it');
+select is((select count(*)::int from public.jobs where customer_id = 'cust_console_0' and status = 'failed'
+             and created_at > now()), 1, 'the job created after the start is left alone');
+
+-- A batch that fails is undone and recorded; five in a row fail the operation.
+create temporary table broken as
+  select * from private.console_start_operation('cancel', '{}', null, 'op@x', 'operator');
+update private.console_operations set filter = '{"created_after": "not a time"}'
+ where id = (select id from broken);
+select is((select row(status, failures, error) from private.console_run_operation((select id from broken), 10)),
+  row('running'::text, 1, 'batch failed (SQLSTATE 22007)'::text),
+  'a failed batch counts, with its SQLSTATE only');
+select private.console_run_operation((select id from broken), 10) from generate_series(1, 4);
+select is((select row(status, failures) from private.console_operations where id = (select id from broken)),
+  row('failed'::text, 5), 'the fifth failure in a row fails it');
+select is((select result from private.console_audit where target->>'operation' = (select id::text from broken)
+            order by id desc limit 1), 'failed', 'and the failure is audited');
 
 select * from finish();
 rollback;

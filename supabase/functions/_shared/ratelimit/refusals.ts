@@ -5,7 +5,8 @@
  * (EdgeRuntime.waitUntil), so an instance that stops first writes what it counted.
  *
  * No raw address or key is kept: the client is stored as a SHA-256 hash and its kind (ip, user,
- * key, customer, service); an API key's hash is the one private.api_keys holds, so the console can show the
+ * key, customer, service). The hash is plain (no secret), so it is pseudonymous, not anonymous: an
+ * IPv4 address can be found from its hash by trying them all; an API key's hash is the one private.api_keys holds, so the console can show the
  * key's name, and a customer's calls carry the customer id.
  */
 import { sha256Hex } from "../auth.ts";
@@ -48,6 +49,9 @@ export interface RefusalLogDeps {
   log(line: string): void;
 }
 
+/** Flushes that may fail in a row before their counts are given up. */
+const MAX_FAILED_WRITES = 3;
+
 function kindOf(client: string): { kind: RefusalRow["client_kind"]; hash: string } {
   if (client === "service") return { kind: "service", hash: sha256Hex(client) };
   const at = client.indexOf(":");
@@ -64,6 +68,7 @@ export function refusalLog(deps: RefusalLogDeps): RefusalLog {
   let counts = new Map<string, RefusalRow>();
   let pending: Promise<void> | undefined;
   let dropped = 0;
+  let failedWrites = 0;
 
   async function flush(): Promise<void> {
     const rows = [...counts.values()];
@@ -75,14 +80,19 @@ export function refusalLog(deps: RefusalLogDeps): RefusalLog {
     if (rows.length === 0) return;
     try {
       await deps.write(rows);
+      failedWrites = 0;
     } catch (error) {
+      failedWrites++;
+      const reason = error instanceof Error ? error.message : error;
+      if (failedWrites >= MAX_FAILED_WRITES) {
+        // Not a blip: give these up rather than carry them (and keep the instance up) for ever.
+        deps.log(`${deps.fn}: gave up recording ${rows.length} rate-limit refusal rows: ${reason}`);
+        failedWrites = 0;
+        return;
+      }
       // Kept for the next flush: a database blip must not lose the counts.
       for (const row of rows) add(row, row.refused);
-      deps.log(
-        `${deps.fn}: could not record rate-limit refusals: ${
-          error instanceof Error ? error.message : error
-        }`,
-      );
+      deps.log(`${deps.fn}: could not record rate-limit refusals: ${reason}`);
       schedule();
     }
   }
@@ -115,7 +125,8 @@ export function refusalLog(deps: RefusalLogDeps): RefusalLog {
         policy,
         client_hash: hash,
         client_kind: kind,
-        customer_id: customerId ?? null,
+        // The column holds 1-128 characters; a JWT's app_metadata may carry anything.
+        customer_id: customerId ? customerId.slice(0, 128) : null,
         refused: 0,
       }, 1);
       schedule();
