@@ -35,13 +35,19 @@ async function fillAround(sql: postgres.Sql, total: number): Promise<void> {
   await sql`insert into private.alerts (kind, message)
             select 'dlq_grew', jsonb_build_object('text', 'DLQ grew to ' || g)
               from generate_series(1, 200) g`;
-  // A week of refusals: 3 clients refused every minute.
+  // A week of refusals: 3 clients refused every minute (as record_refusals keeps them: per minute
+  // and per hour).
   await sql`truncate private.rate_limit_refusals`;
   await sql`insert into private.rate_limit_refusals (minute, fn, policy, client_hash, client_kind,
                                                      refused)
             select date_trunc('minute', now()) - m * interval '1 minute', 'queue', 'standard',
                    sha256(('ip:' || c)::bytea), 'ip', 5
               from generate_series(0, 7 * 1440 - 1) m, generate_series(1, 3) c`;
+  await sql`truncate private.rate_limit_refusals_hourly`;
+  await sql`insert into private.rate_limit_refusals_hourly (hour, fn, policy, client_hash,
+                                                            client_kind, refused)
+            select date_trunc('hour', minute), fn, policy, client_hash, client_kind, sum(refused)
+              from private.rate_limit_refusals group by 1, 2, 3, 4, 5`;
   await sql`insert into private.console_audit (actor, role, action, target, affected, result)
             select 'bench', 'operator', 'retry', '{}', 1, 'ok' from generate_series(1, 5000)`;
   await sql`vacuum analyze public.jobs, public.queue_history, private.job_stats`;

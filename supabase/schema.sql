@@ -553,7 +553,14 @@ CREATE FUNCTION private.console_refusals(span interval, step interval, top integ
     SET search_path TO ''
     AS $$
   with recent as (
-    select * from private.rate_limit_refusals r where r.minute >= now() - span
+    -- Up to a day from the minutes; longer from the hours (steps of a day's view are 15 min).
+    select r.minute, r.fn, r.policy, r.client_hash, r.client_kind, r.customer_id, r.refused
+      from private.rate_limit_refusals r
+     where span <= interval '1 day' and r.minute >= now() - span
+    union all
+    select h.hour, h.fn, h.policy, h.client_hash, h.client_kind, h.customer_id, h.refused
+      from private.rate_limit_refusals_hourly h
+     where span > interval '1 day' and h.hour >= date_trunc('hour', now() - span)
   ), policies as (
     select r.fn, r.policy, jsonb_agg(jsonb_build_object('at', r.at, 'refused', r.refused)
                                      order by r.at) as points, sum(r.refused) as refused
@@ -1580,18 +1587,29 @@ begin
        set refused = t.refused + excluded.refused,
            customer_id = coalesce(excluded.customer_id, t.customer_id)
     returning 1
+  ), per_hour as (
+    insert into private.rate_limit_refusals_hourly as t (hour, fn, policy, client_hash,
+                                                         client_kind, customer_id, refused)
+    select date_trunc('hour', g.minute), g.fn, g.policy, g.client_hash, g.client_kind,
+           max(g.customer_id), sum(g.refused)
+      from given g
+     group by date_trunc('hour', g.minute), g.fn, g.policy, g.client_hash, g.client_kind
+    on conflict (hour, fn, policy, client_hash) do update
+       set refused = t.refused + excluded.refused,
+           customer_id = coalesce(excluded.customer_id, t.customer_id)
   ), totals as (
     insert into private.rate_limit_refusal_totals as t (fn, policy, refused)
     select g.fn, g.policy, sum(g.refused) from given g group by g.fn, g.policy
     on conflict (fn, policy) do update set refused = t.refused + excluded.refused
   )
   select count(*) into written from per_client;
-  delete from private.rate_limit_refusals r where r.minute < now() - interval '8 days';
+  delete from private.rate_limit_refusals r where r.minute < now() - interval '2 days';
+  delete from private.rate_limit_refusals_hourly r where r.hour < now() - interval '8 days';
   return written;
 end;
 $$;
 
-COMMENT ON FUNCTION private.record_refusals(refusals jsonb) IS 'Adds what a function instance counted ([{minute, fn, policy, client_hash (hex), client_kind, customer_id, refused}]) to the refusals and their totals; prunes minutes older than 8 days.';
+COMMENT ON FUNCTION private.record_refusals(refusals jsonb) IS 'Adds what a function instance counted ([{minute, fn, policy, client_hash (hex), client_kind, customer_id, refused}]) to the refusals per minute and per hour and to their totals; prunes minutes older than 2 days and hours older than 8.';
 
 CREATE FUNCTION private.redrive_job(dlq_message_id text, job_id uuid) RETURNS TABLE(outcome text, outbox_id bigint)
     LANGUAGE plpgsql
@@ -2767,7 +2785,20 @@ CREATE TABLE private.rate_limit_refusals (
     CONSTRAINT rate_limit_refusals_refused_check CHECK ((refused > 0))
 );
 
-COMMENT ON TABLE private.rate_limit_refusals IS 'Requests the rate limiter refused, per minute, function, policy and client (8 days). The client is a SHA-256 hash and a kind, never an address or key; an API key''s hash is the one private.api_keys holds.';
+COMMENT ON TABLE private.rate_limit_refusals IS 'Requests the rate limiter refused, per minute, function, policy and client (2 days: the 1 h and 24 h views). The client is a SHA-256 hash and a kind, never an address or key; an API key''s hash is the one private.api_keys holds.';
+
+CREATE TABLE private.rate_limit_refusals_hourly (
+    hour timestamp with time zone NOT NULL,
+    fn text NOT NULL,
+    policy text NOT NULL,
+    client_hash bytea NOT NULL,
+    client_kind text NOT NULL,
+    customer_id text,
+    refused integer NOT NULL,
+    CONSTRAINT rate_limit_refusals_hourly_refused_check CHECK ((refused > 0))
+);
+
+COMMENT ON TABLE private.rate_limit_refusals_hourly IS 'The same refusals per hour (8 days: the 7-day view reads 168 rows per client, not 10,080).';
 
 CREATE UNLOGGED TABLE private.rate_limits (
     key bytea NOT NULL,
@@ -3050,6 +3081,9 @@ ALTER TABLE ONLY private.priority_tiers
 ALTER TABLE ONLY private.rate_limit_refusal_totals
     ADD CONSTRAINT rate_limit_refusal_totals_pkey PRIMARY KEY (fn, policy);
 
+ALTER TABLE ONLY private.rate_limit_refusals_hourly
+    ADD CONSTRAINT rate_limit_refusals_hourly_pkey PRIMARY KEY (hour, fn, policy, client_hash);
+
 ALTER TABLE ONLY private.rate_limit_refusals
     ADD CONSTRAINT rate_limit_refusals_pkey PRIMARY KEY (minute, fn, policy, client_hash);
 
@@ -3180,6 +3214,8 @@ ALTER TABLE private.priority_tiers ENABLE ROW LEVEL SECURITY;
 ALTER TABLE private.rate_limit_refusal_totals ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.rate_limit_refusals ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE private.rate_limit_refusals_hourly ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE private.rate_limits ENABLE ROW LEVEL SECURITY;
 

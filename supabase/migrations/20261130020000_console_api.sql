@@ -1033,7 +1033,21 @@ create table private.rate_limit_refusals (
 alter table private.rate_limit_refusals enable row level security;
 create index rate_limit_refusals_client_idx on private.rate_limit_refusals (client_hash, minute);
 comment on table private.rate_limit_refusals is
-  'Requests the rate limiter refused, per minute, function, policy and client (8 days). The client is a SHA-256 hash and a kind, never an address or key; an API key''s hash is the one private.api_keys holds.';
+  'Requests the rate limiter refused, per minute, function, policy and client (2 days: the 1 h and 24 h views). The client is a SHA-256 hash and a kind, never an address or key; an API key''s hash is the one private.api_keys holds.';
+
+create table private.rate_limit_refusals_hourly (
+  hour timestamptz not null,
+  fn text not null,
+  policy text not null,
+  client_hash bytea not null,
+  client_kind text not null,
+  customer_id text,
+  refused integer not null check (refused > 0),
+  primary key (hour, fn, policy, client_hash)
+);
+alter table private.rate_limit_refusals_hourly enable row level security;
+comment on table private.rate_limit_refusals_hourly is
+  'The same refusals per hour (8 days: the 7-day view reads 168 rows per client, not 10,080).';
 
 create table private.rate_limit_refusal_totals (
   fn text not null,
@@ -1070,18 +1084,29 @@ begin
        set refused = t.refused + excluded.refused,
            customer_id = coalesce(excluded.customer_id, t.customer_id)
     returning 1
+  ), per_hour as (
+    insert into private.rate_limit_refusals_hourly as t (hour, fn, policy, client_hash,
+                                                         client_kind, customer_id, refused)
+    select date_trunc('hour', g.minute), g.fn, g.policy, g.client_hash, g.client_kind,
+           max(g.customer_id), sum(g.refused)
+      from given g
+     group by date_trunc('hour', g.minute), g.fn, g.policy, g.client_hash, g.client_kind
+    on conflict (hour, fn, policy, client_hash) do update
+       set refused = t.refused + excluded.refused,
+           customer_id = coalesce(excluded.customer_id, t.customer_id)
   ), totals as (
     insert into private.rate_limit_refusal_totals as t (fn, policy, refused)
     select g.fn, g.policy, sum(g.refused) from given g group by g.fn, g.policy
     on conflict (fn, policy) do update set refused = t.refused + excluded.refused
   )
   select count(*) into written from per_client;
-  delete from private.rate_limit_refusals r where r.minute < now() - interval '8 days';
+  delete from private.rate_limit_refusals r where r.minute < now() - interval '2 days';
+  delete from private.rate_limit_refusals_hourly r where r.hour < now() - interval '8 days';
   return written;
 end;
 $$;
 comment on function private.record_refusals(jsonb) is
-  'Adds what a function instance counted ([{minute, fn, policy, client_hash (hex), client_kind, customer_id, refused}]) to the refusals and their totals; prunes minutes older than 8 days.';
+  'Adds what a function instance counted ([{minute, fn, policy, client_hash (hex), client_kind, customer_id, refused}]) to the refusals per minute and per hour and to their totals; prunes minutes older than 2 days and hours older than 8.';
 
 create function private.console_refusals(span interval, step interval, top integer)
 returns jsonb
@@ -1091,7 +1116,14 @@ security definer
 set search_path = ''
 as $$
   with recent as (
-    select * from private.rate_limit_refusals r where r.minute >= now() - span
+    -- Up to a day from the minutes; longer from the hours (steps of a day's view are 15 min).
+    select r.minute, r.fn, r.policy, r.client_hash, r.client_kind, r.customer_id, r.refused
+      from private.rate_limit_refusals r
+     where span <= interval '1 day' and r.minute >= now() - span
+    union all
+    select h.hour, h.fn, h.policy, h.client_hash, h.client_kind, h.customer_id, h.refused
+      from private.rate_limit_refusals_hourly h
+     where span > interval '1 day' and h.hour >= date_trunc('hour', now() - span)
   ), policies as (
     select r.fn, r.policy, jsonb_agg(jsonb_build_object('at', r.at, 'refused', r.refused)
                                      order by r.at) as points, sum(r.refused) as refused

@@ -237,6 +237,7 @@ drop function private.console_retry_jobs(uuid[], text);
 drop function private.console_refusals(interval, interval, integer);
 drop function private.record_refusals(jsonb);
 drop table private.rate_limit_refusal_totals;
+drop table private.rate_limit_refusals_hourly;
 drop table private.rate_limit_refusals;
 drop function private.console_schedules(integer);
 drop function private.console_alerts(bigint, integer);

@@ -579,6 +579,37 @@ export type Database = {
         };
         Relationships: [];
       };
+      "rate_limit_refusals_hourly": {
+        Row: {
+          "client_hash": string;
+          "client_kind": string;
+          "customer_id": string | null;
+          "fn": string;
+          "hour": string;
+          "policy": string;
+          "refused": number;
+        };
+        ComputedFields: never;
+        Insert: {
+          "client_hash": string;
+          "client_kind": string;
+          "customer_id"?: string | null;
+          "fn": string;
+          "hour": string;
+          "policy": string;
+          "refused": number;
+        };
+        Update: {
+          "client_hash"?: string;
+          "client_kind"?: string;
+          "customer_id"?: string | null;
+          "fn"?: string;
+          "hour"?: string;
+          "policy"?: string;
+          "refused"?: number;
+        };
+        Relationships: [];
+      };
       "rate_limits": {
         Row: {
           "key": string;

@@ -4,7 +4,7 @@
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
-select plan(51);
+select plan(52);
 
 -- Start from no jobs and no roll-up, whatever the seed and the cron step left.
 delete from public.jobs;
@@ -135,6 +135,8 @@ select private.record_refusals(jsonb_build_array(jsonb_build_object(
   'client_hash', repeat('ab', 32), 'client_kind', 'ip', 'customer_id', null, 'refused', 5)));
 select is((select refused from private.rate_limit_refusals where client_hash = decode(repeat('ab', 32), 'hex')),
   12, 'a later flush adds to it');
+select is((select refused from private.rate_limit_refusals_hourly
+            where client_hash = decode(repeat('ab', 32), 'hex')), 12, 'and to its hour');
 select is((select (c->>'refused')::int from jsonb_array_elements(
              private.console_refusals('1 hour', '1 minute', 5)->'top_clients') c
             where c->>'client' = repeat('ab', 6)), 12, 'the top clients show it by its hash prefix');
