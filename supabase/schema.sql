@@ -274,7 +274,7 @@ CREATE FUNCTION private.console_job_filter(filter jsonb) RETURNS text
     AS $$
 declare
   key text;
-  parts text[] := '{}';
+  parts text[] := '{}'::text[];
 begin
   if filter is null or jsonb_typeof(filter) <> 'object' then
     raise exception 'console filter must be a JSON object' using errcode = '22023';

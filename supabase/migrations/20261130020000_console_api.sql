@@ -635,7 +635,7 @@ set search_path = ''
 as $$
 declare
   key text;
-  parts text[] := '{}';
+  parts text[] := '{}'::text[];
 begin
   if filter is null or jsonb_typeof(filter) <> 'object' then
     raise exception 'console filter must be a JSON object' using errcode = '22023';
