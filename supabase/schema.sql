@@ -574,6 +574,15 @@ CREATE FUNCTION private.console_refusals(span interval, step interval, top integ
            array_agg(distinct r.policy) as policies, array_agg(distinct r.fn) as functions
       from recent r group by r.client_hash, r.client_kind
      order by sum(r.refused) desc limit top
+  ), client_points as (
+    -- The top clients' refusals over time, in the same steps as the policies'.
+    select p.client_hash, jsonb_agg(jsonb_build_object('at', p.at, 'refused', p.refused)
+                                    order by p.at) as points
+      from (select x.client_hash, date_bin(step, x.minute, 'epoch'::timestamptz) as at,
+                   sum(x.refused) as refused
+              from recent x where x.client_hash in (select c.client_hash from clients c)
+             group by 1, 2) p
+     group by p.client_hash
   )
   select jsonb_build_object(
     'policies', coalesce((select jsonb_agg(jsonb_build_object(
@@ -583,13 +592,15 @@ CREATE FUNCTION private.console_refusals(span interval, step interval, top integ
                   'client', left(encode(c.client_hash, 'hex'), 12), 'kind', c.client_kind,
                   'customer_id', coalesce(c.customer_id, k.customer_id), 'key_name', k.name,
                   'refused', c.refused, 'last_refused_minute', c.last_minute,
-                  'policies', c.policies, 'functions', c.functions) order by c.refused desc)
+                  'policies', c.policies, 'functions', c.functions, 'points', cp.points)
+                  order by c.refused desc)
                   from clients c
+                  join client_points cp on cp.client_hash = c.client_hash
                   left join private.api_keys k on c.client_kind = 'key' and k.key_hash = c.client_hash),
                 '[]'));
 $$;
 
-COMMENT ON FUNCTION private.console_refusals(span interval, step interval, top integer) IS 'Rate-limit refusals over a window: per function and policy as a series of steps, and the clients refused most (hash prefix, kind, customer, API key name).';
+COMMENT ON FUNCTION private.console_refusals(span interval, step interval, top integer) IS 'Rate-limit refusals over a window: per function and policy as a series of steps, and the clients refused most (hash prefix, kind, customer, API key name), each with its own series.';
 
 CREATE FUNCTION private.console_retry_jobs(job_ids uuid[], actor text) RETURNS TABLE(job_id uuid, outcome text)
     LANGUAGE plpgsql SECURITY DEFINER

@@ -29,6 +29,8 @@ Deno.test("20 workers racing to claim one job: one lease, one history row", asyn
        where job_id = ${job_id} and event = 'claimed'`,
     );
     assert.equal(claims, 1);
+    // Its lease would be recovered 90 s later and the job sent into another test's queues.
+    await sql`delete from public.jobs where id = ${job_id}`;
   } finally {
     await sql.end();
   }

@@ -327,7 +327,13 @@ Deno.test("console-api: refusals are counted in the function, flushed, and shown
       await res.body?.cancel();
     }
     assert.ok(refused >= 20, `${refused} refused`);
-    type Client = { customer_id: string; kind: string; refused: number; functions: string[] };
+    type Client = {
+      customer_id: string;
+      kind: string;
+      refused: number;
+      functions: string[];
+      points: { refused: number }[];
+    };
     const client = await eventually("the refusals to be flushed", async () => {
       const body = await (await get("/rate-limits", viewer)).json();
       const found = body.top_clients.find((c: Client) => c.customer_id === customer);
@@ -335,6 +341,11 @@ Deno.test("console-api: refusals are counted in the function, flushed, and shown
     }, 20_000);
     assert.equal(client.kind, "user");
     assert.deepEqual(client.functions, ["queue"]);
+    assert.equal(
+      client.points.reduce((sum, p) => sum + p.refused, 0),
+      refused,
+      "its series adds up to the refusals",
+    );
     const metrics = await (await get("/metrics", metricsToken)).text();
     const total =
       /^job_queue_rate_limit_refusals_total\{function="queue",policy="standard"\} (\d+)$/m

@@ -4,7 +4,7 @@
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
-select plan(52);
+select plan(53);
 
 -- Start from no jobs and no roll-up, whatever the seed and the cron step left.
 delete from public.jobs;
@@ -140,6 +140,9 @@ select is((select refused from private.rate_limit_refusals_hourly
 select is((select (c->>'refused')::int from jsonb_array_elements(
              private.console_refusals('1 hour', '1 minute', 5)->'top_clients') c
             where c->>'client' = repeat('ab', 6)), 12, 'the top clients show it by its hash prefix');
+select is((select c->'points'->0->>'refused' from jsonb_array_elements(
+             private.console_refusals('1 hour', '1 minute', 5)->'top_clients') c
+            where c->>'client' = repeat('ab', 6)), '12', 'with its refusals over time');
 
 -- ---------------------------------------------------------------------------------------------
 -- Filters and pages.
