@@ -140,6 +140,14 @@ export function identifyServiceOnly(serviceKeys: string[]): (req: Request) => Pr
     );
 }
 
+/**
+ * The rate limiter's client for a verified user token: user:<sub>. The anon key and other
+ * subject-less tokens share one bucket per role.
+ */
+export function subjectOf(claims: JWTPayload): string {
+  return `user:${claims.sub ?? `role:${claims.role ?? "unknown"}`}`;
+}
+
 export async function identify(req: Request, deps: AuthDeps): Promise<Caller> {
   const token = bearerToken(req);
   if (isServiceKey(token, deps.serviceKeys)) return { kind: "service" };
@@ -163,8 +171,7 @@ export async function identify(req: Request, deps: AuthDeps): Promise<Caller> {
   if (claims.role === "service_role") return { kind: "service" };
   const appMetadata = claims.app_metadata as Record<string, unknown> | undefined;
   const customerId = appMetadata?.customer_id;
-  // The anon key and other subject-less tokens share one bucket per role.
-  const subject = `user:${claims.sub ?? `role:${claims.role ?? "unknown"}`}`;
+  const subject = subjectOf(claims);
   if (typeof customerId === "string" && customerId) {
     return { kind: "customer", customerId, via: "jwt", subject };
   }

@@ -6,7 +6,13 @@
  * Customers are users of the same project: their tokens carry no console role and get 403, never
  * data. API keys are customers' too.
  */
-import { bearerToken, type Caller, identifyOnce, isServiceKey } from "../_shared/auth.ts";
+import {
+  bearerToken,
+  type Caller,
+  identifyOnce,
+  isServiceKey,
+  subjectOf,
+} from "../_shared/auth.ts";
 import type { JWTPayload } from "jose";
 
 export type ConsoleRole = "viewer" | "operator" | "service";
@@ -49,7 +55,7 @@ export async function identifyConsoleCaller(
   if (role === "viewer" || role === "operator") {
     return { kind: "member", role, actor: actorOf(claims) };
   }
-  return { kind: "no_role", subject: `user:${claims.sub ?? `role:${claims.role ?? "unknown"}`}` };
+  return { kind: "no_role", subject: subjectOf(claims) };
 }
 
 export function mayAct(role: ConsoleRole): boolean {

@@ -19,7 +19,7 @@
  */
 import { bearerToken, sameSecret } from "../_shared/auth.ts";
 import { errorResponse, internalError } from "../_shared/errors.ts";
-import { json } from "../_shared/http.ts";
+import { json, readBodyCapped } from "../_shared/http.ts";
 import { withTimeout } from "../_shared/timeout.ts";
 import type { QueueDepths } from "../health/status.ts";
 import { type ConsoleCaller, type ConsoleRole, mayAct } from "./access.ts";
@@ -78,8 +78,8 @@ interface Route {
 const ID = "([0-9a-fA-F-]{36})";
 const SECONDARY_TIMEOUT_MS = 2_000;
 
-function problem(p: Problem, status = 400): Response {
-  return errorResponse(status, p.code, p.message, { extra: p.field ? { field: p.field } : {} });
+function problem(p: Problem): Response {
+  return errorResponse(400, p.code, p.message, { extra: p.field ? { field: p.field } : {} });
 }
 
 /** The value of a check, or throws the 400 to answer (caught in handle()). */
@@ -88,9 +88,16 @@ function need<T>(checked: Checked<T>): T {
   return checked.value;
 }
 
+const MAX_BODY_BYTES = 1_000_000;
+
 async function body(req: Request): Promise<unknown> {
-  const text = await req.text();
-  if (text.length > 1_000_000) {
+  let text: string | null;
+  try {
+    text = await readBodyCapped(req, MAX_BODY_BYTES);
+  } catch {
+    throw errorResponse(400, "invalid_json", "The body is not valid UTF-8 JSON.");
+  }
+  if (text === null) {
     throw errorResponse(413, "payload_too_large", "The body may be at most 1 MB.");
   }
   if (!text.trim()) return {};
@@ -110,6 +117,18 @@ async function within<T>(ms: number, work: () => Promise<T>): Promise<T | null> 
   }
 }
 
+/** A list's page size and cursor (its keyset values, of the kinds given), checked. */
+function listParams<K extends (string | number)[]>(
+  url: URL,
+  kinds: Parameters<typeof decodeCursor>[1],
+): { limit: number; cursor: K | null } {
+  need(onlyParams(url.searchParams, ["cursor", "limit"]));
+  return {
+    limit: need(pageSize(url.searchParams)),
+    cursor: need(decodeCursor(url.searchParams, kinds)) as K | null,
+  };
+}
+
 function page<T extends Json>(rows: T[], limit: number, key: (row: T) => (string | number)[]) {
   const last = rows.length === limit ? rows[rows.length - 1] : undefined;
   return { items: rows, next_cursor: last ? encodeCursor(key(last)) : null };
@@ -120,7 +139,7 @@ async function audit(
   action: string,
   target: Json,
   affected: number,
-  result: "ok" | "refused" | "failed" | "started",
+  result: "ok" | "refused" | "failed",
   detail?: Json,
 ): Promise<void> {
   await ctx.deps.store.recordAudit({
@@ -187,9 +206,7 @@ async function job({ params, deps }: Ctx): Promise<Response> {
 }
 
 async function leases({ url, deps }: Ctx): Promise<Response> {
-  need(onlyParams(url.searchParams, ["cursor", "limit"]));
-  const limit = need(pageSize(url.searchParams));
-  const after = need(decodeCursor(url.searchParams, ["time", "uuid"])) as [string, string] | null;
+  const { limit, cursor: after } = listParams<[string, string]>(url, ["time", "uuid"]);
   const { leases: rows, ...rest } = await deps.store.leases(after, limit) as Json & {
     leases: Json[];
   };
@@ -200,9 +217,7 @@ async function leases({ url, deps }: Ctx): Promise<Response> {
 }
 
 async function recoveries({ url, deps }: Ctx): Promise<Response> {
-  need(onlyParams(url.searchParams, ["cursor", "limit"]));
-  const limit = need(pageSize(url.searchParams));
-  const before = need(decodeCursor(url.searchParams, ["time", "id"])) as [string, number] | null;
+  const { limit, cursor: before } = listParams<[string, number]>(url, ["time", "id"]);
   const rows = await deps.store.recoveries(before, limit);
   return json(page(rows, limit, (r) => [r.at as string, r.id as number]));
 }
@@ -214,9 +229,7 @@ async function workers({ url, deps }: Ctx): Promise<Response> {
 }
 
 async function dlq({ url, deps }: Ctx): Promise<Response> {
-  need(onlyParams(url.searchParams, ["cursor", "limit"]));
-  const limit = need(pageSize(url.searchParams));
-  const before = need(decodeCursor(url.searchParams, ["time", "text"])) as [string, string] | null;
+  const { limit, cursor: before } = listParams<[string, string]>(url, ["time", "text"]);
   const [recorded, queues] = await Promise.all([
     deps.store.deadLetters(before, limit),
     within(SECONDARY_TIMEOUT_MS, deps.queueDepths),
@@ -230,9 +243,7 @@ async function dlq({ url, deps }: Ctx): Promise<Response> {
 }
 
 async function alerts({ url, deps }: Ctx): Promise<Response> {
-  need(onlyParams(url.searchParams, ["cursor", "limit"]));
-  const limit = need(pageSize(url.searchParams));
-  const before = need(decodeCursor(url.searchParams, ["id"])) as [number] | null;
+  const { limit, cursor: before } = listParams<[number]>(url, ["id"]);
   const { alerts: rows, ...rest } = await deps.store.alerts(before?.[0] ?? null, limit) as Json & {
     alerts: Json[];
   };
@@ -263,22 +274,12 @@ async function rateLimits({ url, deps }: Ctx): Promise<Response> {
 
 async function schedules({ url, deps }: Ctx): Promise<Response> {
   need(onlyParams(url.searchParams, ["runs"]));
-  const raw = url.searchParams.get("runs") ?? "10";
-  const runs = Number(raw);
-  if (!/^\d+$/.test(raw) || runs < 1 || runs > 50) {
-    throw problem({
-      code: "invalid_query",
-      message: "runs must be an integer from 1 to 50.",
-      field: "runs",
-    });
-  }
+  const runs = need(pageSize(url.searchParams, 50, "runs", 10));
   return json({ items: await deps.store.schedules(runs) });
 }
 
 async function operations({ url, deps }: Ctx): Promise<Response> {
-  need(onlyParams(url.searchParams, ["cursor", "limit"]));
-  const limit = need(pageSize(url.searchParams));
-  const before = need(decodeCursor(url.searchParams, ["id"])) as [number] | null;
+  const { limit, cursor: before } = listParams<[number]>(url, ["id"]);
   const rows = await deps.store.operations(before?.[0] ?? null, limit);
   return json(page(rows, limit, (r) => [r.id as number]));
 }
@@ -291,9 +292,7 @@ async function operation({ params, deps }: Ctx): Promise<Response> {
 }
 
 async function auditTrail({ url, deps }: Ctx): Promise<Response> {
-  need(onlyParams(url.searchParams, ["cursor", "limit"]));
-  const limit = need(pageSize(url.searchParams));
-  const before = need(decodeCursor(url.searchParams, ["id"])) as [number] | null;
+  const { limit, cursor: before } = listParams<[number]>(url, ["id"]);
   const rows = await deps.store.audit(before?.[0] ?? null, limit);
   return json(page(rows, limit, (r) => [r.id as number]));
 }
@@ -486,10 +485,7 @@ async function metrics(req: Request, deps: ConsoleDeps): Promise<Response> {
     openMetrics,
   );
   return new Response(text, {
-    headers: {
-      "content-type": openMetrics ? OPENMETRICS_TYPE : PROMETHEUS_TYPE,
-      "cache-control": "no-store",
-    },
+    headers: { "content-type": openMetrics ? OPENMETRICS_TYPE : PROMETHEUS_TYPE },
   });
 }
 

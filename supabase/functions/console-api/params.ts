@@ -39,12 +39,18 @@ export function onlyParams(params: URLSearchParams, known: string[]): Checked<tr
   return ok(true);
 }
 
-export function pageSize(params: URLSearchParams, max = MAX_PAGE): Checked<number> {
-  const raw = params.get("limit");
-  if (raw === null) return ok(Math.min(DEFAULT_PAGE, max));
+/** A count parameter (`limit` by default) from 1 to max, or its default. */
+export function pageSize(
+  params: URLSearchParams,
+  max = MAX_PAGE,
+  name = "limit",
+  fallback = DEFAULT_PAGE,
+): Checked<number> {
+  const raw = params.get(name);
+  if (raw === null) return ok(Math.min(fallback, max));
   const n = Number(raw);
   if (!/^\d+$/.test(raw) || n < 1 || n > max) {
-    return bad("invalid_query", `limit must be an integer from 1 to ${max}.`, "limit");
+    return bad("invalid_query", `${name} must be an integer from 1 to ${max}.`, name);
   }
   return ok(n);
 }
