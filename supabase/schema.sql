@@ -1800,10 +1800,12 @@ declare
   computed private.job_stats[];
 begin
   perform pg_advisory_xact_lock(hashtext('private.roll_up_job_stats'));
-  -- From two minutes before the last minute rolled up: an event whose transaction committed
-  -- after that run is counted now. A first run (or one after a long stop) looks back one day.
-  select greatest(max(s.minute) - interval '2 minutes', upto - interval '1 day')
-    into since from private.job_stats s;
+  -- From two minutes before where the last run stopped: an event whose transaction committed
+  -- after that run is counted now. (Not from the last minute with events: after a busy spell an
+  -- idle queue would recount it every minute.) A first run, or one after a long stop, looks back
+  -- one day.
+  select greatest(t.rolled_up_to - interval '2 minutes', upto - interval '1 day')
+    into since from private.job_stats_totals t;
   since := coalesce(since, upto - interval '1 day');
 
 with events as (

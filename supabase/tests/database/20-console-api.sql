@@ -11,7 +11,8 @@ delete from public.jobs;
 delete from private.job_stats;
 update private.job_stats_totals
    set enqueued = 0, claimed = 0, completed = 0, failed = 0, retried = 0, recovered = 0,
-       dead_lettered = 0, latency_buckets = array_fill(0::bigint, array[16]);
+       dead_lettered = 0, latency_buckets = array_fill(0::bigint, array[16]),
+       latency_sum_ms = 0, rolled_up_to = null;
 
 -- ---------------------------------------------------------------------------------------------
 -- Roll-up.
