@@ -4,6 +4,7 @@
  */
 import { profileFromArgs } from "./stack/profile.ts";
 import { formatEnv, startStack } from "./stack/stack.ts";
+import { CONSOLE_ROLES, mintConsoleToken, stackSigningKey } from "./console_token.ts";
 
 const p = profileFromArgs(Deno.args);
 const log = (line: string) => console.log(`• ${line}`);
@@ -20,6 +21,17 @@ try {
 console.log(`\nLocal stack is up (state in ${p.stateDir}).\n`);
 console.log(formatEnv(stack.env));
 console.log(`Functions: ${stack.env.API_URL}/functions/v1/<name>   Logs: ${p.stateDir}/*.log`);
+// Locally there is no Auth server to sign in with: links with minted tokens (12 hours; the
+// token is in the fragment, which the browser never sends, and the page removes it at once).
+console.log("Console sign-in links (12 h; new ones: deno task console:token --role ...):");
+for (const role of CONSOLE_ROLES) {
+  const token = await mintConsoleToken(stackSigningKey(p.stateDir), {
+    role,
+    minutes: 12 * 60,
+    issuer: stack.env.API_URL,
+  });
+  console.log(`  ${role.padEnd(8)} ${stack.env.CONSOLE_URL}/#token=${token}`);
+}
 console.log("Press Ctrl-C to stop.");
 
 let stopping = false;

@@ -11,6 +11,7 @@
  */
 import { stackSigningKey } from "./console_token.ts";
 import { join } from "node:path";
+import { CHROMIUM, ensurePackages } from "./stack/packages.ts";
 import { profile } from "./stack/profile.ts";
 import { controlHandler } from "./stack/control.ts";
 import { writeReliabilityReport } from "./reliability_report.ts";
@@ -136,7 +137,10 @@ if (import.meta.main) {
   Deno.addSignalListener("SIGTERM", interrupted);
   try {
     console.log(`Starting the test stack in ${p.stateDir}...`);
-    stack = await startStack(p, { log: (line) => console.log(`• ${line}`) });
+    const log = (line: string) => console.log(`• ${line}`);
+    // The console's browser test drives Debian's Chromium.
+    if (!reliability) await ensurePackages(log, [CHROMIUM]);
+    stack = await startStack(p, { log });
     if (!reliability) add(await pgTap(stack));
     const control = Deno.serve(
       { hostname: "127.0.0.1", port: p.ports.control, onListen: () => {} },
@@ -148,7 +152,12 @@ if (import.meta.main) {
           ? await denoTests(stack, testArgs, ["tests/reliability/"], {
             RELIABILITY_REPORT: reportFile,
           })
-          : await denoTests(stack, testArgs, ["tests/unit/", "tests/integration/", "tests/e2e/"]),
+          : await denoTests(stack, testArgs, [
+            "tests/unit/",
+            "tests/integration/",
+            "tests/browser/",
+            "tests/e2e/",
+          ]),
       );
     } finally {
       await control.shutdown();

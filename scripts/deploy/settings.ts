@@ -19,6 +19,11 @@ export const DEPLOY_SETTINGS = {
   SUPABASE_SERVICE_ROLE_KEY: "the project's service role key, stored in Vault for pg_cron",
 } as const;
 
+/** Read by `deno task console --env-file` only, and public: the console page signs in with it. */
+export const CONSOLE_SETTINGS = {
+  SUPABASE_ANON_KEY: "the project's anon (or publishable) key, for the console's sign-in",
+} as const;
+
 /** Function secrets every deployment must set. */
 export const REQUIRED_SECRETS = [
   "SQS_QUEUE_URL",
@@ -101,6 +106,7 @@ export function checkSettings(env: Env): SettingsCheck {
   const errors: string[] = [];
   const known = new Set<string>([
     ...Object.keys(DEPLOY_SETTINGS),
+    ...Object.keys(CONSOLE_SETTINGS),
     ...REQUIRED_SECRETS,
     ...OPTIONAL_SECRETS,
   ]);

@@ -27,12 +27,18 @@ function exists(path: string): boolean {
   }
 }
 
-export async function ensurePackages(log: (line: string) => void): Promise<void> {
-  const missing = REQUIRED.filter(({ file }) => !exists(file)).map(({ pkg }) => pkg);
+/** Debian's Chromium, for the console's browser test, benchmark and screenshots. */
+export const CHROMIUM = { pkg: "chromium", file: "/usr/bin/chromium" };
+
+export async function ensurePackages(
+  log: (line: string) => void,
+  required: { pkg: string; file: string }[] = REQUIRED,
+): Promise<void> {
+  const missing = required.filter(({ file }) => !exists(file)).map(({ pkg }) => pkg);
   if (missing.length === 0) return;
   const install = `apt-get update && apt-get install -y ${missing.join(" ")}`;
   if (!isRoot()) {
-    throw new Error(`Cannot start the local stack: missing packages. Run as root: ${install}`);
+    throw new Error(`Missing packages. Run as root: ${install}`);
   }
   log(`installing ${missing.join(", ")} (apt-get)`);
   for (const args of [["update", "-qq"], ["install", "-y", "-qq", ...missing]]) {

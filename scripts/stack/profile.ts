@@ -12,6 +12,8 @@ export interface Ports {
   db: number;
   sqs: number;
   slack: number;
+  /** The operator console's static files (as `supabase start` serves Studio). */
+  console: number;
   /** The test runner's control endpoint (stop/start one service for fault tests). */
   control: number;
 }
@@ -34,10 +36,10 @@ export const projectRoot: string = fileURLToPath(new URL("../../", import.meta.u
 );
 
 const PORTS: Record<ProfileName, Ports> = {
-  dev: { api: 54321, db: 54322, sqs: 4566, slack: 54331, control: 54399 },
-  test: { api: 55321, db: 55322, sqs: 55566, slack: 55331, control: 55399 },
-  e2e: { api: 56321, db: 56322, sqs: 56566, slack: 56331, control: 56399 },
-  bench: { api: 57321, db: 57322, sqs: 57566, slack: 57331, control: 57399 },
+  dev: { api: 54321, db: 54322, sqs: 4566, slack: 54331, console: 54323, control: 54399 },
+  test: { api: 55321, db: 55322, sqs: 55566, slack: 55331, console: 55323, control: 55399 },
+  e2e: { api: 56321, db: 56322, sqs: 56566, slack: 56331, console: 56323, control: 56399 },
+  bench: { api: 57321, db: 57322, sqs: 57566, slack: 57331, console: 57323, control: 57399 },
 };
 
 const WORKERS: Record<ProfileName, number> = { dev: 2, test: 0, e2e: 2, bench: 0 };

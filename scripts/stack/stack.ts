@@ -15,6 +15,7 @@ import { dbUrl, initCluster, psqlFile, startPostgres } from "./postgres.ts";
 import { alive, portOpen, type Service, spawnService, waitUntil } from "./process.ts";
 import type { Profile } from "./profile.ts";
 import type { GatewayConfig } from "./functions_server.ts";
+import type { ConsoleConfig } from "./console_server.ts";
 import { createQueues } from "./sqs_queues.ts";
 import { supabase } from "./supabase_cli.ts";
 
@@ -32,6 +33,8 @@ export interface StackEnv {
   SLACK_WEBHOOK_URL: string;
   /** The bearer token of console-api's GET /metrics. */
   METRICS_TOKEN: string;
+  /** The operator console, served from console/ (sign in with the links `start` prints). */
+  CONSOLE_URL: string;
 }
 
 export interface Stack {
@@ -174,6 +177,7 @@ function stackEnv(p: Profile, keys: Keys): StackEnv {
     AWS_SECRET_ACCESS_KEY: keys.awsSecretAccessKey,
     SLACK_WEBHOOK_URL: `http://127.0.0.1:${p.ports.slack}/services/${keys.slackToken}`,
     METRICS_TOKEN: keys.metricsToken,
+    CONSOLE_URL: `http://127.0.0.1:${p.ports.console}`,
   };
 }
 
@@ -195,6 +199,8 @@ function functionEnv(env: StackEnv, p: Profile): Record<string, string> {
     AWS_SECRET_ACCESS_KEY: env.AWS_SECRET_ACCESS_KEY,
     SLACK_WEBHOOK_URL: env.SLACK_WEBHOOK_URL,
     METRICS_TOKEN: env.METRICS_TOKEN,
+    // The console page calls console-api from its own origin.
+    CONSOLE_ALLOWED_ORIGINS: env.CONSOLE_URL,
   };
 }
 
@@ -287,7 +293,7 @@ export async function startStack(p: Profile, opts: StartOptions = {}): Promise<S
     await storeVaultSecrets(p, { project_url: env.API_URL, service_role_key: keys.serviceRoleKey });
     if (opts.only === "database") return stack(env);
 
-    for (const port of [p.ports.sqs, p.ports.slack, p.ports.api]) {
+    for (const port of [p.ports.sqs, p.ports.slack, p.ports.api, p.ports.console]) {
       if (await portOpen(port)) throw new Error(`Cannot start the stack: port ${port} is taken`);
     }
     const deno = Deno.execPath();
@@ -357,6 +363,16 @@ export async function startStack(p: Profile, opts: StartOptions = {}): Promise<S
         env: { FUNCTIONS_GATEWAY_CONFIG: gatewayConfig },
       });
       await waitUntil("the functions gateway", () => portOpen(p.ports.api));
+      return service;
+    });
+
+    log(`starting the operator console on ${env.CONSOLE_URL}`);
+    await add("console", async () => {
+      const config: ConsoleConfig = { apiUrl: env.API_URL, anonKey: env.ANON_KEY, signIn: "token" };
+      const service = denoService("console", "scripts/stack/console_server.ts", [
+        String(p.ports.console),
+      ], { env: { CONSOLE_CONFIG: JSON.stringify(config) } });
+      await waitUntil("the console", () => portOpen(p.ports.console));
       return service;
     });
 

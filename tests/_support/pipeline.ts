@@ -90,6 +90,7 @@ export function startWorker(stack: TestStack, env: Record<string, string> = {}):
     AWS_SECRET_ACCESS_KEY: stack.awsSecretAccessKey,
     SLACK_WEBHOOK_URL: stack.slackWebhookUrl,
     METRICS_TOKEN: stack.metricsToken,
+    CONSOLE_URL: stack.consoleUrl,
   };
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", join(projectRoot, "worker", "main.ts")],

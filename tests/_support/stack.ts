@@ -16,6 +16,7 @@ export interface TestStack {
   awsSecretAccessKey: string;
   slackWebhookUrl: string;
   metricsToken: string;
+  consoleUrl: string;
   stateDir: string;
 }
 
@@ -40,6 +41,7 @@ export function testStack(): TestStack {
     awsSecretAccessKey: need("AWS_SECRET_ACCESS_KEY"),
     slackWebhookUrl: need("SLACK_WEBHOOK_URL"),
     metricsToken: need("METRICS_TOKEN"),
+    consoleUrl: need("CONSOLE_URL"),
     stateDir: need("STACK_STATE_DIR"),
   };
 }

@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { generateKeyPair, SignJWT } from "jose";
 import { mintConsoleToken, stackSigningKey } from "../../scripts/console_token.ts";
 import { connect, eventually, first, testStack } from "../_support/stack.ts";
-import { uniqueCustomer, userJwt } from "../_support/pipeline.ts";
+import { userJwt } from "../_support/pipeline.ts";
+import { seedJobs, withCustomer } from "../_support/console_jobs.ts";
 
 const stack = testStack();
 const base = `${stack.apiUrl}/functions/v1/console-api`;
@@ -30,47 +31,6 @@ function post(path: string, token: string, body?: unknown): Promise<Response> {
     headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
-}
-
-/**
- * Removes a test's jobs (their outbox rows go with them), so no message of theirs is sent later
- * into another test's queues.
- */
-async function removeJobs(customer: string): Promise<void> {
-  const sql = connect(stack.dbUrl);
-  try {
-    await sql`delete from public.jobs where customer_id = ${customer}`;
-  } finally {
-    await sql.end();
-  }
-}
-
-/** Runs a test's body with a fresh customer, and removes that customer's jobs afterwards. */
-async function withCustomer(prefix: string, fn: (customer: string) => Promise<void>) {
-  const customer = uniqueCustomer(prefix);
-  try {
-    await fn(customer);
-  } finally {
-    await removeJobs(customer);
-  }
-}
-
-/** Jobs of a fresh customer: `failed` of them failed for good, the rest pending. */
-async function seed(customer: string, pending: number, failed = 0): Promise<string[]> {
-  const sql = connect(stack.dbUrl);
-  try {
-    const ids = (await sql<{ id: string }[]>`
-      select (public.enqueue_job(${customer}, 1)).job_id::text as id
-        from generate_series(1, ${pending + failed})`).map((r) => r.id);
-    if (failed > 0) {
-      await sql`update public.jobs set status = 'failed', completed_at = now(),
-                       error_message = 'Directory rejected the submission'
-                 where id = any(${ids.slice(0, failed)}::uuid[])`;
-    }
-    return ids;
-  } finally {
-    await sql.end();
-  }
 }
 
 const SECRETS = [
@@ -159,8 +119,8 @@ Deno.test("console-api: a legacy HS256 token with a console role works too, and 
 });
 
 Deno.test("console-api: the overview counts real jobs and reads the queues and health", () =>
-  withCustomer("console-overview", async (customer) => {
-    await seed(customer, 3, 1);
+  withCustomer(stack.dbUrl, "console-overview", async (customer) => {
+    await seedJobs(stack.dbUrl, customer, 3, 1);
     const body = await (await get("/overview", viewer)).json();
     assert.equal(body.jobs.pending.exact, true);
     assert.ok(body.jobs.pending.count >= 3);
@@ -175,8 +135,8 @@ Deno.test("console-api: the overview counts real jobs and reads the queues and h
   }));
 
 Deno.test("console-api: jobs by filter, newest first, in keyset pages; an id goes straight to its job", () =>
-  withCustomer("console-jobs", async (customer) => {
-    const ids = await seed(customer, 5, 0);
+  withCustomer(stack.dbUrl, "console-jobs", async (customer) => {
+    const ids = await seedJobs(stack.dbUrl, customer, 5, 0);
     const seen: string[] = [];
     let cursor: string | null = "";
     while (cursor !== null) {
@@ -199,8 +159,8 @@ Deno.test("console-api: jobs by filter, newest first, in keyset pages; an id goe
   }));
 
 Deno.test("console-api: an operator retries a failed job and cancels a pending one; a viewer cannot; all audited", () =>
-  withCustomer("console-act", async (customer) => {
-    const [failed, pending] = await seed(customer, 1, 1);
+  withCustomer(stack.dbUrl, "console-act", async (customer) => {
+    const [failed, pending] = await seedJobs(stack.dbUrl, customer, 1, 1);
     const refused = await post(`/jobs/${failed}/retry`, viewer);
     assert.equal(refused.status, 403);
     await refused.body?.cancel();
@@ -243,8 +203,8 @@ Deno.test("console-api: an operator retries a failed job and cancels a pending o
   }));
 
 Deno.test("console-api: a bulk cancel on a filter shows its dry-run count, then runs to its result", () =>
-  withCustomer("console-bulk", async (customer) => {
-    await seed(customer, 25, 2);
+  withCustomer(stack.dbUrl, "console-bulk", async (customer) => {
+    await seedJobs(stack.dbUrl, customer, 25, 2);
     const filter = { customer_id: customer, status: "pending" };
     const dry =
       await (await post("/operations", operator, { action: "cancel", filter, dry_run: true }))
@@ -269,8 +229,8 @@ Deno.test("console-api: a bulk cancel on a filter shows its dry-run count, then 
   }));
 
 Deno.test("console-api: an operation whose runner stopped is finished by pg_cron's step, in batches", () =>
-  withCustomer("console-resume", async (customer) => {
-    await seed(customer, 0, 12);
+  withCustomer(stack.dbUrl, "console-resume", async (customer) => {
+    await seedJobs(stack.dbUrl, customer, 0, 12);
     const sql = connect(stack.dbUrl);
     try {
       // As if the instance that started it died before its first batch. The step leaves a live
@@ -315,7 +275,7 @@ Deno.test("console-api: GET /metrics takes its own token and answers Prometheus 
 });
 
 Deno.test("console-api: refusals are counted in the function, flushed, and shown per policy and client", () =>
-  withCustomer("console-refused", async (customer) => {
+  withCustomer(stack.dbUrl, "console-refused", async (customer) => {
     const token = await userJwt(stack, customer);
     // The queue's shipped policy: 100 requests a minute per user.
     let refused = 0;

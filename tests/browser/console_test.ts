@@ -1,0 +1,194 @@
+/**
+ * The operator console in a real browser (Debian's Chromium, headless, via puppeteer-core)
+ * against the running test stack: the console served by the stack, console-api through the
+ * gateway, tokens verified through the stack's JWKS, the shipped rate limits.
+ */
+import assert from "node:assert/strict";
+import type { Browser, Page } from "puppeteer-core";
+import { mintConsoleToken, stackSigningKey } from "../../scripts/console_token.ts";
+import { launchChromium } from "../_support/browser.ts";
+import { seedJobs, withCustomer } from "../_support/console_jobs.ts";
+import { connect, first, testStack } from "../_support/stack.ts";
+
+const stack = testStack();
+const signingKey = stackSigningKey(stack.stateDir);
+const token = (role: "viewer" | "operator") =>
+  mintConsoleToken(signingKey, { role, email: `${role}@example.com`, issuer: stack.apiUrl });
+const consoleOrigin = new URL(stack.consoleUrl).origin;
+const apiOrigin = new URL(stack.apiUrl).origin;
+const WAIT = { timeout: 15_000 };
+
+interface Visit {
+  page: Page;
+  /** Every URL the page asked for, with its kind (document, script, fetch, ...). */
+  requests: { url: string; type: string }[];
+  problems: string[];
+}
+
+/**
+ * Signs in with a sign-in link (the token in the fragment), as the stack prints them, then opens
+ * `hash`. Every request and every page error or console error is recorded.
+ */
+async function visit(browser: Browser, role: "viewer" | "operator", hash: string): Promise<Visit> {
+  const page = await browser.newPage();
+  await page.setViewport({ width: 1280, height: 900 });
+  const v: Visit = { page, requests: [], problems: [] };
+  page.on("request", (r) => v.requests.push({ url: r.url(), type: r.resourceType() }));
+  page.on("pageerror", (e) => v.problems.push(`page error: ${(e as Error).message}`));
+  page.on("console", (m) => m.type() === "error" && v.problems.push(`console: ${m.text()}`));
+  await page.goto(`${stack.consoleUrl}/#token=${await token(role)}`);
+  await page.waitForSelector("header.top", WAIT);
+  await go(page, hash);
+  return v;
+}
+
+async function go(page: Page, hash: string): Promise<void> {
+  await page.evaluate((h) => (location.hash = h), hash);
+  await page.waitForSelector("section.panel[aria-busy=false]", WAIT);
+}
+
+/** The page asked only its own origin (files) and the project (console-api), and hit no error. */
+function assertClean(v: Visit): void {
+  assert.deepEqual(v.problems, []);
+  for (const r of v.requests) {
+    // Inline images of the stylesheet (Pico's spinner) are no request to anyone.
+    if (r.url.startsWith("data:")) continue;
+    const origin = new URL(r.url).origin;
+    // console-api's calls and their CORS preflights.
+    if (origin === apiOrigin && new URL(r.url).pathname.startsWith("/functions/v1/console-api/")) {
+      continue;
+    }
+    assert.equal(origin, consoleOrigin, `${r.type} ${r.url} came from another origin`);
+  }
+}
+
+async function texts(page: Page, selector: string): Promise<string[]> {
+  return await page.$$eval(
+    selector,
+    (els) => els.map((e) => (e.textContent ?? "").replace(/\s+/g, " ").trim()),
+  );
+}
+
+async function withBrowser(fn: (browser: Browser) => Promise<void>): Promise<void> {
+  const browser = await launchChromium();
+  try {
+    await fn(browser);
+  } finally {
+    await browser.close();
+  }
+}
+
+async function jobStatus(id: string): Promise<{ status: string; error_message: string | null }> {
+  const sql = connect(stack.dbUrl);
+  try {
+    return first(
+      await sql<{ status: string; error_message: string | null }[]>`
+      select status, error_message from public.jobs where id = ${id}`,
+    );
+  } finally {
+    await sql.end();
+  }
+}
+
+Deno.test("console: the overview shows the real counts of the seeded jobs, and the token leaves the URL", () =>
+  withCustomer(stack.dbUrl, "browser-overview", (customer) =>
+    withBrowser(async (browser) => {
+      await seedJobs(stack.dbUrl, customer, 3, 2);
+      const sql = connect(stack.dbUrl);
+      const counts: Record<string, number> = Object.fromEntries(
+        (await sql<{ status: string; n: string }[]>`
+          select status, count(*)::text as n from public.jobs group by status`)
+          .map((r) => [r.status, Number(r.n)]),
+      );
+      await sql.end();
+      assert.ok((counts.pending ?? 0) >= 3 && (counts.failed ?? 0) >= 2);
+      const v = await visit(browser, "viewer", "#/overview");
+      for (const status of ["pending", "in_progress", "failed", "completed"]) {
+        const shown = await v.page.$eval(
+          `[data-stat=${status}] .stat-value`,
+          (e) => e.textContent ?? "",
+        );
+        assert.equal(Number(shown.replace(/[^\d]/g, "")), counts[status] ?? 0, status);
+      }
+      assert.doesNotMatch(v.page.url(), /token/);
+      assertClean(v);
+    })));
+
+Deno.test("console: a failed job is found by its id and retried, and its row changes", () =>
+  withCustomer(stack.dbUrl, "browser-retry", (customer) =>
+    withBrowser(async (browser) => {
+      const [id] = await seedJobs(stack.dbUrl, customer, 0, 1);
+      const v = await visit(browser, "operator", "#/jobs");
+      await v.page.type("input[name=id]", id!);
+      await v.page.click("button::-p-text(Go to job)");
+      await v.page.waitForSelector(`a[href="#/jobs/${id}"]`, WAIT);
+      assert.deepEqual(await texts(v.page, "tbody .badge"), ["failed"]);
+      await v.page.click("tbody button::-p-text(Retry)");
+      await v.page.waitForSelector("tbody .badge-pending", WAIT);
+      assert.equal(await v.page.$("tbody button::-p-text(Retry)"), null);
+      assert.equal((await jobStatus(id!)).status, "pending");
+      assertClean(v);
+    })));
+
+Deno.test("console: a bulk cancel on a filter shows its dry-run count, then its result", () =>
+  withCustomer(stack.dbUrl, "browser-bulk", (customer) =>
+    withBrowser(async (browser) => {
+      const ids = await seedJobs(stack.dbUrl, customer, 7, 2);
+      const v = await visit(browser, "operator", `#/jobs?customer_id=${customer}`);
+      await v.page.click("button::-p-text(Cancel the pending ones)");
+      const dryRun = await v.page.waitForSelector(".dry-run", WAIT);
+      assert.equal(await dryRun!.evaluate((e) => e.getAttribute("data-matching")), "7");
+      assert.match((await texts(v.page, ".dry-run"))[0]!, /7 jobs would be cancelled/);
+      // Nothing changed yet.
+      assert.equal((await jobStatus(ids[2]!)).status, "pending");
+      await v.page.click("button::-p-text(Cancel 7 jobs)");
+      await v.page.waitForSelector(".operation-result .badge-done", WAIT);
+      assert.match((await texts(v.page, ".operation-result"))[0]!, /7 processed, 7 changed/);
+      for (const id of ids.slice(2)) {
+        const job = await jobStatus(id);
+        assert.equal(job.status, "failed");
+        assert.match(job.error_message ?? "", /^Cancelled by operator@example\.com/);
+      }
+      // The two failed jobs were not pending: untouched.
+      assert.equal((await jobStatus(ids[0]!)).error_message, "Directory rejected the submission");
+      assertClean(v);
+    })));
+
+Deno.test("console: a viewer sees the same jobs and no action at all", () =>
+  withCustomer(stack.dbUrl, "browser-viewer", (customer) =>
+    withBrowser(async (browser) => {
+      const [failed] = await seedJobs(stack.dbUrl, customer, 1, 1);
+      const actions = /retry|cancel|redrive/i;
+      const v = await visit(browser, "viewer", `#/jobs?customer_id=${customer}`);
+      assert.equal((await texts(v.page, "tbody tr")).length, 2);
+      assert.deepEqual((await texts(v.page, "button")).filter((t) => actions.test(t)), []);
+      for (const hash of [`#/jobs/${failed}`, "#/dlq", "#/operations"]) {
+        await go(v.page, hash);
+        assert.deepEqual((await texts(v.page, "button")).filter((t) => actions.test(t)), [], hash);
+      }
+      // The same pages as an operator do offer them (so the check above can fail).
+      const o = await visit(browser, "operator", `#/jobs?customer_id=${customer}`);
+      assert.ok((await texts(o.page, "button")).some((t) => actions.test(t)));
+      assertClean(v);
+      assertClean(o);
+    })));
+
+Deno.test("console: every panel renders under a strict CSP, loading nothing from another origin", () =>
+  withBrowser(async (browser) => {
+    const v = await visit(browser, "operator", "#/overview");
+    const res = await fetch(`${stack.consoleUrl}/`);
+    await res.body?.cancel();
+    assert.match(res.headers.get("content-security-policy") ?? "", /script-src 'self'/);
+    const panels = await v.page.$$eval("nav.side a", (as) => as.map((a) => a.getAttribute("href")));
+    assert.equal(panels.length, 9);
+    for (const hash of panels) {
+      await go(v.page, hash!);
+      const title = await v.page.$eval("section.panel h2", (e) => e.textContent ?? "");
+      assert.ok(title.length > 0, hash!);
+      assert.deepEqual(await texts(v.page, ".problem"), [], hash!);
+    }
+    assert.ok(
+      v.requests.some((r) => r.url.startsWith(`${stack.apiUrl}/functions/v1/console-api/`)),
+    );
+    assertClean(v);
+  }));
