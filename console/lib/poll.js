@@ -4,6 +4,7 @@
  * coming back fetches at once. Only the panel on screen is mounted, so only it polls.
  */
 import { useCallback, useEffect, useRef, useState } from "../vendor/preact-htm.mjs";
+import { usePager } from "./ui.js";
 
 export function usePoll(load, deps, everyMs = 10_000) {
   const [state, setState] = useState({ data: undefined, error: undefined, loading: true });
@@ -40,4 +41,15 @@ export function usePoll(load, deps, everyMs = 10_000) {
     };
   }, [refresh, everyMs]);
   return { ...state, refresh };
+}
+
+/** A keyset-paged list: the page on screen, polled, and its pager (for <Pager>). */
+export function usePagedPoll(api, path, limit, everyMs) {
+  const pager = usePager();
+  const poll = usePoll(
+    () => api.get(path, { cursor: pager.cursor, limit }),
+    [pager.cursor],
+    everyMs,
+  );
+  return { pager, poll };
 }

@@ -138,3 +138,37 @@ export function ActionButton({ label, confirm, action, onDone, danger }) {
     </span>
   `;
 }
+
+/** A job's short id, linking to its page; `none` when there is no job. */
+export function JobLink({ id, none = "–" }) {
+  if (!id) return html`<span class="muted">${none}</span>`;
+  return html`<a href=${`#/jobs/${id}`} class="mono" title=${id}>${id.slice(0, 8)}</a>`;
+}
+
+/** <Time>, or `none` when there is no time. */
+export function When({ at, none = "–" }) {
+  return at ? html`<${Time} at=${at} />` : html`<span class="muted">${none}</span>`;
+}
+
+/** {status: "failed", lane: "low"} → "status=failed lane=low" (filters, audit targets). */
+export function keyValues(obj) {
+  return Object.entries(obj ?? {})
+    .map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`)
+    .join(" ");
+}
+
+/** The 1h / 24h / 7d switch of the panels with series. */
+export function WindowButtons({ value, onChange }) {
+  return html`<span class="row-actions" aria-label="Window">${
+    ["1h", "24h", "7d"].map((w) =>
+      html`
+        <button key=${w} class=${`small ${
+          w === value ? "" : "secondary"
+        }`} aria-pressed=${w === value
+          ? "true"
+          : "false"}
+          onClick=${() => onChange(w)}>${w}</button>
+      `
+    )
+  }</span>`;
+}

@@ -11,6 +11,7 @@ import {
   ActionButton,
   Badge,
   fmt,
+  JobLink,
   Pager,
   Panel,
   Problem,
@@ -175,9 +176,9 @@ function BulkActions({ api, filter, onDone }) {
     ${
     plan
       ? html`<p class="dry-run" data-matching=${plan.matching}>
-        Dry run: <strong>${fmt.format(plan.matching)}</strong> ${
-        `${plan.matching === 1 ? "job" : "jobs"} would be ${PAST[plan.action]}. `
-      }
+        Dry run: <strong>${fmt.format(plan.matching)}</strong> ${`${
+        plan.matching === 1 ? "job" : "jobs"
+      } would be ${PAST[plan.action]}. `}
         ${
         plan.matching > 0
           ? html`<button class="small danger" disabled=${state.busy} onClick=${run}>
@@ -220,7 +221,7 @@ export function Jobs({ api, me, route }) {
   const columns = [
     {
       label: "job",
-      render: (j) => html`<a href=${`#/jobs/${j.id}`} class="mono">${j.id.slice(0, 8)}</a>`,
+      render: (j) => html`<${JobLink} id=${j.id} />`,
     },
     { label: "status", render: (j) => html`<${Badge} value=${j.status} />` },
     {

@@ -6,7 +6,7 @@
 import { html, useState } from "../vendor/preact-htm.mjs";
 import { usePoll } from "../lib/poll.js";
 import { Chart } from "../lib/chart.js";
-import { Badge, duration, fmt, Panel, Stat, Table, Time } from "../lib/ui.js";
+import { Badge, duration, fmt, Panel, Stat, Table, Time, WindowButtons } from "../lib/ui.js";
 import { href } from "../lib/route.js";
 
 const STATUSES = ["pending", "in_progress", "failed", "completed"];
@@ -78,15 +78,7 @@ export function Overview({ api }) {
     ${basis ? html`<p class="muted">≈ ${basis}</p>` : null}
 
     <div class="panel-head"><h3>Flow</h3>
-      <div class="panel-tools" aria-label="Window">
-        ${
-    ["1h", "24h", "7d"].map((w) =>
-      html`<button class=${`small ${w === window ? "" : "secondary"}`} aria-pressed=${
-        w === window ? "true" : "false"
-      } onClick=${() => setWindow(w)}>${w}</button>`
-    )
-  }
-      </div>
+      <div class="panel-tools"><${WindowButtons} value=${window} onChange=${setWindow} /></div>
     </div>
     <p class="muted">${
     FLOW.map((f) => `${f.label} ${fmt.format(total(points, f.field))}`).join(" · ")
