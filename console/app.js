@@ -3,16 +3,10 @@
  * panel at a time (only it polls). Configuration comes from ./config.json next to this file:
  * `{"apiUrl": "https://<ref>.supabase.co", "anonKey": "...", "signIn": "email" | "token"}`.
  */
-import { html, render, useEffect, useState } from "./vendor/preact-htm.mjs";
+import { html, render, useEffect, useMemo, useState } from "./vendor/preact-htm.mjs";
 import { createApi } from "./lib/api.js";
 import { useRoute } from "./lib/route.js";
-import {
-  claimsOf,
-  currentSession,
-  refreshIfDue,
-  signOut,
-  takeTokenFromUrl,
-} from "./lib/session.js";
+import { accessToken, claimsOf, currentSession, signOut, takeTokenFromUrl } from "./lib/session.js";
 import { Badge, Problem } from "./lib/ui.js";
 import { SignIn } from "./signin.js";
 import { Overview } from "./panels/overview.js";
@@ -42,15 +36,18 @@ function Shell({ config, session, onSignOut }) {
   const route = useRoute();
   const [me, setMe] = useState(null);
   const [error, setError] = useState(null);
-  const api = createApi({
-    apiUrl: config.apiUrl,
-    anonKey: config.anonKey,
-    token: () => session.access_token,
-    onUnauthorized: onSignOut,
-  });
+  // One client for the session: panels keep the one they got, and it always sends the latest
+  // (refreshed) token from sessionStorage.
+  const api = useMemo(() =>
+    createApi({
+      apiUrl: config.apiUrl,
+      anonKey: config.anonKey,
+      token: () => accessToken(config),
+      onUnauthorized: onSignOut,
+    }), [session]);
   useEffect(() => {
     api.get("/me").then(setMe, setError);
-  }, [session.access_token]);
+  }, [api]);
   if (error) {
     return html`<main class="center"><${Problem} error=${error} />
       <button onClick=${onSignOut}>Sign in again</button></main>`;
@@ -89,13 +86,15 @@ function Shell({ config, session, onSignOut }) {
 
 function App({ config }) {
   const [session, setSession] = useState(() => takeTokenFromUrl() ?? currentSession());
+  // A sign-in link opened in a tab already on the console changes only the fragment.
   useEffect(() => {
-    if (!session?.refresh_token) return;
-    const timer = setInterval(() => {
-      refreshIfDue(config, session).then((s) => s !== session && setSession(s), () => {});
-    }, 30_000);
-    return () => clearInterval(timer);
-  }, [session]);
+    const onHash = () => {
+      const fresh = takeTokenFromUrl();
+      if (fresh) setSession(fresh);
+    };
+    addEventListener("hashchange", onHash);
+    return () => removeEventListener("hashchange", onHash);
+  }, []);
   const out = () => {
     signOut();
     setSession(null);

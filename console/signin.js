@@ -15,9 +15,7 @@ export function SignIn({ config, onSignedIn }) {
     return html`
       <main class="center signin">
         <h1>Job queue console</h1>
-        <p>Open one of the sign-in links <code>deno task start</code> printed, or mint a token with
-            <code>deno task console:token --role viewer</code> and open
-            <code>${location.origin}${location.pathname}#token=&lt;token&gt;</code>.</p>
+        <p>${"Open one of the sign-in links "}<code>deno task start</code>${" printed, or mint a token with "}<code>deno task console:token --role viewer</code>${" and open "}<code>${`${location.origin}${location.pathname}#token=<token>`}</code>.</p>
       </main>
     `;
   }

@@ -23,15 +23,21 @@ export function query(params = {}) {
   return s ? `?${s}` : "";
 }
 
+/** `token()`: the access token to send (async: it may refresh), or null when signed out. */
 export function createApi({ apiUrl, anonKey, token, onUnauthorized }) {
   const base = `${apiUrl.replace(/\/$/, "")}/functions/v1/console-api`;
   async function call(method, path, body) {
+    const bearer = await token();
+    if (!bearer) {
+      onUnauthorized?.();
+      throw new ApiError(401, "signed_out", "Your session has ended: sign in again.");
+    }
     let res;
     try {
       res = await fetch(base + path, {
         method,
         headers: {
-          authorization: `Bearer ${token()}`,
+          authorization: `Bearer ${bearer}`,
           ...(anonKey ? { apikey: anonKey } : {}),
           ...(body === undefined ? {} : { "content-type": "application/json" }),
         },

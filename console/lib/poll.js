@@ -19,8 +19,11 @@ export function usePoll(load, deps, everyMs = 10_000) {
       if (mine === seq.current) setState((s) => ({ data: s.data, error, loading: false }));
     }
   }, deps);
+  const asked = useRef(refresh);
   useEffect(() => {
-    setState((s) => ({ ...s, loading: true }));
+    // New deps ask another question: the previous answer is not its answer.
+    if (asked.current !== refresh) setState({ data: undefined, error: undefined, loading: true });
+    asked.current = refresh;
     refresh();
     if (!everyMs) return () => seq.current++;
     let timer;

@@ -40,11 +40,17 @@ export function signOut() {
   sessionStorage.removeItem(KEY);
 }
 
+/**
+ * A sign-in link's token: stored, then removed from the address bar and the history (the
+ * hashchange lets the router see the new location, which replaceState does not announce).
+ */
 export function takeTokenFromUrl() {
   const match = location.hash.match(/^#token=([A-Za-z0-9._-]+)/);
   if (!match) return null;
   history.replaceState(null, "", `${location.pathname}#/overview`);
-  return store({ access_token: match[1] });
+  const session = store({ access_token: match[1] });
+  dispatchEvent(new HashChangeEvent("hashchange"));
+  return session;
 }
 
 async function auth(config, path, body) {
@@ -72,12 +78,23 @@ export async function verifyCode(config, email, code) {
   return store({ access_token: data.access_token, refresh_token: data.refresh_token });
 }
 
-/** A fresh access token a minute before this one expires, when there is a refresh token. */
-export async function refreshIfDue(config, session) {
+let refreshing = null;
+
+/**
+ * The access token to send now: the stored one, or a fresh one (one refresh at a time, however
+ * many panels ask) when it expires within a minute and there is a refresh token. Null when
+ * signed out or expired for good.
+ */
+export async function accessToken(config) {
+  const session = currentSession();
+  if (!session) return null;
   const exp = claimsOf(session.access_token).exp ?? Infinity;
-  if (!session.refresh_token || exp * 1000 - Date.now() > 60_000) return session;
-  const data = await auth(config, "token?grant_type=refresh_token", {
+  if (!session.refresh_token || exp * 1000 - Date.now() > 60_000) return session.access_token;
+  refreshing ??= auth(config, "token?grant_type=refresh_token", {
     refresh_token: session.refresh_token,
-  });
-  return store({ access_token: data.access_token, refresh_token: data.refresh_token });
+  }).then(
+    (data) => store({ access_token: data.access_token, refresh_token: data.refresh_token }),
+    () => null,
+  ).finally(() => (refreshing = null));
+  return (await refreshing)?.access_token ?? null;
 }

@@ -57,7 +57,7 @@ export function Table({ columns, rows, rowKey, empty = "Nothing here.", caption 
 export function Problem({ error }) {
   if (!error) return null;
   const wait = error.retryAfter ? ` Try again in ${error.retryAfter} s.` : "";
-  return html`<p class="problem" role="alert">${error.message}${wait}</p>`;
+  return html`<p class="problem api-error" role="alert">${error.message}${wait}</p>`;
 }
 
 export function Json({ value }) {
@@ -66,20 +66,19 @@ export function Json({ value }) {
 }
 
 /**
- * A panel's frame: its title, when its data was fetched, a refresh button, and the error of the
- * last fetch (the previous data stays on screen).
+ * A panel's frame: its title, a refresh button, `lead` (shown even before the first data, as
+ * the Jobs filters must be, to correct a filter that failed), and the error of the last fetch
+ * (the previous data stays on screen).
  */
-export function Panel({ title, poll, tools, children }) {
+export function Panel({ title, poll, tools, lead, children }) {
   return html`<section class="panel" aria-busy=${poll?.loading && !poll?.data ? "true" : "false"}>
     <header class="panel-head">
       <h2>${title}</h2>
-      <div class="panel-tools">
-        ${tools}
-        ${
+      <div class="panel-tools">${tools}${
     poll ? html`<button class="secondary small" onClick=${poll.refresh}>Refresh</button>` : null
-  }
-      </div>
+  }</div>
     </header>
+    ${lead}
     <${Problem} error=${poll?.error} />
     ${poll && poll.data === undefined && !poll.error ? html`<p class="muted">Loading…</p>` : null}
     ${poll && poll.data === undefined ? null : children}

@@ -6,27 +6,27 @@
 import { html } from "../vendor/preact-htm.mjs";
 import { usePoll } from "../lib/poll.js";
 import { href } from "../lib/route.js";
-import { ActionButton, Badge, duration, fmt, Json, Panel, Table, Time } from "../lib/ui.js";
+import { Badge, duration, fmt, Json, Panel, Table, Time } from "../lib/ui.js";
+import { JobActions } from "./job_actions.js";
+
+/** What the worker last reported: a bar when it gave a total, its note, and when. */
+function Progress({ progress: p }) {
+  if (!p) return html`<p class="muted">No progress reported.</p>`;
+  const count = p.total ? `${fmt.format(p.done ?? 0)} of ${fmt.format(p.total)}` : "";
+  return html`<div>${
+    p.total ? html`<progress value=${p.done ?? 0} max=${p.total}></progress>` : null
+  }<p>${
+    [count, p.note].filter(Boolean).join(": ")
+  }${" "}<span class="muted">(<${Time} at=${p.at} />)</span></p></div>`;
+}
 
 export function JobDetail({ api, me, route }) {
   const id = route.rest[0];
   const poll = usePoll(() => api.get(`/jobs/${id}`), [id], 5_000);
   const d = poll.data;
   const job = d?.job;
-  const tools = job && me.may_act
-    ? html`${
-      job.status === "failed"
-        ? html`<${ActionButton} label="Retry" action=${() =>
-          api.post(`/jobs/${id}/retry`)} onDone=${poll.refresh} />`
-        : null
-    }${
-      job.status === "pending"
-        ? html`
-          <${ActionButton} label="Cancel" danger confirm=${`Cancel job ${id}? It will be marked failed.`}
-            action=${() => api.post(`/jobs/${id}/cancel`)} onDone=${poll.refresh} />
-        `
-        : null
-    }`
+  const tools = job
+    ? html`<${JobActions} api=${api} me=${me} job=${job} onDone=${poll.refresh} />`
     : null;
   return html`<${Panel} title=${html`Job <span class="mono">${id}</span>`} poll=${poll} tools=${tools}>
     <p><a href=${href("jobs")}>← Jobs</a></p>
@@ -74,23 +74,7 @@ export function JobDetail({ api, me, route }) {
               `
               : null}
             <h3>Progress</h3>
-            ${job.progress
-              ? html`${
-                job.progress.total
-                  ? html`<progress value=${
-                    job.progress.done ?? 0
-                  } max=${job.progress.total}></progress>`
-                  : null
-              }
-            <p>${
-                job.progress.total
-                  ? `${fmt.format(job.progress.done ?? 0)} of ${fmt.format(job.progress.total)}`
-                  : ""
-              }
-            ${
-                job.progress.note ?? ""
-              } <span class="muted">(<${Time} at=${job.progress.at} />)</span></p>`
-              : html`<p class="muted">No progress reported.</p>`}
+            <${Progress} progress=${job.progress} />
           </div>
         </div>
         <h3>Timeline</h3>

@@ -6,14 +6,10 @@
  */
 import { html } from "../vendor/preact-htm.mjs";
 import { usePagedPoll } from "../lib/poll.js";
-import { Badge, fmt, keyValues, Pager, Panel, Table, Time } from "../lib/ui.js";
-
-/** {status: "failed", lane: "high"} → "status=failed lane=high". */
+import { Badge, fmt, JobLink, keyValues, Pager, Panel, Table, Time } from "../lib/ui.js";
 
 function JobLinks({ ids }) {
-  const links = ids.slice(0, 3).map((id) =>
-    html`<a key=${id} href=${`#/jobs/${id}`} class="mono">${id.slice(0, 8)}</a>`
-  );
+  const links = ids.slice(0, 3).map((id) => html`<${JobLink} key=${id} id=${id} />`);
   const more = ids.length > 3 ? html`<span class="muted">and ${ids.length - 3} more</span>` : null;
   return html`<span class="gap">${links}${more}</span>`;
 }

@@ -6,7 +6,7 @@
 import { html } from "../vendor/preact-htm.mjs";
 import { usePoll } from "../lib/poll.js";
 import { href } from "../lib/route.js";
-import { Badge, duration, fmt, Panel, Stat, Table, Time } from "../lib/ui.js";
+import { Badge, duration, fmt, JobLink, Panel, Stat, Table, Time } from "../lib/ui.js";
 
 /** How many of a worker's job ids are listed before "and N more". */
 const SHOWN = 5;
@@ -17,9 +17,7 @@ function HeldJobs({ worker }) {
   if (!worker.jobs_held) return html`<span class="muted">none</span>`;
   const ids = (worker.job_ids ?? []).slice(0, SHOWN);
   const more = worker.jobs_held - ids.length;
-  const links = ids.map((id) =>
-    html`<a key=${id} href=${`#/jobs/${id}`} class="mono">${id.slice(0, 8)}</a>`
-  );
+  const links = ids.map((id) => html`<${JobLink} key=${id} id=${id} />`);
   return html`<span class="gap" data-jobs-held=${worker.jobs_held}>
     <strong>${fmt.format(worker.jobs_held)}</strong>
     ${links}

@@ -22,6 +22,7 @@ export const DEPLOY_SETTINGS = {
 /** Read by `deno task console --env-file` only, and public: the console page signs in with it. */
 export const CONSOLE_SETTINGS = {
   SUPABASE_ANON_KEY: "the project's anon (or publishable) key, for the console's sign-in",
+  SUPABASE_URL: "the project's URL when not https://<ref>.supabase.co (a custom domain)",
 } as const;
 
 /** Function secrets every deployment must set. */

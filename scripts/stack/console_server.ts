@@ -58,7 +58,12 @@ export function consoleHandler(
     if (req.method !== "GET" && req.method !== "HEAD") {
       return new Response("Method not allowed", { status: 405, headers: security });
     }
-    const path = decodeURIComponent(new URL(req.url).pathname);
+    let path: string;
+    try {
+      path = decodeURIComponent(new URL(req.url).pathname);
+    } catch {
+      return new Response("Bad request", { status: 400, headers: security });
+    }
     if (path === "/config.json") return Response.json(config, { headers: security });
     const file = normalize(join(dir, path.endsWith("/") ? `${path}index.html` : path));
     const type = TYPES[extname(file)];

@@ -21,6 +21,7 @@ const STATUS_KEYS = [
   "SQS_QUEUE_URL",
   "SQS_DLQ_URL",
   "SLACK_WEBHOOK_URL",
+  "CONSOLE_URL",
 ];
 
 interface Running {
@@ -108,6 +109,14 @@ Deno.test({
       const printed = first.output.join("");
       assert.match(printed, /creating PostgreSQL cluster/);
       for (const key of STATUS_KEYS) assert.match(printed, new RegExp(`^${key}=\\S+`, "m"));
+      // A viewer's and an operator's sign-in link to the console.
+      for (const role of ["viewer", "operator"]) {
+        const link = new RegExp(
+          `^\\s+${role}\\s+http://127\\.0\\.0\\.1:${p.ports.console}/#token=ey\\S+$`,
+          "m",
+        );
+        assert.match(printed, link);
+      }
 
       const status = await output(script("status"));
       assert.equal(status.code, 0);
@@ -118,6 +127,11 @@ Deno.test({
       );
       for (const key of STATUS_KEYS) assert.ok(env[key], `status prints ${key}`);
       assert.equal(env.API_URL, `http://127.0.0.1:${p.ports.api}`);
+      const page = await fetch(`${env.CONSOLE_URL}/`);
+      assert.equal(page.status, 200);
+      assert.match(await page.text(), /<script type="module" src="app.js">/);
+      const config = await (await fetch(`${env.CONSOLE_URL}/config.json`)).json();
+      assert.deepEqual(config, { apiUrl: env.API_URL, anonKey: env.ANON_KEY, signIn: "token" });
 
       const health = await fetch(`${env.API_URL}/functions/v1/health`);
       assert.equal(health.status, 200);

@@ -14,8 +14,12 @@ const config = {
   signIn: "token" as const,
 };
 
+/** A console folder (`<tmp>/console`) beside a file it must never serve (`<tmp>/outside.txt`). */
 function folder(): string {
-  const dir = Deno.makeTempDirSync();
+  const parent = Deno.makeTempDirSync();
+  Deno.writeTextFileSync(join(parent, "outside.txt"), "not the console's");
+  const dir = join(parent, "console");
+  Deno.mkdirSync(dir);
   Deno.writeTextFileSync(join(dir, "index.html"), "<!doctype html><p>console</p>");
   Deno.writeTextFileSync(join(dir, "app.js"), "export {};");
   Deno.writeTextFileSync(join(dir, "secret.env"), "KEY=1");
@@ -37,7 +41,7 @@ Deno.test("console server: files with their types and a strict CSP naming only t
   const js = await serve(new Request("http://127.0.0.1:54323/app.js"));
   assert.equal(js.headers.get("content-type"), "text/javascript; charset=utf-8");
   await js.body?.cancel();
-  Deno.removeSync(dir, { recursive: true });
+  Deno.removeSync(join(dir, ".."), { recursive: true });
 });
 
 Deno.test("console server: config.json says where the API is, and nothing more", async () => {
@@ -50,17 +54,19 @@ Deno.test("console server: config.json says where the API is, and nothing more",
 Deno.test("console server: nothing outside the folder, no unknown kinds of file, GET only", async () => {
   const dir = folder();
   const serve = consoleHandler(config, dir);
-  for (
-    const path of ["/../../etc/passwd", "/%2e%2e/%2e%2e/etc/hostname", "/secret.env", "/nope.js"]
-  ) {
+  // %2f survives URL parsing and decodes to "/": "/../outside.txt" once decoded.
+  for (const path of ["/..%2foutside.txt", "/%2e%2e%2foutside.txt", "/secret.env", "/nope.js"]) {
     const res = await serve(new Request(`http://127.0.0.1:54323${path}`));
     assert.equal(res.status, 404, path);
     await res.body?.cancel();
   }
+  const bad = await serve(new Request("http://127.0.0.1:54323/%"));
+  assert.equal(bad.status, 400);
+  await bad.body?.cancel();
   const post = await serve(new Request("http://127.0.0.1:54323/", { method: "POST" }));
   assert.equal(post.status, 405);
   await post.body?.cancel();
-  Deno.removeSync(dir, { recursive: true });
+  Deno.removeSync(join(dir, ".."), { recursive: true });
 });
 
 Deno.test("console server: the CSP's connect-src is the API's origin, not its path", () => {
