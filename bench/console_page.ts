@@ -6,7 +6,7 @@
  */
 import type { Page } from "puppeteer-core";
 import type { StackEnv } from "../scripts/stack/stack.ts";
-import { launchChromium } from "../tests/_support/browser.ts";
+import { launchChromium, signedInPage } from "../tests/_support/browser.ts";
 import { type Figure, percentile } from "./stats.ts";
 
 const VIEWS = [
@@ -36,11 +36,8 @@ export async function pageFigures(
 ): Promise<Figure[]> {
   const browser = await launchChromium();
   try {
-    const page = await browser.newPage();
-    await page.setViewport({ width: 1280, height: 900 });
     // Sign in once (the link's token goes to this tab's sessionStorage), as an operator would.
-    await page.goto(`${env.CONSOLE_URL}/#token=${token}`);
-    await page.waitForSelector("header.top", { timeout: 10_000 });
+    const page = await signedInPage(browser, env.CONSOLE_URL, token);
     const figures: Figure[] = [];
     for (const view of VIEWS) {
       const url = `${env.CONSOLE_URL}/${view.hash}`;

@@ -5,7 +5,7 @@
  * they show is whatever the stack holds: run `deno task demo` first for something to look at.
  */
 import { join } from "node:path";
-import { launchChromium } from "../tests/_support/browser.ts";
+import { launchChromium, signedInPage } from "../tests/_support/browser.ts";
 import { mintConsoleToken, stackSigningKey } from "./console_token.ts";
 import { profileFromArgs, projectRoot } from "./stack/profile.ts";
 import { runningStackEnv } from "./stack/running.ts";
@@ -31,10 +31,8 @@ if (import.meta.main) {
   Deno.mkdirSync(out, { recursive: true });
   const browser = await launchChromium();
   try {
-    const page = await browser.newPage();
+    const page = await signedInPage(browser, env.CONSOLE_URL, token);
     await page.setViewport({ width: 1280, height: 860 });
-    await page.goto(`${env.CONSOLE_URL}/#token=${token}`);
-    await page.waitForSelector("header.top", { timeout: 10_000 });
     for (const { panel, schemes } of SHOTS) {
       for (const scheme of schemes) {
         await page.emulateMediaFeatures([{ name: "prefers-color-scheme", value: scheme }]);

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import type { Browser, Page } from "puppeteer-core";
 import { mintConsoleToken, stackSigningKey } from "../../scripts/console_token.ts";
-import { launchChromium } from "../_support/browser.ts";
+import { launchChromium, signedInPage } from "../_support/browser.ts";
 import { seedJobs, withCustomer } from "../_support/console_jobs.ts";
 import { connect, first, testStack } from "../_support/stack.ts";
 
@@ -30,18 +30,17 @@ interface Visit {
  * `hash`. Every request and every page error or console error is recorded.
  */
 async function visit(browser: Browser, role: "viewer" | "operator", hash: string): Promise<Visit> {
-  const page = await browser.newPage();
-  await page.setViewport({ width: 1280, height: 900 });
-  const v: Visit = { page, requests: [], problems: [] };
-  page.on("request", (r) => v.requests.push({ url: r.url(), type: r.resourceType() }));
-  page.on("pageerror", (e) => v.problems.push(`page error: ${(e as Error).message}`));
-  page.on("console", (m) => m.type() === "error" && v.problems.push(`console: ${m.text()}`));
-  await page.goto(`${stack.consoleUrl}/#token=${await token(role)}`);
-  await page.waitForSelector("header.top", WAIT);
+  const requests: Visit["requests"] = [];
+  const problems: string[] = [];
+  const page = await signedInPage(browser, stack.consoleUrl, await token(role), (p) => {
+    p.on("request", (r) => requests.push({ url: r.url(), type: r.resourceType() }));
+    p.on("pageerror", (e) => problems.push(`page error: ${(e as Error).message}`));
+    p.on("console", (m) => m.type() === "error" && problems.push(`console: ${m.text()}`));
+  });
   // Signed in, and the token is gone from the address bar at once.
   assert.doesNotMatch(page.url(), /token/);
   await go(page, hash);
-  return v;
+  return { page, requests, problems };
 }
 
 /**
