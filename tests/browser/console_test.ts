@@ -225,3 +225,35 @@ Deno.test("console: every panel renders under a strict CSP, loading nothing from
     );
     assertClean(v);
   }));
+
+Deno.test("console: a hidden tab asks nothing, and asks at once when shown again; Tab reaches the page", () =>
+  withBrowser(async (browser) => {
+    const v = await visit(browser, "viewer", "#/overview");
+    const asked = () =>
+      v.requests.filter((r) => r.url.endsWith("/console-api/overview") && r.type === "fetch")
+        .length;
+    // The overview polls every 10 s while visible.
+    const before = asked();
+    await new Promise((resolve) => setTimeout(resolve, 11_000));
+    assert.ok(asked() > before, "a visible overview polls");
+    // Hidden (another tab in front): the page sees what a browser reports.
+    await v.page.evaluate(
+      `Object.defineProperty(document, "hidden", { value: true, configurable: true });
+      document.dispatchEvent(new Event("visibilitychange"))`,
+    );
+    const hidden = asked();
+    await new Promise((resolve) => setTimeout(resolve, 11_000));
+    assert.equal(asked(), hidden, "a hidden tab asks nothing");
+    await v.page.evaluate(
+      `Object.defineProperty(document, "hidden", { value: false, configurable: true });
+      document.dispatchEvent(new Event("visibilitychange"))`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    assert.equal(asked(), hidden + 1, "shown again, it asks at once");
+    // The first Tab stop is the skip link, and it leads to the panel.
+    await v.page.keyboard.press("Tab");
+    assert.equal(await v.page.evaluate(`document.activeElement.textContent`), "Skip to content");
+    await v.page.keyboard.press("Enter");
+    assert.equal(await v.page.evaluate(`document.activeElement.id`), "main");
+    assertClean(v);
+  }));
