@@ -6,15 +6,16 @@
  *
  * Extra arguments go to `deno test` (e.g. `deno task test --filter gateway`).
  *
- * `deno task test:reliability` (--reliability) runs tests/reliability/ instead (load, faults,
- * bad input) on the same kind of stack and writes their figures to docs/RELIABILITY.md.
+ * `deno task test --reliability` runs tests/reliability/ instead (load, faults, bad input) on the
+ * same kind of stack and prints their report (CI does); `deno task test:reliability` adds
+ * --write-report, which also rewrites the committed docs/RELIABILITY.md.
  */
 import { stackSigningKey } from "./console_token.ts";
 import { join } from "node:path";
 import { CHROMIUM, ensurePackages } from "./stack/packages.ts";
 import { profile } from "./stack/profile.ts";
 import { controlHandler } from "./stack/control.ts";
-import { writeReliabilityReport } from "./reliability_report.ts";
+import { reliabilityReport, writeReliabilityReport } from "./reliability_report.ts";
 import { findLeaks, logFiles } from "./stack/secret_scan.ts";
 import { type Stack, startStack } from "./stack/stack.ts";
 import { stopProfile } from "./stop.ts";
@@ -116,7 +117,8 @@ async function denoTests(
 
 if (import.meta.main) {
   const reliability = Deno.args.includes("--reliability");
-  const testArgs = Deno.args.filter((a) => a !== "--reliability");
+  const writeReport = Deno.args.includes("--write-report");
+  const testArgs = Deno.args.filter((a) => a !== "--reliability" && a !== "--write-report");
   const p = profile("test");
   const reportFile = join(p.stateDir, "reliability.jsonl");
   // A previous run that was killed may have left its stack: end it and start clean.
@@ -194,8 +196,10 @@ secret scan of ${p.stateDir}/*.log and the test output: ${
   }
   const seconds = ((performance.now() - started) / 1000).toFixed(0);
   if (reliability) {
-    const written = writeReliabilityReport(reportFile, tally, Number(seconds));
-    console.log(`\nwrote ${written}`);
+    // The figures always go to the log; the committed report changes only when asked.
+    const report = reliabilityReport(reportFile, tally, Number(seconds));
+    console.log(`\n${report}`);
+    if (writeReport) console.log(`\nwrote ${writeReliabilityReport(report)}`);
   }
   console.log(`\n(${seconds}s, logs in ${p.stateDir})`);
   console.log(`${tally.passed} passed, ${tally.failed} failed`);
