@@ -25,6 +25,27 @@ interface Tally {
   failed: number;
 }
 
+/** The fuzzer's stack: the shipped policies, with limits no fuzz run reaches. */
+const FUZZ_RATE_LIMITS = {
+  RATE_LIMIT_PRESET_STANDARD: "100000000/60",
+  RATE_LIMIT_SERVICE: "100000000/60",
+};
+
+/** `--fuzz [--runs N] [--seed S]`: the fuzzer's env (FUZZ_RUNS, FUZZ_SEED), or undefined. */
+export function fuzzSettings(args: string[]): Record<string, string> | undefined {
+  if (!args.includes("--fuzz")) return undefined;
+  const value = (flag: string, fallback: number) => {
+    const i = args.indexOf(flag);
+    if (i < 0) return String(fallback);
+    const n = Number(args[i + 1]);
+    if (!Number.isSafeInteger(n) || n < 1) {
+      throw new Error(`${flag} must be a positive integer, got '${args[i + 1] ?? ""}'`);
+    }
+    return String(n);
+  };
+  return { FUZZ_RUNS: value("--runs", 10_000), FUZZ_SEED: value("--seed", 20261130) };
+}
+
 /** Everything the test commands printed, scanned for secrets at the end. */
 const captured: { where: string; text: string }[] = [];
 
@@ -118,7 +139,17 @@ async function denoTests(
 if (import.meta.main) {
   const reliability = Deno.args.includes("--reliability");
   const writeReport = Deno.args.includes("--write-report");
-  const testArgs = Deno.args.filter((a) => a !== "--reliability" && a !== "--write-report");
+  let fuzz: Record<string, string> | undefined;
+  try {
+    fuzz = fuzzSettings(Deno.args);
+  } catch (error) {
+    console.error((error as Error).message);
+    Deno.exit(2);
+  }
+  const testArgs = Deno.args.filter((a, i, all) =>
+    !["--reliability", "--write-report", "--fuzz", "--runs", "--seed"].includes(a) &&
+    !["--runs", "--seed"].includes(all[i - 1] ?? "")
+  );
   const p = profile("test");
   const reportFile = join(p.stateDir, "reliability.jsonl");
   // A previous run that was killed may have left its stack: end it and start clean.
@@ -141,16 +172,20 @@ if (import.meta.main) {
     console.log(`Starting the test stack in ${p.stateDir}...`);
     const log = (line: string) => console.log(`• ${line}`);
     // The console's browser test drives Debian's Chromium.
-    if (!reliability) await ensurePackages(log, [CHROMIUM]);
-    stack = await startStack(p, { log });
-    if (!reliability) add(await pgTap(stack));
+    if (!reliability && !fuzz) await ensurePackages(log, [CHROMIUM]);
+    // The fuzzer tests input handling, not the limiter: its stack lets every request through
+    // (the limiter still decides each one, and its state is the one write allowed).
+    stack = await startStack(p, { log, ...(fuzz ? { functionEnv: FUZZ_RATE_LIMITS } : {}) });
+    if (!reliability && !fuzz) add(await pgTap(stack));
     const control = Deno.serve(
       { hostname: "127.0.0.1", port: p.ports.control, onListen: () => {} },
       controlHandler(stack),
     );
     try {
       add(
-        reliability
+        fuzz
+          ? await denoTests(stack, testArgs, ["tests/fuzz/"], fuzz)
+          : reliability
           ? await denoTests(stack, testArgs, ["tests/reliability/"], {
             RELIABILITY_REPORT: reportFile,
           })

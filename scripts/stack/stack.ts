@@ -52,6 +52,8 @@ export interface StartOptions {
   log?: (line: string) => void;
   /** "database": PostgreSQL with migrations only (enough for `supabase db lint`). */
   only?: "database";
+  /** Settings for the functions over the shipped ones (the fuzzer raises the rate limits). */
+  functionEnv?: Record<string, string>;
 }
 
 export interface PidFile {
@@ -351,7 +353,7 @@ export async function startStack(p: Profile, opts: StartOptions = {}): Promise<S
       configToml: join(p.root, "supabase", "config.toml"),
       jwtSecret: keys.jwtSecret,
       jwks: [publicJwk(keys.signingKey)],
-      env: functionEnv(env, p),
+      env: { ...functionEnv(env, p), ...opts.functionEnv },
       logDir: p.stateDir,
       instances: functionInstances(),
     };
