@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { findLeaks } from "../../scripts/stack/secret_scan.ts";
-import { tallyDeno, tallyTap } from "../../scripts/test.ts";
+import { fuzzSettings, tallyDeno, tallyTap } from "../../scripts/test.ts";
 
 Deno.test("tallyTap() counts ok and not ok lines, and a crashed file as a failure", () => {
   const tap = "ok 1 - a\nnot ok 2 - b\n# Failed test 2\n    ok 3 - c\n";
@@ -28,4 +28,15 @@ Deno.test("findLeaks() names each secret found and where", () => {
     [{ where: "functions.log", secret: "SERVICE_ROLE_KEY" }],
   );
   assert.throws(() => findLeaks([], { SHORT: "local" }), /too short/);
+});
+
+Deno.test("deno task fuzz: --runs and --seed, with the defaults CI uses", () => {
+  assert.equal(fuzzSettings(["--reliability"]), undefined);
+  assert.deepEqual(fuzzSettings(["--fuzz"]), { FUZZ_RUNS: "10000", FUZZ_SEED: "20261130" });
+  assert.deepEqual(fuzzSettings(["--fuzz", "--runs", "500", "--seed", "7"]), {
+    FUZZ_RUNS: "500",
+    FUZZ_SEED: "7",
+  });
+  assert.throws(() => fuzzSettings(["--fuzz", "--runs", "0"]), /--runs must be a positive/);
+  assert.throws(() => fuzzSettings(["--fuzz", "--seed"]), /--seed must be a positive/);
 });
