@@ -2,7 +2,7 @@
  * `deno task console:vendor`: copies the console's browser libraries from their pinned npm
  * packages (versions in deno.json's imports, integrity in deno.lock) into console/vendor/, with
  * their licences, so console/ is a folder any static host can serve as it is: no build step, no
- * CDN. The local stack and `deno task console` run it themselves; it is quick when up to date.
+ * CDN. The local stack and `deno task console` run it themselves; it does nothing when up to date.
  */
 import { dirname, join } from "node:path";
 import { projectRoot } from "./stack/profile.ts";
@@ -50,20 +50,45 @@ function packageDir(npmCache: string, specifier: string): string {
   return join(npmCache, "registry.npmjs.org", name, version);
 }
 
+/** What vendor/README.md says for these versions: the record of what was copied. */
+function manifest(specs: Record<string, string>): string {
+  const lines = ["# Vendored browser files, copied by `deno task console:vendor`\n"];
+  for (const [name, files] of Object.entries(FILES)) {
+    for (const [file, to] of files) lines.push(`- \`${to}\`: \`${file}\` of ${specs[name]}`);
+  }
+  return lines.join("\n") + "\n";
+}
+
+function readOr(path: string): string | undefined {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Copies the files, unless vendor/ already holds these versions (every stack start calls this:
+ * then it costs one file read, not two Deno subprocesses).
+ */
 export async function vendorConsole(dest: string = join(CONSOLE_DIR, "vendor")): Promise<void> {
   const specs = specifiers();
+  const record = manifest(specs);
+  const copied = Object.values(FILES).flat().every(([, to]) =>
+    readOr(join(dest, to)) !== undefined
+  );
+  if (copied && readOr(join(dest, "README.md")) === record) return;
   await deno(["cache", ...Object.values(specs)]);
   const { npmCache } = JSON.parse(await deno(["info", "--json"]));
-  const lines = ["# Vendored browser files, copied by `deno task console:vendor`\n"];
   for (const [name, files] of Object.entries(FILES)) {
     const from = packageDir(npmCache, specs[name]!);
     for (const [file, to] of files) {
       Deno.mkdirSync(dirname(join(dest, to)), { recursive: true });
       Deno.copyFileSync(join(from, file), join(dest, to));
-      lines.push(`- \`${to}\`: \`${file}\` of ${specs[name]}`);
     }
   }
-  Deno.writeTextFileSync(join(dest, "README.md"), lines.join("\n") + "\n");
+  // Written last: it marks a complete copy.
+  Deno.writeTextFileSync(join(dest, "README.md"), record);
 }
 
 if (import.meta.main) {
