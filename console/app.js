@@ -32,6 +32,14 @@ const PANELS = [
   ["operations", "Operations", Operations],
 ];
 
+/**
+ * A view per URL: another panel, job or filter mounts afresh (its pages, form fields and any
+ * dry-run count belong to the URL they were made for).
+ */
+function viewKey(route) {
+  return `${route.panel}/${route.rest.join("/")}?${new URLSearchParams(route.params)}`;
+}
+
 function Shell({ config, session, onSignOut }) {
   const route = useRoute();
   const [me, setMe] = useState(null);
@@ -78,7 +86,7 @@ function Shell({ config, session, onSignOut }) {
       </ul>
       </nav>
       <main id="main" tabindex="-1">
-        <${View} key=${route.panel + (route.rest[0] ?? "")} api=${api} me=${me} route=${route} />
+        <${View} key=${viewKey(route)} api=${api} me=${me} route=${route} />
       </main>
     </div>
   `;

@@ -97,7 +97,6 @@ export function usePager() {
     page: stack.length + 1,
     next: (c) => setStack((s) => [...s, c]),
     back: () => setStack((s) => s.slice(0, -1)),
-    reset: () => setStack([]),
   };
 }
 

@@ -1,7 +1,7 @@
 /**
  * Retry or cancel every job matching the Jobs page's filter: first the dry-run count, then (a
  * second click) the tracked operation, whose progress is followed until it ends. The plan keeps
- * the filter it counted, and the caller keys this on the filter, so a count never stands for
+ * the filter it counted, and each filter is a view of its own (app.js), so a count never stands for
  * another filter's jobs.
  */
 import { html, useEffect, useState } from "../vendor/preact-htm.mjs";

@@ -33,7 +33,7 @@ function options(values, label = (v) => v) {
   ];
 }
 
-/** Keyed on the URL's params by the caller, so a new filter starts the fields afresh. */
+/** Each filter is a view of its own (app.js), so a new filter starts the fields afresh. */
 export function Filters({ params }) {
   const [form, setForm] = useState(() => ({
     ...Object.fromEntries(FILTERS.map((k) => [k, params[k] ?? ""])),

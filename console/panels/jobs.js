@@ -3,7 +3,7 @@
  * depth), Retry / Cancel on the rows whose state allows it, and bulk actions scoped to the
  * filter. A viewer sees the same page without any action.
  */
-import { html, useEffect } from "../vendor/preact-htm.mjs";
+import { html } from "../vendor/preact-htm.mjs";
 import { usePoll } from "../lib/poll.js";
 import { href } from "../lib/route.js";
 import { Badge, fmt, JobLink, Pager, Panel, Table, Time, usePager } from "../lib/ui.js";
@@ -32,11 +32,11 @@ function detail(j) {
 export function Jobs({ api, me, route }) {
   const params = route.params;
   const filter = filterOf(params);
+  // A new filter is a new view (app.js keys views on their URL): pages, fields and any dry-run
+  // count start afresh.
   const pager = usePager();
-  const key = JSON.stringify(params);
-  useEffect(() => pager.reset(), [key]);
   const query = { ...(params.id ? { id: params.id } : filter), cursor: pager.cursor, limit: 50 };
-  const poll = usePoll(() => api.get("/jobs", query), [key, pager.cursor], 15_000);
+  const poll = usePoll(() => api.get("/jobs", query), [pager.cursor], 15_000);
   const columns = [
     { label: "job", render: (j) => html`<${JobLink} id=${j.id} />` },
     { label: "status", render: (j) => html`<${Badge} value=${j.status} />` },
@@ -60,9 +60,9 @@ export function Jobs({ api, me, route }) {
       render: (j) => html`<${JobActions} api=${api} me=${me} job=${j} onDone=${poll.refresh} />`,
     });
   }
-  const lead = html`<${Filters} key=${key} params=${params} />${
+  const lead = html`<${Filters} params=${params} />${
     me.may_act && !params.id
-      ? html`<${BulkActions} key=${key} api=${api} filter=${filter} onDone=${poll.refresh} />`
+      ? html`<${BulkActions} api=${api} filter=${filter} onDone=${poll.refresh} />`
       : null
   }`;
   return html`
