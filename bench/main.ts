@@ -15,6 +15,7 @@ import { rateLimitFigures } from "./ratelimit.ts";
 import { httpRateLimitFigures } from "./ratelimit_http.ts";
 import { crashToRequeue, sweepFigures } from "./stale.ts";
 import { type Figure, markdownReport, report } from "./stats.ts";
+import { drawBenchCharts } from "./charts.ts";
 import { profile } from "../scripts/stack/profile.ts";
 import { spawnService, waitUntil } from "../scripts/stack/process.ts";
 import { type Stack, startStack, workerEnv } from "../scripts/stack/stack.ts";
@@ -120,16 +121,23 @@ try {
   await stack.stop();
 }
 console.log(`\n${report(figures)}`);
-if (!only) {
+if (only) {
+  // A group run's charts stay local; the published ones come from a full run.
+  const dir = join(p.stateDir, "charts");
+  const date = new Date().toISOString().slice(0, 10);
+  if ((await drawBenchCharts(figures, dir, date)).length) console.log(`\ncharts in ${dir}`);
+} else {
   // A full run is the published one.
   const out = join(p.root, "docs", "BENCHMARKS.md");
+  const date = new Date().toISOString().slice(0, 10);
+  const charts = await drawBenchCharts(figures, join(p.root, "docs", "bench"), date);
   Deno.writeTextFileSync(
     out,
     markdownReport(figures, {
-      date: new Date().toISOString().slice(0, 10),
+      date,
       cpus: navigator.hardwareConcurrency,
       seconds: (performance.now() - benchStarted) / 1000,
-    }),
+    }, charts),
   );
   new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", out] }).outputSync();
   console.log(`\nwrote ${out}`);

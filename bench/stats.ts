@@ -1,10 +1,8 @@
 /** Percentiles and a fixed-width report line, shared by the benchmarks. */
 
-export function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  const index = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
-  return sorted[Math.max(0, index)]!;
-}
+import { percentile } from "../scripts/percentile.ts";
+
+export { percentile };
 
 export interface Figure {
   name: string;
@@ -12,6 +10,25 @@ export interface Figure {
   target?: string;
   /** Whether the figure meets its target; undefined when there is none. */
   met?: boolean;
+  /** Points of the run's charts this figure's measurement adds to (bench/charts.ts). */
+  points?: ChartPoint[];
+}
+
+/** One point of a benchmark chart: `chart` is a key of BENCH_CHARTS (bench/charts.ts). */
+export interface ChartPoint {
+  chart: string;
+  series: string;
+  x: number | string;
+  y: number;
+}
+
+/** The percentiles a latency chart shows. */
+export const CHART_PERCENTILES = [50, 90, 99, 99.9] as const;
+
+/** A latency distribution as chart points: one per percentile of CHART_PERCENTILES, in ms. */
+export function percentilePoints(chart: string, series: string, ms: number[]): ChartPoint[] {
+  const sorted = [...ms].sort((a, b) => a - b);
+  return CHART_PERCENTILES.map((p) => ({ chart, series, x: `p${p}`, y: percentile(sorted, p) }));
 }
 
 export function summarize(values: number[]): { p50: number; p99: number; max: number } {
@@ -77,6 +94,7 @@ const WORKERS_NOTE = [
 export function markdownReport(
   figures: Figure[],
   run: { date: string; cpus: number; seconds: number },
+  charts: string[] = [],
 ): string {
   const cell = (s: string) => s.replaceAll("|", "\\|");
   return [
@@ -97,6 +115,7 @@ export function markdownReport(
     "",
     `Last run: ${run.date}, ${run.cpus} CPU cores, ${Math.round(run.seconds / 60)} minutes.`,
     "",
+    ...charts,
     "| benchmark | figure | target | |",
     "| --- | --- | --- | --- |",
     ...figures.map((f) =>

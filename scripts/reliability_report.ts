@@ -1,6 +1,8 @@
 /**
- * docs/RELIABILITY.md from the figures the reliability tests reported (tests/_support/report.ts):
- * what each scenario proved and its numbers, the run's totals, and how to reproduce it.
+ * docs/RELIABILITY.md, the reliability report. Two runs write it, each its own part and leaving
+ * the other's alone: the fault suite (`deno task test:reliability`, from the figures its tests
+ * reported through tests/_support/report.ts: what each scenario proved and its numbers) and the
+ * soak (`deno task soak`: its checks, figures and charts, scripts/soak/report.ts).
  */
 import { join } from "node:path";
 import { projectRoot } from "./stack/profile.ts";
@@ -16,12 +18,12 @@ export function renderReport(
   run: { passed: number; failed: number; seconds: number; date: string; cpus: number },
 ): string {
   const lines = [
-    "# Reliability",
+    "## Fault suite",
     "",
     "Written by `deno task test:reliability` (`npx deno@2.9.6 task test:reliability` on a fresh",
     "machine): the tests in `tests/reliability/` on an isolated local stack (PostgreSQL 15 +",
     "pg_cron, fauxqs, the Edge Functions behind the local gateway, the Slack sink), with the",
-    "figures below from the run. Do not edit: run the task again.",
+    "figures below from the run.",
     "",
     `Last run: ${run.date}, ${run.cpus} CPU cores, ${run.seconds} s: **${run.passed} passed, ${run.failed} failed**.`,
     "A scenario is listed only when its test passed.",
@@ -36,7 +38,7 @@ export function renderReport(
     "",
   ];
   for (const e of entries) {
-    lines.push(`## ${e.scenario}`, "", e.claim, "", "| figure | value |", "| --- | --- |");
+    lines.push(`### ${e.scenario}`, "", e.claim, "", "| figure | value |", "| --- | --- |");
     for (const [k, v] of Object.entries(e.figures)) lines.push(`| ${k} | ${v} |`);
     lines.push("");
   }
@@ -64,10 +66,49 @@ export function reliabilityReport(
   });
 }
 
-/** Rewrites the committed docs/RELIABILITY.md: only when asked (`deno task test:reliability`). */
-export function writeReliabilityReport(report: string): string {
+export type ReportPart = "suite" | "soak";
+const PARTS: ReportPart[] = ["suite", "soak"];
+
+const HEADER = [
+  "# Reliability",
+  "",
+  "Two runs write this file, each its own part: the fault suite (`deno task test:reliability`)",
+  "and the soak (`deno task soak`). Do not edit: run them again.",
+  "",
+].join("\n");
+
+const open = (part: ReportPart) => `<!-- ${part}: start -->`;
+const close = (part: ReportPart) => `<!-- ${part}: end -->`;
+
+/** The report with `part` replaced by `body` (added in its place if it was not there yet). */
+export function withPart(doc: string, part: ReportPart, body: string): string {
+  const parts = new Map<ReportPart, string>();
+  for (const name of PARTS) {
+    const start = doc.indexOf(open(name));
+    const end = doc.indexOf(close(name));
+    if (start >= 0 && end > start) {
+      parts.set(name, doc.slice(start + open(name).length, end).trim());
+    }
+  }
+  parts.set(part, body.trim());
+  return [
+    HEADER,
+    ...PARTS.filter((name) => parts.has(name)).map((name) =>
+      `${open(name)}\n\n${parts.get(name)}\n\n${close(name)}\n`
+    ),
+  ].join("\n");
+}
+
+/** Rewrites one part of the committed docs/RELIABILITY.md: only when asked. */
+export function writeReliabilityReport(part: ReportPart, body: string): string {
   const out = join(projectRoot, "docs", "RELIABILITY.md");
-  Deno.writeTextFileSync(out, report);
+  let doc = "";
+  try {
+    doc = Deno.readTextFileSync(out);
+  } catch {
+    // The first run writes it.
+  }
+  Deno.writeTextFileSync(out, withPart(doc, part, body));
   // Formatted as `deno fmt --check` (CI) expects it.
   new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", out] }).outputSync();
   return out;

@@ -234,7 +234,7 @@ secret scan of ${p.stateDir}/*.log and the test output: ${
     // The figures always go to the log; the committed report changes only when asked.
     const report = reliabilityReport(reportFile, tally, Number(seconds));
     console.log(`\n${report}`);
-    if (writeReport) console.log(`\nwrote ${writeReliabilityReport(report)}`);
+    if (writeReport) console.log(`\nwrote ${writeReliabilityReport("suite", report)}`);
   }
   console.log(`\n(${seconds}s, logs in ${p.stateDir})`);
   console.log(`${tally.passed} passed, ${tally.failed} failed`);

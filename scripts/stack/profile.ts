@@ -1,8 +1,8 @@
 /**
  * Where a local stack lives: its ports and its state folder. `dev` (deno task start) uses
  * Supabase's well-known local ports; `test` (deno task test), `e2e` (the test that drives
- * `deno task start` itself) and `bench` (deno task bench) have their own, so they run while a
- * dev stack is up.
+ * `deno task start` itself), `bench` (deno task bench) and `soak` (deno task soak) have their own,
+ * so they run while a dev stack is up.
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -18,7 +18,7 @@ export interface Ports {
   control: number;
 }
 
-export const PROFILE_NAMES = ["dev", "test", "e2e", "bench"] as const;
+export const PROFILE_NAMES = ["dev", "test", "e2e", "bench", "soak"] as const;
 export type ProfileName = typeof PROFILE_NAMES[number];
 
 export interface Profile {
@@ -40,9 +40,10 @@ const PORTS: Record<ProfileName, Ports> = {
   test: { api: 55321, db: 55322, sqs: 55566, slack: 55331, console: 55323, control: 55399 },
   e2e: { api: 56321, db: 56322, sqs: 56566, slack: 56331, console: 56323, control: 56399 },
   bench: { api: 57321, db: 57322, sqs: 57566, slack: 57331, console: 57323, control: 57399 },
+  soak: { api: 58321, db: 58322, sqs: 58566, slack: 58331, console: 58323, control: 58399 },
 };
 
-const WORKERS: Record<ProfileName, number> = { dev: 2, test: 0, e2e: 2, bench: 0 };
+const WORKERS: Record<ProfileName, number> = { dev: 2, test: 0, e2e: 2, bench: 0, soak: 0 };
 
 export function profile(name: ProfileName, root: string = projectRoot): Profile {
   return {

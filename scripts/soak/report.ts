@@ -1,0 +1,167 @@
+/**
+ * The soak's part of the reliability report: its checks, figures and charts (memory, connections,
+ * leases over time). The Markdown goes through scripts/reliability_report.ts like the suite's.
+ */
+import { join } from "node:path";
+import { type LineChart, writeChart } from "../charts.ts";
+import { percentile } from "../percentile.ts";
+import type { Check } from "./checks.ts";
+import { totalConnections } from "./checks.ts";
+import type { LoadRecord } from "./load.ts";
+import type { Sample } from "./sample.ts";
+
+export interface SoakResult {
+  minutes: number;
+  /** When the load stopped and the drain began, in seconds since the start. */
+  loadSeconds: number;
+  warmUpSeconds: number;
+  drainSeconds: number;
+  workers: { processes: number; concurrency: number };
+  customers: number;
+  samples: Sample[];
+  record: LoadRecord;
+  checks: Check[];
+  date: string;
+}
+
+const minutes = (s: number) => Number((s / 60).toFixed(2));
+
+/** The soak's charts, keyed by file name. */
+export function soakCharts(result: SoakResult): Map<string, LineChart> {
+  const { samples, date } = result;
+  const subtitle = `sampled every 30 s; warm-up ends at ${
+    minutes(result.warmUpSeconds)
+  } min, load stops at ${minutes(result.loadSeconds)} min; ${date}`;
+  const memory = samples.flatMap((s) => {
+    const byService = new Map<string, number>();
+    for (const p of s.processes) byService.set(p.service, (byService.get(p.service) ?? 0) + p.kib);
+    return [...byService].map(([service, kib]) => ({
+      series: service,
+      x: minutes(s.at),
+      y: Number((kib / 1024).toFixed(1)),
+    }));
+  });
+  const names = [...new Set(samples.flatMap((s) => Object.keys(s.database.connections)))];
+  const connections = samples.flatMap((s) => [
+    { series: "total", x: minutes(s.at), y: totalConnections(s) },
+    ...names.map((name) => ({
+      series: name,
+      x: minutes(s.at),
+      y: s.database.connections[name] ?? 0,
+    })),
+  ]);
+  const leases = samples.flatMap((s) => [
+    { series: "jobs in progress (leases held)", x: minutes(s.at), y: s.database.leases },
+    { series: "jobs pending", x: minutes(s.at), y: s.database.pending },
+  ]);
+  const time = { title: "minutes" };
+  return new Map([
+    ["soak-memory.svg", {
+      title: "Resident memory per service (without shared memory)",
+      subtitle,
+      x: time,
+      y: { title: "MiB" },
+      points: memory,
+    }],
+    ["soak-connections.svg", {
+      title: "Postgres client connections",
+      subtitle,
+      x: time,
+      y: { title: "connections" },
+      points: connections,
+    }],
+    ["soak-leases.svg", {
+      title: "Leases held and jobs waiting",
+      subtitle,
+      x: time,
+      y: { title: "jobs" },
+      points: leases,
+    }],
+  ]);
+}
+
+export interface DrawnChart {
+  file: string;
+  title: string;
+}
+
+export async function drawSoakCharts(result: SoakResult, dir: string): Promise<DrawnChart[]> {
+  Deno.mkdirSync(dir, { recursive: true });
+  const drawn: DrawnChart[] = [];
+  for (const [file, chart] of soakCharts(result)) {
+    await writeChart(join(dir, file), chart);
+    drawn.push({ file, title: chart.title });
+  }
+  return drawn;
+}
+
+function requestRows(record: LoadRecord): string[] {
+  return [...record.statuses].sort(([a], [b]) => a.localeCompare(b)).map(([kind, byStatus]) => {
+    const sorted = (record.latencies.get(kind) ?? []).toSorted((a, b) => a - b);
+    const answers = [...byStatus].sort(([a], [b]) => a - b).map(([s, n]) => `${n} × ${s}`);
+    return `| ${kind} | ${answers.join(", ")} | ${percentile(sorted, 50).toFixed(1)} / ${
+      percentile(sorted, 99).toFixed(1)
+    } ms |`;
+  });
+}
+
+function tableRows(samples: Sample[]): string[] {
+  const first = samples[0]!.database.tableBytes;
+  const last = samples.at(-1)!.database.tableBytes;
+  const kib = (b: number | undefined) => `${Math.round((b ?? 0) / 1024)} KiB`;
+  // The tables the run wrote to; the others keep their size.
+  return Object.keys(last).filter((t) => last[t] !== first[t])
+    .sort((a, b) => last[b]! - last[a]!)
+    .map((t) => `| ${t} | ${kib(first[t])} | ${kib(last[t])} |`);
+}
+
+/** The Markdown of the soak's part; `charts` are in docs/reliability/. */
+export function soakMarkdown(result: SoakResult, charts: DrawnChart[]): string {
+  const { record, checks } = result;
+  const passed = checks.filter((c) => c.passed).length;
+  const byMode = new Map<string, number>();
+  for (const job of record.accepted) byMode.set(job.mode, (byMode.get(job.mode) ?? 0) + 1);
+  const faults = record.slackFaults.map(String).join(", ") || "none";
+  return [
+    "## Soak",
+    "",
+    "Written by `deno task soak` (`npx deno@2.9.6 task soak [--minutes N]`, default 20): the whole",
+    "local stack (PostgreSQL 15 with pg_cron, fauxqs, the Edge Functions behind the gateway, the",
+    "Slack sink, the console's server) with the shipped settings, and worker processes running the",
+    "shipped runtime at its default concurrency. The load is steady and mixed: each customer",
+    "enqueues single jobs and bulk batches; jobs report progress, some fail once, some hang past",
+    "their timeout once (deaf to the abort), some fail for good; a poison job every few minutes",
+    "reaches the DLQ, and Slack answers the next alert with 429 or 500; health is probed and the",
+    "console's reads are made with a viewer token. The soak's jobs last a few seconds, so its",
+    "workers time a job out after 10 s (`JOB_TIMEOUT_SECONDS`, default 30 minutes). Every 30 s it",
+    "samples each process's resident memory (without shared memory: Postgres' buffer cache fills",
+    "by design), Postgres' connections, table sizes and leases. After the load it waits until",
+    "every job and alert has settled, then checks.",
+    "",
+    `Last run: ${result.date}, ${navigator.hardwareConcurrency} CPU cores, ${result.minutes} minutes of load (warm-up ${
+      minutes(result.warmUpSeconds)
+    } min), ${result.customers} customers, ${result.workers.processes} workers at concurrency ${result.workers.concurrency}, drained in ${
+      Math.round(result.drainSeconds)
+    } s: **${passed} passed, ${checks.length - passed} failed**.`,
+    "",
+    "| check | result | detail |",
+    "| --- | --- | --- |",
+    ...checks.map((c) =>
+      `| ${c.name} | ${c.passed ? "passed" : "**FAILED**"} | ${c.detail.replaceAll("|", "\\|")} |`
+    ),
+    "",
+    ...charts.flatMap((c) => [`![${c.title}](reliability/${c.file})`, ""]),
+    "| requests | answers | p50 / p99 |",
+    "| --- | --- | --- |",
+    ...requestRows(record),
+    "",
+    `Jobs accepted: ${record.accepted.length} (${
+      [...byMode].map(([m, n]) => `${m} ${n}`).join(", ")
+    }); Slack scripted to answer ${faults}.`,
+    "",
+    "| table | size at start | size at end |",
+    "| --- | --- | --- |",
+    ...tableRows(result.samples),
+    "",
+  ].join("\n");
+}

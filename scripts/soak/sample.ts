@@ -1,0 +1,130 @@
+/**
+ * What the soak samples every 30 s: the resident memory of every process of the stack and its
+ * workers (from /proc), and from Postgres its connections, table sizes and leases.
+ */
+import type postgres from "postgres";
+
+export interface ProcessSample {
+  pid: number;
+  /** The service it belongs to (its process tree), e.g. "postgres", "functions", "worker-1". */
+  service: string;
+  /** What it is within the service: its command, shortened. */
+  label: string;
+  /**
+   * Resident memory without shared memory, in KiB: VmRSS - RssShmem. For Postgres the shared
+   * buffer cache, which fills by design as pages are read, is not any one process's growth.
+   */
+  kib: number;
+  /** VmRSS, in KiB. */
+  rssKib: number;
+}
+
+export interface DatabaseSample {
+  /** Client connections by application_name (the functions' pools set none). */
+  connections: Record<string, number>;
+  /** Total size (with indexes and TOAST) of each table in public and private, in bytes. */
+  tableBytes: Record<string, number>;
+  /** Jobs in progress, each holding a lease. */
+  leases: number;
+  pending: number;
+  /** Worker heartbeat rows that name a job. */
+  workersHoldingJobs: number;
+}
+
+export interface Sample {
+  /** Seconds since the soak started. */
+  at: number;
+  processes: ProcessSample[];
+  database: DatabaseSample;
+}
+
+function read(path: string): string | undefined {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch {
+    return undefined; // the process ended meanwhile
+  }
+}
+
+/** Parent pid from /proc/<pid>/stat (the field after the parenthesised command). */
+function parentOf(pid: number): number | undefined {
+  const stat = read(`/proc/${pid}/stat`);
+  if (!stat) return undefined;
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+}
+
+function statusKib(status: string, field: string): number {
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status);
+  return match ? Number(match[1]) : 0;
+}
+
+/** A short label from a command line: the script or program, and Postgres' own process titles. */
+export function labelOf(cmdline: string): string {
+  const args = cmdline.split("\0").filter(Boolean);
+  if (args[0]?.startsWith("postgres:")) return args[0].replace(/\s+/g, " ").slice(0, 60);
+  const script = args.find((a) => /\.(ts|js|mjs)$/.test(a));
+  if (script) {
+    const tail = args.slice(args.indexOf(script) + 1).find((a) => /^[a-z][\w-]*$/.test(a));
+    return [script.split("/").slice(-2).join("/"), tail].filter(Boolean).join(" ");
+  }
+  return (args[0] ?? "?").split("/").pop()!;
+}
+
+/**
+ * Every process under each root (a service's pid and all its descendants), with its memory.
+ * Processes that end while being read are left out.
+ */
+export function sampleProcesses(roots: { service: string; pid: number }[]): ProcessSample[] {
+  const children = new Map<number, number[]>();
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    const pid = Number(entry.name);
+    const parent = parentOf(pid);
+    if (parent === undefined) continue;
+    children.set(parent, [...children.get(parent) ?? [], pid]);
+  }
+  const samples: ProcessSample[] = [];
+  for (const root of roots) {
+    const tree = [root.pid];
+    for (let i = 0; i < tree.length; i++) tree.push(...children.get(tree[i]!) ?? []);
+    for (const pid of tree) {
+      const status = read(`/proc/${pid}/status`);
+      const cmdline = read(`/proc/${pid}/cmdline`);
+      if (!status || cmdline === undefined) continue;
+      const rssKib = statusKib(status, "VmRSS");
+      samples.push({
+        pid,
+        service: root.service,
+        label: labelOf(cmdline),
+        kib: rssKib - statusKib(status, "RssShmem"),
+        rssKib,
+      });
+    }
+  }
+  return samples;
+}
+
+export async function sampleDatabase(sql: postgres.Sql): Promise<DatabaseSample> {
+  const connections = await sql<{ name: string; n: number }[]>`
+    select coalesce(nullif(application_name, ''), 'no application_name (user ' || usename || ')')
+             as name, count(*)::int as n
+      from pg_stat_activity
+     where backend_type = 'client backend' and pid <> pg_backend_pid()
+     group by 1`;
+  const tables = await sql<{ name: string; bytes: string }[]>`
+    select n.nspname || '.' || c.relname as name, pg_total_relation_size(c.oid)::text as bytes
+      from pg_class c join pg_namespace n on n.oid = c.relnamespace
+     where c.relkind = 'r' and n.nspname in ('public', 'private')`;
+  const [jobs] = await sql<{ leases: number; pending: number; holding: number }[]>`
+    select (select count(*)::int from public.jobs where status = 'in_progress') as leases,
+           (select count(*)::int from public.jobs where status = 'pending') as pending,
+           (select count(*)::int from public.worker_heartbeats
+             where current_job_id is not null) as holding`;
+  return {
+    connections: Object.fromEntries(connections.map((c) => [c.name, c.n])),
+    tableBytes: Object.fromEntries(tables.map((t) => [t.name, Number(t.bytes)])),
+    leases: jobs!.leases,
+    pending: jobs!.pending,
+    workersHoldingJobs: jobs!.holding,
+  };
+}
