@@ -80,15 +80,42 @@ const HEADER = [
 const open = (part: ReportPart) => `<!-- ${part}: start -->`;
 const close = (part: ReportPart) => `<!-- ${part}: end -->`;
 
-/** The report with `part` replaced by `body` (added in its place if it was not there yet). */
+/**
+ * The report with `part` replaced by `body` (added in its place if it was not there yet). Refuses
+ * a report with text outside its header and parts (an edit by hand, a broken marker), which
+ * rewriting would lose.
+ */
 export function withPart(doc: string, part: ReportPart, body: string): string {
   const parts = new Map<ReportPart, string>();
+  // The header (regenerated) is what comes before the first part: a title and prose only.
+  const first = Math.min(...PARTS.map((name) => doc.indexOf(open(name))).filter((i) => i >= 0));
+  const header = Number.isFinite(first) ? doc.slice(0, first) : doc;
+  if (header.trim() && (!header.startsWith("# Reliability\n") || /^##/m.test(header))) {
+    throw new Error(
+      `Cannot rewrite the reliability report: it has text outside its parts ('${
+        header.trim().slice(0, 40)
+      }...')`,
+    );
+  }
+  let rest = doc.slice(header.length);
   for (const name of PARTS) {
-    const start = doc.indexOf(open(name));
-    const end = doc.indexOf(close(name));
-    if (start >= 0 && end > start) {
-      parts.set(name, doc.slice(start + open(name).length, end).trim());
+    const start = rest.indexOf(open(name));
+    const end = rest.indexOf(close(name));
+    if (start < 0 && end < 0) continue;
+    if (start < 0 || end < start) {
+      throw new Error(
+        `Cannot rewrite the reliability report: its ${name} part's markers are broken`,
+      );
     }
+    parts.set(name, rest.slice(start + open(name).length, end).trim());
+    rest = rest.slice(0, start) + rest.slice(end + close(name).length);
+  }
+  if (rest.trim()) {
+    throw new Error(
+      `Cannot rewrite the reliability report: it has text outside its parts ('${
+        rest.trim().slice(0, 40)
+      }...')`,
+    );
   }
   parts.set(part, body.trim());
   return [

@@ -9,30 +9,32 @@ import { join } from "node:path";
 import postgres from "postgres";
 import { mintConsoleToken, stackSigningKey } from "./console_token.ts";
 import { writeReliabilityReport } from "./reliability_report.ts";
-import { spawnService, waitUntil } from "./stack/process.ts";
+import { type Service, spawnService, waitUntil } from "./stack/process.ts";
 import { profile } from "./stack/profile.ts";
 import { type Stack, startStack, workerEnv } from "./stack/stack.ts";
 import { stopProfile } from "./stop.ts";
 import {
   alertCheck,
   answerCheck,
-  type Check,
   connectionCheck,
+  drainCheck,
   jobCheck,
-  type JobRow,
   leaseCheck,
   memoryCheck,
 } from "./soak/checks.ts";
+import { drain, readBack } from "./soak/drain.ts";
 import { runLoad } from "./soak/load.ts";
 import { drawSoakCharts, soakMarkdown, type SoakResult } from "./soak/report.ts";
 import { type Sample, sampleDatabase, sampleProcesses } from "./soak/sample.ts";
 import { warmUpSeconds } from "./soak/trend.ts";
 
-const SAMPLE_EVERY_MS = 30_000;
+const SAMPLE_EVERY_S = 30;
 const CUSTOMERS = 6;
 const WORKERS = 2;
-/** Their default. */
+/** The workers' default (WORKER_CONCURRENCY), which the soak leaves as shipped. */
 const CONCURRENCY = 10;
+/** The soak's jobs take at most 2 s; hanging attempts outlast this (the default is 30 min). */
+const JOB_TIMEOUT_SECONDS = 10;
 /** How long the drain may take: a poison job's retries and the DLQ monitor's minute schedule. */
 const DRAIN_LIMIT_MS = 10 * 60_000;
 
@@ -46,8 +48,9 @@ export function soakSettings(args: string[]): SoakSettings {
   let minutes = 20;
   if (at >= 0) {
     minutes = Number(args[at + 1]);
-    if (!Number.isFinite(minutes) || minutes < 1 || minutes > 24 * 60) {
-      throw new Error(`--minutes must be a number from 1 to 1440, got '${args[at + 1] ?? ""}'`);
+    // Three minutes give the trend checks their samples after the minute of warm-up.
+    if (!Number.isFinite(minutes) || minutes < 3 || minutes > 24 * 60) {
+      throw new Error(`--minutes must be a number from 3 to 1440, got '${args[at + 1] ?? ""}'`);
     }
   }
   const known = ["--minutes", "--no-report"];
@@ -60,32 +63,42 @@ export function soakSettings(args: string[]): SoakSettings {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** A soak worker: the shipped runtime's settings, but for the job timeout (see worker.ts). */
+function startWorker(stack: Stack, name: string): Promise<Service> {
+  // The shipped long poll (20 s), not the stack's shorter one for quick stops.
+  const { RECEIVE_WAIT_SECONDS: _, ...env } = workerEnv(stack.env, name);
+  let ready = false;
+  const service = spawnService(name, Deno.execPath(), {
+    args: ["run", "-A", "--no-prompt", join(stack.profile.root, "scripts", "soak", "worker.ts")],
+    env: {
+      ...env,
+      WORKER_DB_URL: `${env.WORKER_DB_URL}&application_name=${name}`,
+      JOB_TIMEOUT_SECONDS: String(JOB_TIMEOUT_SECONDS),
+    },
+    logDir: stack.profile.stateDir,
+    onLine: (line) => {
+      if (line.includes(" ready ")) ready = true;
+    },
+  });
+  return waitUntil(name, () => Promise.resolve(ready)).then(() => service, async (error) => {
+    await service.stop();
+    throw error;
+  });
+}
+
 async function soak(stack: Stack, settings: SoakSettings): Promise<SoakResult> {
   const { env, profile: p } = stack;
   const log = (line: string) => console.log(`[soak] ${line}`);
-  const workers = await Promise.all(Array.from({ length: WORKERS }, (_, i) => {
-    const name = `soak-worker-${i + 1}`;
-    let ready = false;
-    const service = spawnService(name, Deno.execPath(), {
-      args: ["run", "-A", "--no-prompt", join(p.root, "scripts", "soak", "worker.ts")],
-      env: {
-        ...workerEnv(env, name),
-        WORKER_DB_URL: `${workerEnv(env, name).WORKER_DB_URL}&application_name=${name}`,
-        WORKER_CONCURRENCY: String(CONCURRENCY),
-        JOB_TIMEOUT_SECONDS: "10",
-      },
-      logDir: p.stateDir,
-      onLine: (line) => {
-        if (line.includes(" ready ")) ready = true;
-      },
-    });
-    return waitUntil(name, () => Promise.resolve(ready)).then(() => service);
-  }));
+  const sinkUrl = new URL(env.SLACK_WEBHOOK_URL).origin;
   const sql = postgres(`${env.DB_URL}?application_name=soak-sampler`, {
     max: 1,
     onnotice: () => {},
   });
+  const workers: Service[] = [];
+  let sampling = true;
+  let sampler: Promise<void> = Promise.resolve();
   try {
+    for (let i = 1; i <= WORKERS; i++) workers.push(await startWorker(stack, `soak-worker-${i}`));
     const key = stackSigningKey(p.stateDir);
     const tokenMinutes = settings.minutes + 60;
     const customers = new Map<string, string>();
@@ -112,27 +125,22 @@ async function soak(stack: Stack, settings: SoakSettings): Promise<SoakResult> {
     const samples: Sample[] = [];
     const roots = () =>
       [...stack.services, ...workers].map((s) => ({ service: s.name, pid: s.pid }));
-    const takeSample = async () => {
-      samples.push({
-        at: seconds(),
-        processes: sampleProcesses(roots()),
-        database: await sampleDatabase(sql),
-      });
-    };
-    let sampling = true;
-    const sampler = (async () => {
-      while (sampling) {
-        await takeSample();
-        const last = samples.at(-1)!;
-        log(
-          `${
-            (last.at / 60).toFixed(1)
-          } min: ${last.database.leases} leases, ${last.database.pending} pending, ${
-            Object.values(last.database.connections).reduce((a, b) => a + b, 0)
-          } connections`,
-        );
-        const wake = Date.now() + SAMPLE_EVERY_MS;
-        while (sampling && Date.now() < wake) await sleep(250);
+    // On the 30 s grid from the start, however long a sample takes; a failed one is skipped.
+    sampler = (async () => {
+      for (let n = 0; sampling; n++) {
+        try {
+          const at = seconds();
+          samples.push({
+            at,
+            processes: sampleProcesses(roots()),
+            database: await sampleDatabase(sql),
+          });
+          const db = samples.at(-1)!.database;
+          log(`${(at / 60).toFixed(1)} min: ${db.leases} leases, ${db.pending} pending`);
+        } catch (error) {
+          log(`sample skipped: ${error instanceof Error ? error.message : error}`);
+        }
+        while (sampling && seconds() < (n + 1) * SAMPLE_EVERY_S) await sleep(250);
       }
     })();
 
@@ -141,7 +149,7 @@ async function soak(stack: Stack, settings: SoakSettings): Promise<SoakResult> {
       apiUrl: env.API_URL,
       customers,
       viewerToken,
-      sinkUrl: new URL(env.SLACK_WEBHOOK_URL).origin,
+      sinkUrl,
       enqueueEveryMs: 3_000,
       deadLetterEveryMs: 4 * 60_000,
       healthEveryMs: 5_000,
@@ -150,58 +158,17 @@ async function soak(stack: Stack, settings: SoakSettings): Promise<SoakResult> {
     });
     const loadSeconds = seconds();
     log(`load stopped: ${record.accepted.length} jobs accepted; draining`);
-
-    // The drain: every accepted job ended, then every alert delivered.
     const ids = record.accepted.map((a) => a.id);
-    const deadline = Date.now() + DRAIN_LIMIT_MS;
-    while (Date.now() < deadline) {
-      const [open] = await sql<{ n: number }[]>`
-        select count(*)::int as n from public.jobs
-         where id = any(${ids}::uuid[]) and status in ('pending', 'in_progress')`;
-      const [alerts] = await sql<{ n: number }[]>`
-        select count(*)::int as n from private.alerts where delivered_at is null`;
-      if (open!.n === 0 && alerts!.n === 0) break;
-      await sleep(2_000);
-    }
-    // Workers heartbeat every 15 s: the last beat after the last job says they hold nothing.
-    await sleep(16_000);
+    const settled = await drain(sql, ids, DRAIN_LIMIT_MS);
     const drainSeconds = seconds() - loadSeconds;
+    if (!settled) log(`not settled after ${DRAIN_LIMIT_MS / 60_000} min`);
     sampling = false;
     await sampler;
-
-    const rows = await sql<JobRow[]>`
-      select j.id, j.status,
-             (select count(*)::int from public.queue_history h
-               where h.job_id = j.id
-                 and h.event in ('completed', 'failed', 'dead_lettered', 'cancelled')) as endings
-        from public.jobs j where j.id = any(${ids}::uuid[])`;
-    const [leases] = await sql<{ in_progress: number; holding: number; recovered: number }[]>`
-      select (select count(*)::int from public.jobs where status = 'in_progress') as in_progress,
-             (select count(*)::int from public.worker_heartbeats
-               where current_job_id is not null) as holding,
-             (select count(*)::int from public.queue_history
-               where event = 'recovered' and job_id = any(${ids}::uuid[])) as recovered`;
-    const alerts = await sql<{ id: number; kind: string; delivered: boolean; text: string }[]>`
-      select id::int, kind, delivered_at is not null as delivered, message->>'text' as text
-        from private.alerts order by id`;
-    const posts = (await (await fetch(`${new URL(env.SLACK_WEBHOOK_URL).origin}/_sink/messages`))
-      .json() as { status: number; body: { text?: string } }[])
-      .map((m) => ({ status: m.status, text: m.body?.text ?? "" }));
+    const back = await readBack(sql, sinkUrl, ids);
 
     const warmUp = warmUpSeconds(loadSeconds);
     const loaded = samples.filter((s) => s.at <= loadSeconds);
-    const checks: Check[] = [
-      memoryCheck(loaded, warmUp),
-      connectionCheck(loaded, warmUp),
-      jobCheck(record.accepted, rows),
-      leaseCheck({
-        inProgress: leases!.in_progress,
-        workersHoldingJobs: leases!.holding,
-        recovered: leases!.recovered,
-      }),
-      alertCheck(alerts, posts, record.accepted.filter((a) => a.mode === "poison").length),
-      answerCheck(record),
-    ];
+    const poisonJobs = record.accepted.filter((a) => a.mode === "poison").length;
     return {
       minutes: settings.minutes,
       loadSeconds,
@@ -211,10 +178,20 @@ async function soak(stack: Stack, settings: SoakSettings): Promise<SoakResult> {
       customers: CUSTOMERS,
       samples,
       record,
-      checks,
+      checks: [
+        memoryCheck(loaded, warmUp),
+        connectionCheck(loaded, warmUp),
+        jobCheck(record.accepted, back.jobs),
+        leaseCheck(back.leases),
+        alertCheck(back.alerts, back.posts, poisonJobs, record.slackFaults),
+        answerCheck(record),
+        drainCheck(settled, drainSeconds, DRAIN_LIMIT_MS / 1000),
+      ],
       date: new Date().toISOString().slice(0, 10),
     };
   } finally {
+    sampling = false;
+    await sampler;
     await sql.end();
     await Promise.all(workers.map((w) => w.stop()));
   }

@@ -1,12 +1,14 @@
 /**
  * The soak's pass conditions, each a pure function of what was sampled and read back:
- * - after warm-up, no process's memory and not the connection count rise by more than 10%;
- * - every accepted job ended as its mode says (completed or failed), once;
+ * - after warm-up, no process's memory, no service's, and not the connection count rise by more
+ *   than 10%, and no service's process ended;
+ * - every accepted job ended as its mode says (completed, failed, dead-lettered), once;
  * - no lease left dangling: none went stale during the run, none held after the drain;
  * - every alert delivered to Slack once, through the scripted 429s and 500s;
- * - no request answered 5xx or went unanswered.
+ * - every request answered as expected (enqueues 202 or 429, reads 200), none unanswered;
+ * - the drain settled everything in time.
  */
-import { EXPECTED, type Mode } from "./handler.ts";
+import { ENDING, type Mode } from "./handler.ts";
 import type { Accepted, LoadRecord } from "./load.ts";
 import type { Sample } from "./sample.ts";
 import { growth, type Reading } from "./trend.ts";
@@ -18,48 +20,95 @@ export interface Check {
 }
 
 export const MAX_GROWTH = 0.1;
+/** Fewer samples after warm-up show no trend (soakSettings keeps runs long enough). */
+export const MIN_WINDOW_SAMPLES = 4;
 
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 
-/** Every process alive through the window after warm-up, by its fitted rise. */
-export function memoryGrowth(
-  samples: Sample[],
-  warmUp: number,
-): { pid: number; name: string; growth: number; fromKib: number; toKib: number }[] {
+interface Rise {
+  name: string;
+  growth: number;
+  fromKib: number;
+  toKib: number;
+}
+
+function rise(name: string, readings: Reading[]): Rise {
+  return {
+    name,
+    growth: growth(readings),
+    fromKib: readings[0]!.value,
+    toKib: readings.at(-1)!.value,
+  };
+}
+
+/**
+ * The fitted rise after warm-up of every process alive through the window, and of every service's
+ * whole process tree (a service whose children come and go), highest first.
+ */
+export function memoryGrowth(samples: Sample[], warmUp: number): Rise[] {
   const window = samples.filter((s) => s.at >= warmUp);
-  const seen = new Map<number, { name: string; readings: Reading[] }>();
+  const processes = new Map<number, { name: string; readings: Reading[] }>();
+  const services = new Map<string, Reading[]>();
   for (const sample of window) {
+    const totals = new Map<string, number>();
     for (const p of sample.processes) {
-      const entry = seen.get(p.pid) ?? { name: `${p.service}: ${p.label}`, readings: [] };
+      const entry = processes.get(p.pid) ??
+        { name: `${p.service}: ${p.label} (pid ${p.pid})`, readings: [] };
       entry.readings.push({ at: sample.at, value: p.kib });
-      seen.set(p.pid, entry);
+      processes.set(p.pid, entry);
+      totals.set(p.service, (totals.get(p.service) ?? 0) + p.kib);
+    }
+    for (const [service, kib] of totals) {
+      services.set(service, [...services.get(service) ?? [], { at: sample.at, value: kib }]);
     }
   }
-  return [...seen].filter(([, e]) => e.readings.length === window.length)
-    .map(([pid, e]) => ({
-      pid,
-      name: e.name,
-      growth: growth(e.readings),
-      fromKib: e.readings[0]!.value,
-      toKib: e.readings.at(-1)!.value,
-    }))
-    .sort((a, b) => b.growth - a.growth);
+  return [
+    ...[...processes.values()].filter((e) => e.readings.length === window.length)
+      .map((e) => rise(e.name, e.readings)),
+    ...[...services].filter(([, readings]) => readings.length === window.length)
+      .map(([service, readings]) => rise(`${service} (all its processes)`, readings)),
+  ].sort((a, b) => b.growth - a.growth);
+}
+
+/** Services whose own process changed or went away after warm-up. */
+export function lostServices(samples: Sample[], warmUp: number): string[] {
+  const window = samples.filter((s) => s.at >= warmUp);
+  const roots = (s: Sample) =>
+    new Map(s.processes.filter((p) => p.root).map((p) => [p.service, p.pid]));
+  const first = window[0] ? roots(window[0]) : new Map<string, number>();
+  const lost = new Set<string>();
+  for (const sample of window.slice(1)) {
+    const now = roots(sample);
+    for (const [service, pid] of first) if (now.get(service) !== pid) lost.add(service);
+  }
+  return [...lost];
 }
 
 export function memoryCheck(samples: Sample[], warmUp: number): Check {
+  const windowSamples = samples.filter((s) => s.at >= warmUp).length;
   const rows = memoryGrowth(samples, warmUp);
+  const lost = lostServices(samples, warmUp);
   const over = rows.filter((r) => r.growth > MAX_GROWTH);
   const shown = (over.length ? over : rows.slice(0, 3)).map((r) =>
-    `${r.name} (pid ${r.pid}) ${pct(r.growth)}: ${Math.round(r.fromKib / 1024)} → ${
-      Math.round(r.toKib / 1024)
+    `${r.name} ${pct(r.growth)}: ${(r.fromKib / 1024).toFixed(1)} → ${
+      (r.toKib / 1024).toFixed(1)
     } MiB`
   );
+  const problems = [
+    ...(windowSamples < MIN_WINDOW_SAMPLES
+      ? [`${windowSamples} samples after warm-up, fewer than ${MIN_WINDOW_SAMPLES}`]
+      : []),
+    ...lost.map((service) => `${service}'s process ended or changed`),
+  ];
   return {
-    name: `memory: no process rises more than ${pct(MAX_GROWTH)} after warm-up`,
-    passed: rows.length > 0 && over.length === 0,
-    detail: rows.length === 0
-      ? "no process lived through the window"
-      : `${rows.length} processes; ${over.length ? "over" : "highest"}: ${shown.join("; ")}`,
+    name: `memory: no process or service rises more than ${pct(MAX_GROWTH)} after warm-up`,
+    passed: problems.length === 0 && rows.length > 0 && over.length === 0,
+    detail: [
+      ...problems,
+      `${rows.length} processes and services over ${windowSamples} samples; ${
+        over.length ? "over" : "highest"
+      }: ${shown.join("; ")}`,
+    ].join("; "),
   };
 }
 
@@ -69,22 +118,22 @@ export const totalConnections = (s: Sample): number =>
 export function connectionCheck(samples: Sample[], warmUp: number): Check {
   const readings = samples.filter((s) => s.at >= warmUp)
     .map((s) => ({ at: s.at, value: totalConnections(s) }));
-  const rise = growth(readings);
+  const fitted = growth(readings);
   const values = readings.map((r) => r.value);
   return {
     name: `connections: no rise of more than ${pct(MAX_GROWTH)} after warm-up`,
-    passed: readings.length >= 2 && rise <= MAX_GROWTH,
-    detail: readings.length < 2
-      ? "fewer than 2 samples after warm-up"
-      : `fitted rise ${pct(rise)}; ${Math.min(...values)} to ${Math.max(...values)} connections`,
+    passed: readings.length >= MIN_WINDOW_SAMPLES && fitted <= MAX_GROWTH,
+    detail: readings.length < MIN_WINDOW_SAMPLES
+      ? `${readings.length} samples after warm-up, fewer than ${MIN_WINDOW_SAMPLES}`
+      : `fitted rise ${pct(fitted)}; ${Math.min(...values)} to ${Math.max(...values)} connections`,
   };
 }
 
 export interface JobRow {
   id: string;
   status: string;
-  /** Its terminal events in queue_history (completed, failed, dead_lettered, cancelled). */
-  endings: number;
+  /** Its terminal events in queue_history (completed, failed, dead_lettered, cancelled), in order. */
+  endings: string[];
 }
 
 export function jobCheck(accepted: Accepted[], rows: JobRow[]): Check {
@@ -93,16 +142,23 @@ export function jobCheck(accepted: Accepted[], rows: JobRow[]): Check {
   const ended = new Map<Mode, number>();
   for (const job of accepted) {
     const row = byId.get(job.id);
+    const expected = ENDING[job.mode];
+    const status = expected === "completed" ? "completed" : "failed";
     if (!row) problems.push(`${job.id} (${job.mode}) is missing`);
-    else if (row.status !== EXPECTED[job.mode]) {
-      problems.push(`${job.id} (${job.mode}) is ${row.status}, not ${EXPECTED[job.mode]}`);
-    } else if (row.endings !== 1) {
-      problems.push(`${job.id} (${job.mode}) ended ${row.endings} times`);
+    else if (row.status !== status) {
+      problems.push(`${job.id} (${job.mode}) is ${row.status}, not ${status}`);
+    } else if (row.endings.length !== 1 || row.endings[0] !== expected) {
+      problems.push(
+        `${job.id} (${job.mode}) ended ${
+          row.endings.join(", ") || "with no event"
+        }, not ${expected} once`,
+      );
     } else ended.set(job.mode, (ended.get(job.mode) ?? 0) + 1);
   }
   const counts = [...ended].map(([mode, n]) => `${mode} ${n}`).join(", ");
   return {
-    name: "jobs: every accepted job ended completed or failed as its mode says, once",
+    name:
+      "jobs: every accepted job ended once, as its mode says (completed, failed, dead-lettered)",
     passed: accepted.length > 0 && problems.length === 0,
     detail: `${accepted.length} accepted; ended as expected: ${counts || "none"}${
       problems.length ? `; ${problems.length} not: ${problems.slice(0, 5).join("; ")}` : ""
@@ -125,6 +181,7 @@ export interface AlertRow {
   id: number;
   kind: string;
   delivered: boolean;
+  tries: number;
   text: string;
 }
 
@@ -133,7 +190,13 @@ export interface SlackPost {
   text: string;
 }
 
-export function alertCheck(alerts: AlertRow[], posts: SlackPost[], poisonJobs: number): Check {
+/** `scripted`: the failures Slack was told to answer with (each must have been met). */
+export function alertCheck(
+  alerts: AlertRow[],
+  posts: SlackPost[],
+  poisonJobs: number,
+  scripted: number[],
+): Check {
   const taken = posts.filter((p) => p.status === 200);
   const refused = posts.filter((p) => p.status !== 200);
   const problems: string[] = [];
@@ -148,15 +211,24 @@ export function alertCheck(alerts: AlertRow[], posts: SlackPost[], poisonJobs: n
     problems.push(`${taken.length} posts taken for ${alerts.length} alerts`);
   }
   if (poisonJobs > 0 && alerts.length === 0) problems.push("no alert for the dead letters");
+  for (const status of new Set(scripted)) {
+    if (!refused.some((p) => p.status === status)) problems.push(`Slack never answered ${status}`);
+  }
+  const statuses = [...new Set(refused.map((p) => p.status))].join("/");
   return {
     name: "alerts: every alert delivered to Slack once, through its 429s and 500s",
     passed: problems.length === 0,
     detail: `${alerts.length} alerts (${
       [...new Set(alerts.map((a) => a.kind))].join(", ") || "none"
-    }); ${taken.length} posts taken, ${refused.length} answered ${
-      [...new Set(refused.map((p) => p.status))].join("/") || "-"
-    } and tried again${problems.length ? `; ${problems.slice(0, 5).join("; ")}` : ""}`,
+    }); ${taken.length} posts taken, ${refused.length} answered ${statuses || "-"} and tried again${
+      problems.length ? `; ${problems.slice(0, 5).join("; ")}` : ""
+    }`,
   };
+}
+
+/** What each kind of request may be answered: enqueues are accepted or rate-limited. */
+export function allowedStatuses(kind: string): number[] {
+  return kind.startsWith("POST /queue") ? [202, 429] : [200];
 }
 
 export function answerCheck(record: LoadRecord): Check {
@@ -165,13 +237,23 @@ export function answerCheck(record: LoadRecord): Check {
   for (const [kind, byStatus] of record.statuses) {
     for (const [status, n] of byStatus) {
       total += n;
-      if (status >= 500) bad.push(`${kind}: ${n} × ${status}`);
+      if (!allowedStatuses(kind).includes(status)) bad.push(`${kind}: ${n} × ${status}`);
     }
   }
   for (const [kind, n] of record.unanswered) bad.push(`${kind}: ${n} unanswered`);
   return {
-    name: "answers: no 5xx and none unanswered",
+    name: "answers: enqueues 202 or 429, reads 200, none unanswered",
     passed: total > 0 && bad.length === 0,
     detail: `${total} requests answered${bad.length ? `; ${bad.join("; ")}` : ""}`,
+  };
+}
+
+export function drainCheck(settled: boolean, seconds: number, limitSeconds: number): Check {
+  return {
+    name: "drain: every job ended and every alert delivered after the load",
+    passed: settled,
+    detail: settled
+      ? `settled in ${Math.round(seconds)} s`
+      : `not settled within ${Math.round(limitSeconds)} s`,
   };
 }

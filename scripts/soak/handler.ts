@@ -16,13 +16,13 @@ import { type JobHandler, PermanentJobError } from "../../worker/mod.ts";
 export const MODES = ["ok", "flaky", "hang", "reject", "poison"] as const;
 export type Mode = typeof MODES[number];
 
-/** How each mode's job must end. */
-export const EXPECTED: Record<Mode, "completed" | "failed"> = {
+/** How each mode's job must end: its one terminal event in queue_history. */
+export const ENDING: Record<Mode, "completed" | "failed" | "dead_lettered"> = {
   ok: "completed",
   flaky: "completed",
   hang: "completed",
   reject: "failed",
-  poison: "failed",
+  poison: "dead_lettered",
 };
 
 export interface SoakHandlerOptions {

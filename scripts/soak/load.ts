@@ -35,9 +35,11 @@ export interface LoadRecord {
   accepted: Accepted[];
   /** Requests that got no answer at all (a network error), by kind. */
   unanswered: Map<string, number>;
-  /** Slack failures scripted, by status. */
+  /** The statuses Slack was scripted to answer with, in order. */
   slackFaults: number[];
 }
+
+const REQUEST_TIMEOUT_MS = 30_000;
 
 /** The share of each mode among ordinary jobs (poison jobs come on their own schedule). */
 const MIX: [Mode, number][] = [["ok", 0.8], ["flaky", 0.08], ["hang", 0.04], ["reject", 0.08]];
@@ -72,7 +74,9 @@ export async function runLoad(options: LoadOptions): Promise<LoadRecord> {
     unanswered: new Map(),
     slackFaults: [],
   };
-  const { signal } = options;
+  // One loop failing (the sink gone, an answer we cannot read) stops them all.
+  const stop = new AbortController();
+  const signal = AbortSignal.any([options.signal, stop.signal]);
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
       if (signal.aborted) return resolve();
@@ -86,16 +90,22 @@ export async function runLoad(options: LoadOptions): Promise<LoadRecord> {
     });
   // Jittered, so the customers do not move in step.
   const every = async (ms: number, first: number, act: () => Promise<void>) => {
-    await sleep(first);
-    while (!signal.aborted) {
-      await act();
-      await sleep(ms * (0.5 + random()));
+    try {
+      await sleep(first);
+      while (!signal.aborted) {
+        await act();
+        await sleep(ms * (0.5 + random()));
+      }
+    } catch (error) {
+      stop.abort(error);
+      throw error;
     }
   };
   const call = async (kind: string, url: string, init: RequestInit = {}) => {
     const started = performance.now();
     try {
-      const res = await fetch(url, init);
+      // An answer that never comes counts as unanswered, rather than holding the soak.
+      const res = await fetch(url, { ...init, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
       const body = await res.text();
       const byStatus = record.statuses.get(kind) ?? new Map<number, number>();
       byStatus.set(res.status, (byStatus.get(res.status) ?? 0) + 1);
@@ -108,6 +118,27 @@ export async function runLoad(options: LoadOptions): Promise<LoadRecord> {
       record.unanswered.set(kind, (record.unanswered.get(kind) ?? 0) + 1);
       return undefined;
     }
+  };
+  // Slack's scripted failures: 429 then 500 for the first alert, then one more each time the
+  // last was met. (The sink replaces what is still waiting, and after the first alert the DLQ
+  // monitor alerts at most every 10 minutes, so scripting one per dead letter would mostly be lost.)
+  const sink = async (path: string, init: RequestInit = {}) => {
+    const res = await fetch(`${options.sinkUrl}${path}`, init);
+    if (!res.ok) throw new Error(`The Slack sink answered ${res.status} to ${path}`);
+    return await res.json();
+  };
+  const scriptSlack = async () => {
+    const posts = await sink("/_sink/messages") as { status: number }[];
+    const refused = posts.filter((p) => p.status !== 200).length;
+    if (refused < record.slackFaults.length) return; // the last script still waits
+    const statuses = record.slackFaults.length === 0
+      ? [429, 500]
+      : [record.slackFaults.length % 2 === 0 ? 429 : 500];
+    await sink("/_sink/respond", {
+      method: "POST",
+      body: JSON.stringify({ statuses, retryAfter: 1 }),
+    });
+    record.slackFaults.push(...statuses);
   };
   const enqueue = async (customer: string, token: string, modes: Mode[], bulk: boolean) => {
     const jobs = modes.map((mode) => ({
@@ -140,15 +171,9 @@ export async function runLoad(options: LoadOptions): Promise<LoadRecord> {
         await enqueue(customer, token, Array.from({ length: count }, () => drawMode(random)), bulk);
       })
     ),
-    // A dead letter every few minutes; Slack answers the next post with 429 or 500.
+    // A dead letter every few minutes.
     every(options.deadLetterEveryMs, options.deadLetterEveryMs / 4, async () => {
-      const status = record.slackFaults.length % 2 === 0 ? 429 : 500;
-      const scripted = await fetch(`${options.sinkUrl}/_sink/respond`, {
-        method: "POST",
-        body: JSON.stringify({ statuses: [status], retryAfter: 1 }),
-      });
-      await scripted.body?.cancel();
-      if (scripted.ok) record.slackFaults.push(status);
+      await scriptSlack();
       await enqueue(poisonCustomer, poisonToken, ["poison"], false);
     }),
     every(options.healthEveryMs, 0, async () => {

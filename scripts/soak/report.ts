@@ -57,7 +57,7 @@ export function soakCharts(result: SoakResult): Map<string, LineChart> {
   const time = { title: "minutes" };
   return new Map([
     ["soak-memory.svg", {
-      title: "Resident memory per service (without shared memory)",
+      title: "Private resident memory per service (RssAnon, all its processes)",
       subtitle,
       x: time,
       y: { title: "MiB" },
@@ -128,15 +128,16 @@ export function soakMarkdown(result: SoakResult, charts: DrawnChart[]): string {
     "Written by `deno task soak` (`npx deno@2.9.6 task soak [--minutes N]`, default 20): the whole",
     "local stack (PostgreSQL 15 with pg_cron, fauxqs, the Edge Functions behind the gateway, the",
     "Slack sink, the console's server) with the shipped settings, and worker processes running the",
-    "shipped runtime at its default concurrency. The load is steady and mixed: each customer",
-    "enqueues single jobs and bulk batches; jobs report progress, some fail once, some hang past",
+    "shipped runtime with its defaults. The load is steady and mixed: each customer enqueues single",
+    "jobs and bulk batches with its own token; jobs report progress, some fail once, some hang past",
     "their timeout once (deaf to the abort), some fail for good; a poison job every few minutes",
-    "reaches the DLQ, and Slack answers the next alert with 429 or 500; health is probed and the",
-    "console's reads are made with a viewer token. The soak's jobs last a few seconds, so its",
-    "workers time a job out after 10 s (`JOB_TIMEOUT_SECONDS`, default 30 minutes). Every 30 s it",
-    "samples each process's resident memory (without shared memory: Postgres' buffer cache fills",
-    "by design), Postgres' connections, table sizes and leases. After the load it waits until",
-    "every job and alert has settled, then checks.",
+    "reaches the DLQ, and Slack refuses posts now and then (429 and 500 for the first alert, one",
+    "more each time the last was met); health is probed and the console's reads are made with a",
+    "viewer token. The soak's jobs last at most 2 s, so its workers time a job out after 10 s",
+    "(`JOB_TIMEOUT_SECONDS`, default 30 minutes). Every 30 s it samples each process's private",
+    "resident memory (RssAnon: not the mapped binaries, nor shared memory, where Postgres' buffer",
+    "cache fills by design), Postgres' connections, table sizes and leases. After the load it waits",
+    "until every job and alert has settled, then checks.",
     "",
     `Last run: ${result.date}, ${navigator.hardwareConcurrency} CPU cores, ${result.minutes} minutes of load (warm-up ${
       minutes(result.warmUpSeconds)

@@ -10,9 +10,12 @@ export interface ProcessSample {
   service: string;
   /** What it is within the service: its command, shortened. */
   label: string;
+  /** The service's own process (the one the stack started), not one of its children. */
+  root: boolean;
   /**
-   * Resident memory without shared memory, in KiB: VmRSS - RssShmem. For Postgres the shared
-   * buffer cache, which fills by design as pages are read, is not any one process's growth.
+   * Private resident memory, in KiB (RssAnon: heaps and stacks, where a leak lives). Not the
+   * mapped binary and libraries, paged in as code first runs, nor shared memory: Postgres' buffer
+   * cache fills by design as pages are read.
    */
   kib: number;
   /** VmRSS, in KiB. */
@@ -91,13 +94,13 @@ export function sampleProcesses(roots: { service: string; pid: number }[]): Proc
       const status = read(`/proc/${pid}/status`);
       const cmdline = read(`/proc/${pid}/cmdline`);
       if (!status || cmdline === undefined) continue;
-      const rssKib = statusKib(status, "VmRSS");
       samples.push({
         pid,
         service: root.service,
         label: labelOf(cmdline),
-        kib: rssKib - statusKib(status, "RssShmem"),
-        rssKib,
+        root: pid === root.pid,
+        kib: statusKib(status, "RssAnon"),
+        rssKib: statusKib(status, "VmRSS"),
       });
     }
   }

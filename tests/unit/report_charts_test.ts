@@ -81,3 +81,16 @@ Deno.test("withPart() replaces one part of the reliability report and keeps the 
   assert.ok(again.includes("figures"), "the suite's part is kept");
   assert.equal(again.match(/<!-- soak: start -->/g)?.length, 1);
 });
+
+Deno.test("withPart() refuses a report with text outside its parts, which a rewrite would lose", () => {
+  const doc = withPart("", "suite", "## Fault suite");
+  assert.throws(() => withPart(doc + "\nedited by hand\n", "soak", "x"), /text outside its parts/);
+  assert.throws(
+    () => withPart("# Reliability\n\nintro\n\n## Bad input\n", "soak", "x"),
+    /outside its parts/,
+  );
+  assert.throws(
+    () => withPart(doc.replace("<!-- suite: end -->", ""), "soak", "x"),
+    /suite part's markers are broken/,
+  );
+});

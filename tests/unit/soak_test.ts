@@ -11,6 +11,7 @@ import {
 } from "../../scripts/soak/checks.ts";
 import { modeOf, soakHandler } from "../../scripts/soak/handler.ts";
 import { drawMode, type LoadRecord } from "../../scripts/soak/load.ts";
+import { soakMarkdown } from "../../scripts/soak/report.ts";
 import { labelOf, type Sample } from "../../scripts/soak/sample.ts";
 import { growth, warmUpSeconds } from "../../scripts/soak/trend.ts";
 import type { ClaimedJob } from "../../worker/contract.ts";
@@ -22,7 +23,7 @@ Deno.test("soakSettings() defaults to 20 minutes with a report, and refuses bad 
     minutes: 3,
     writeReport: false,
   });
-  assert.throws(() => soakSettings(["--minutes", "0"]), /--minutes must be a number/);
+  assert.throws(() => soakSettings(["--minutes", "2"]), /--minutes must be a number from 3/);
   assert.throws(() => soakSettings(["--minutes"]), /--minutes must be a number/);
   assert.throws(() => soakSettings(["--minuts", "3"]), /Unknown argument '--minuts'/);
 });
@@ -96,7 +97,10 @@ function samples(values: (t: number) => { kib: number; connections: number }): S
     const v = values(at);
     return {
       at,
-      processes: [{ pid: 7, service: "functions", label: "x", kib: v.kib, rssKib: v.kib }],
+      processes: [
+        { pid: 7, service: "functions", label: "x", root: true, kib: v.kib, rssKib: v.kib },
+        { pid: 8, service: "functions", label: "y", root: false, kib: 1000, rssKib: 1000 },
+      ],
       database: {
         connections: { a: v.connections },
         tableBytes: {},
@@ -115,23 +119,59 @@ Deno.test("memoryCheck() and connectionCheck() fail a steady rise after warm-up,
   const leaking = samples((t) => ({ kib: 1000 + t, connections: 10 + Math.floor(t / 60) }));
   const memory = memoryCheck(leaking, 150);
   assert.equal(memory.passed, false);
-  assert.match(memory.detail, /functions: x \(pid 7\)/);
+  assert.match(memory.detail, /over: functions: x \(pid 7\)/);
   assert.equal(connectionCheck(leaking, 150).passed, false);
 });
 
-Deno.test("jobCheck() passes only when every accepted job ended as its mode says, once", () => {
+Deno.test("memoryCheck() judges a service's whole tree, a lost service, and too few samples", () => {
+  // Children that come and go (new pids), each a little bigger: only the service total shows it.
+  const churn = samples(() => ({ kib: 1000, connections: 10 })).map((s, i) => ({
+    ...s,
+    processes: [
+      s.processes[0]!,
+      { ...s.processes[1]!, pid: 100 + i, kib: 1000 + 200 * i },
+    ],
+  }));
+  const total = memoryCheck(churn, 150);
+  assert.equal(total.passed, false);
+  assert.match(total.detail, /over: functions \(all its processes\)/);
+  // The service's own process replaced by another.
+  const restarted = samples(() => ({ kib: 1000, connections: 10 })).map((s) =>
+    s.at < 400 ? s : { ...s, processes: s.processes.map((p) => p.root ? { ...p, pid: 99 } : p) }
+  );
+  const lost = memoryCheck(restarted, 150);
+  assert.equal(lost.passed, false);
+  assert.match(lost.detail, /functions's process ended or changed/);
+  // Too short a window proves nothing.
+  const short = memoryCheck(samples(() => ({ kib: 1000, connections: 10 })), 500);
+  assert.equal(short.passed, false);
+  assert.match(short.detail, /fewer than 4/);
+  assert.equal(connectionCheck(samples(() => ({ kib: 1, connections: 1 })), 500).passed, false);
+});
+
+Deno.test("jobCheck() passes only when every accepted job ended once, with its mode's ending", () => {
   const accepted = [{ id: "1", mode: "ok" as const }, { id: "2", mode: "poison" as const }];
-  const good = [{ id: "1", status: "completed", endings: 1 }, {
-    id: "2",
-    status: "failed",
-    endings: 1,
-  }];
+  const good = [
+    { id: "1", status: "completed", endings: ["completed"] },
+    { id: "2", status: "failed", endings: ["dead_lettered"] },
+  ];
   assert.equal(jobCheck(accepted, good).passed, true);
-  assert.equal(jobCheck(accepted, [good[0]!]).passed, false, "missing");
-  assert.equal(jobCheck(accepted, [good[0]!, { ...good[1]!, status: "pending" }]).passed, false);
-  const twice = jobCheck(accepted, [{ ...good[0]!, endings: 2 }, good[1]!]);
+  const missing = jobCheck(accepted, [good[0]!]);
+  assert.match(missing.detail, /2 \(poison\) is missing/);
+  const pending = jobCheck(accepted, [good[0]!, { ...good[1]!, status: "pending" }]);
+  assert.match(pending.detail, /is pending, not failed/);
+  const twice = jobCheck(accepted, [
+    { ...good[0]!, endings: ["completed", "completed"] },
+    good[1]!,
+  ]);
   assert.equal(twice.passed, false);
-  assert.match(twice.detail, /ended 2 times/);
+  assert.match(twice.detail, /ended completed, completed, not completed once/);
+  const wrongWay = jobCheck(accepted, [good[0]!, { ...good[1]!, endings: ["failed"] }]);
+  assert.match(
+    wrongWay.detail,
+    /ended failed, not dead_lettered once/,
+    "a poison job must reach the DLQ",
+  );
   assert.equal(jobCheck([], []).passed, false, "a soak that accepted nothing proves nothing");
 });
 
@@ -142,18 +182,26 @@ Deno.test("leaseCheck() fails on a stale recovery or a lease held after the drai
   assert.equal(leaseCheck({ inProgress: 0, workersHoldingJobs: 0, recovered: 1 }).passed, false);
 });
 
-Deno.test("alertCheck() wants each alert delivered and taken by Slack exactly once", () => {
-  const alerts = [{ id: 1, kind: "dlq_triggered", delivered: true, text: "A" }];
-  const posts = [{ status: 429, text: "A" }, { status: 200, text: "A" }];
-  const ok = alertCheck(alerts, posts, 1);
+Deno.test("alertCheck() wants each alert delivered and taken by Slack once, each scripted failure met", () => {
+  const alerts = [{ id: 1, kind: "dlq_triggered", delivered: true, tries: 3, text: "A" }];
+  const posts = [{ status: 429, text: "A" }, { status: 500, text: "A" }, {
+    status: 200,
+    text: "A",
+  }];
+  const ok = alertCheck(alerts, posts, 1, [429, 500]);
   assert.equal(ok.passed, true, ok.detail);
-  assert.match(ok.detail, /1 answered 429 and tried again/);
-  assert.equal(alertCheck(alerts, [...posts, { status: 200, text: "A" }], 1).passed, false);
-  assert.equal(alertCheck([{ ...alerts[0]!, delivered: false }], [posts[0]!], 1).passed, false);
-  assert.equal(alertCheck([], [], 1).passed, false, "dead letters without an alert");
+  assert.match(ok.detail, /2 answered 429\/500 and tried again/);
+  const twice = alertCheck(alerts, [...posts, { status: 200, text: "A" }], 1, [429, 500]);
+  assert.match(twice.detail, /reached Slack 2 times/);
+  const undelivered = alertCheck([{ ...alerts[0]!, delivered: false }], posts, 1, [429, 500]);
+  assert.equal(undelivered.passed, false);
+  assert.match(undelivered.detail, /alert 1 \(dlq_triggered\) not delivered/);
+  const unmet = alertCheck(alerts, [posts[0]!, posts[2]!], 1, [429, 500]);
+  assert.match(unmet.detail, /Slack never answered 500/);
+  assert.match(alertCheck([], [], 1, []).detail, /no alert for the dead letters/);
 });
 
-Deno.test("answerCheck() fails on any 5xx or unanswered request", () => {
+Deno.test("answerCheck() wants enqueues 202 or 429 and reads 200, every request answered", () => {
   const record = (statuses: [string, number][], unanswered = 0): LoadRecord => ({
     statuses: new Map(statuses.map(([k, s]) => [k, new Map([[s, 3]])])),
     latencies: new Map(),
@@ -162,8 +210,10 @@ Deno.test("answerCheck() fails on any 5xx or unanswered request", () => {
     slackFaults: [],
   });
   assert.equal(answerCheck(record([["POST /queue", 202], ["POST /queue bulk", 429]])).passed, true);
-  assert.equal(answerCheck(record([["GET /health", 503]])).passed, false);
-  assert.equal(answerCheck(record([["GET /health", 200]], 1)).passed, false);
+  assert.match(answerCheck(record([["GET /health", 503]])).detail, /GET \/health: 3 × 503/);
+  assert.equal(answerCheck(record([["GET console-api/jobs", 401]])).passed, false);
+  assert.equal(answerCheck(record([["GET /health", 429]])).passed, false);
+  assert.match(answerCheck(record([["GET /health", 200]], 1)).detail, /1 unanswered/);
 });
 
 Deno.test("labelOf() names a process by its script, or by Postgres' own title", () => {
@@ -176,4 +226,47 @@ Deno.test("labelOf() names a process by its script, or by Postgres' own title", 
     "postgres: postgres postgres 127.0.0.1(5432) idle",
   );
   assert.equal(labelOf("/usr/lib/postgresql/15/bin/postgres\0-D\0/x\0"), "postgres");
+});
+
+Deno.test("soakMarkdown() shows every check, the charts, the answers and the tables that changed", () => {
+  const at = (t: number, jobs: number): Sample => ({
+    at: t,
+    processes: [],
+    database: {
+      connections: { a: 3 },
+      tableBytes: { "public.jobs": jobs, "private.settings": 32768 },
+      leases: 1,
+      pending: 2,
+      workersHoldingJobs: 0,
+    },
+  });
+  const markdown = soakMarkdown({
+    minutes: 3,
+    loadSeconds: 180,
+    warmUpSeconds: 60,
+    drainSeconds: 70,
+    workers: { processes: 2, concurrency: 10 },
+    customers: 6,
+    samples: [at(0, 8192), at(180, 65536)],
+    record: {
+      statuses: new Map([["GET /health", new Map([[200, 2]])]]),
+      latencies: new Map([["GET /health", [5, 7]]]),
+      accepted: [{ id: "1", mode: "ok" }],
+      unanswered: new Map(),
+      slackFaults: [429, 500],
+    },
+    checks: [
+      { name: "a", passed: true, detail: "x | y" },
+      { name: "b", passed: false, detail: "z" },
+    ],
+    date: "2026-11-30",
+  }, [{ file: "soak-memory.svg", title: "Memory" }]);
+  assert.match(markdown, /\*\*1 passed, 1 failed\*\*/);
+  assert.ok(markdown.includes("| a | passed | x \\| y |"), "a pipe in a detail is escaped");
+  assert.ok(markdown.includes("| b | **FAILED** | z |"));
+  assert.ok(markdown.includes("![Memory](reliability/soak-memory.svg)"));
+  assert.ok(markdown.includes("| GET /health | 2 × 200 | 5.0 / 7.0 ms |"));
+  assert.ok(markdown.includes("| public.jobs | 8 KiB | 64 KiB |"));
+  assert.ok(!markdown.includes("private.settings"), "a table the run did not write is left out");
+  assert.ok(markdown.includes("Slack scripted to answer 429, 500"));
 });
