@@ -116,6 +116,8 @@ export function markdownReport(
     `Last run: ${run.date}, ${run.cpus} CPU cores, ${Math.round(run.seconds / 60)} minutes.`,
     "",
     ...charts,
+    "## Figures",
+    "",
     "| benchmark | figure | target | |",
     "| --- | --- | --- | --- |",
     ...figures.map((f) =>

@@ -75,7 +75,8 @@ export function chartSpec(chart: LineChart): TopLevelSpec {
       },
       tooltip: [{ field: "series" }, { field: "x" }, { field: "y" }],
     },
-    config: { legend: { orient: "bottom", columns: 2, labelLimit: 420 }, font: "sans-serif" },
+    // One column, no label limit: the series' names are the benchmark's own, often long.
+    config: { legend: { orient: "bottom", columns: 1, labelLimit: 0 }, font: "sans-serif" },
   } as TopLevelSpec;
 }
 
