@@ -229,6 +229,10 @@ if (import.meta.main) {
     console.log("0 passed, 1 failed");
     Deno.exit(1);
   }
+  // Every sample, process by process, for a closer look than the charts give.
+  const samplesFile = join(p.stateDir, "samples.json");
+  Deno.writeTextFileSync(samplesFile, JSON.stringify(result.samples));
+  console.log(`samples in ${samplesFile}`);
   const chartDir = settings.writeReport
     ? join(p.root, "docs", "reliability")
     : join(p.stateDir, "charts");

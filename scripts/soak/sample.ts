@@ -3,6 +3,7 @@
  * workers (from /proc), and from Postgres its connections, table sizes and leases.
  */
 import type postgres from "postgres";
+import { projectRoot } from "../stack/profile.ts";
 
 export interface ProcessSample {
   pid: number;
@@ -61,15 +62,15 @@ function statusKib(status: string, field: string): number {
   return match ? Number(match[1]) : 0;
 }
 
-/** A short label from a command line: the script or program, and Postgres' own process titles. */
-export function labelOf(cmdline: string): string {
+/**
+ * A short label from a command line: the last script it runs, relative to the project (a function
+ * instance runs function_worker.ts with its function's index.ts), or Postgres' own process title.
+ */
+export function labelOf(cmdline: string, root: string = projectRoot): string {
   const args = cmdline.split("\0").filter(Boolean);
   if (args[0]?.startsWith("postgres:")) return args[0].replace(/\s+/g, " ").slice(0, 60);
-  const script = args.find((a) => /\.(ts|js|mjs)$/.test(a));
-  if (script) {
-    const tail = args.slice(args.indexOf(script) + 1).find((a) => /^[a-z][\w-]*$/.test(a));
-    return [script.split("/").slice(-2).join("/"), tail].filter(Boolean).join(" ");
-  }
+  const script = args.findLast((a) => /\.(ts|js|mjs)$/.test(a));
+  if (script) return script.startsWith(`${root}/`) ? script.slice(root.length + 1) : script;
   return (args[0] ?? "?").split("/").pop()!;
 }
 

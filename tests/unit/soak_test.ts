@@ -216,10 +216,17 @@ Deno.test("answerCheck() wants enqueues 202 or 429 and reads 200, every request 
   assert.match(answerCheck(record([["GET /health", 200]], 1)).detail, /1 unanswered/);
 });
 
-Deno.test("labelOf() names a process by its script, or by Postgres' own title", () => {
+Deno.test("labelOf() names a process by the last script it runs, or by Postgres' own title", () => {
   assert.equal(
-    labelOf("/usr/bin/deno\0run\0-A\0/w/scripts/stack/function_worker.ts\0queue\0"),
-    "stack/function_worker.ts queue",
+    labelOf(
+      "/usr/bin/deno\0run\0-A\0/w/scripts/stack/function_worker.ts\0/w/supabase/functions/queue/index.ts\0",
+      "/w",
+    ),
+    "supabase/functions/queue/index.ts",
+  );
+  assert.equal(
+    labelOf("/usr/bin/deno\0run\0/w/scripts/soak/worker.ts\0", "/w"),
+    "scripts/soak/worker.ts",
   );
   assert.equal(
     labelOf("postgres: postgres postgres 127.0.0.1(5432) idle\0"),
