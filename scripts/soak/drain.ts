@@ -6,6 +6,7 @@
  */
 import type postgres from "postgres";
 import type { AlertRow, JobRow, SlackPost } from "./checks.ts";
+import { sampleDatabase } from "./sample.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -73,12 +74,11 @@ export async function readBack(
                              and h.event in ('completed', 'failed', 'dead_lettered', 'cancelled')
                            order by h.id), '{}') as endings
       from public.jobs j where j.id = any(${ids}::uuid[])`;
-  const [leases] = await sql<{ in_progress: number; holding: number; recovered: number }[]>`
-    select (select count(*)::int from public.jobs where status = 'in_progress') as in_progress,
-           (select count(*)::int from public.worker_heartbeats
-             where current_job_id is not null) as holding,
-           (select count(*)::int from public.queue_history
-             where event = 'recovered' and job_id = any(${ids}::uuid[])) as recovered`;
+  // The leases as every sample counts them, and the stale-lease recoveries of the soak's jobs.
+  const { leases, workersHoldingJobs } = await sampleDatabase(sql);
+  const [{ recovered }] = await sql<[{ recovered: number }]>`
+    select count(*)::int as recovered from public.queue_history
+     where event = 'recovered' and job_id = any(${ids}::uuid[])`;
   // Alerts, Slack's posts, alerts again: equal alert reads mean no post or new alert came between.
   for (let tries = 0;; tries++) {
     const before = await alertRows(sql);
@@ -87,11 +87,7 @@ export async function readBack(
     if (JSON.stringify(before) === JSON.stringify(after) || tries === 10) {
       return {
         jobs,
-        leases: {
-          inProgress: leases!.in_progress,
-          workersHoldingJobs: leases!.holding,
-          recovered: leases!.recovered,
-        },
+        leases: { inProgress: leases, workersHoldingJobs, recovered },
         alerts: after,
         posts,
       };
