@@ -877,7 +877,8 @@ begin
   -- The row lock serializes concurrent checks: each alert is decided once.
   select * into state from private.dlq_monitor for update;
   select * into settings from private.settings;
-  result.previous_depth := state.depth;
+  -- What the last alert of this incident reported; before the first, what the last check saw.
+  result.previous_depth := coalesce(state.alerted_depth, state.depth);
 
 if depth > 0 then
     if state.incident_since is null then
@@ -914,7 +915,7 @@ update private.dlq_monitor m
 end;
 $$;
 
-COMMENT ON FUNCTION private.decide_dlq_alert(depth integer) IS 'Records the DLQ depth one check saw and says which alert to raise, if any (the alert policy; state in private.dlq_monitor).';
+COMMENT ON FUNCTION private.decide_dlq_alert(depth integer) IS 'Records the DLQ depth one check saw and says which alert to raise, if any, with the depth the last alert reported (the alert policy; state in private.dlq_monitor).';
 
 CREATE TABLE private.alerts (
     id bigint NOT NULL,

@@ -20,7 +20,9 @@ select is((private.decide_dlq_alert(3)).alert, null, 'the same depth again raise
 select is((private.decide_dlq_alert(900)).alert, null,
   'growth within dlq_growth_alert_seconds of the last alert raises nothing (a burst is one alert)');
 update private.dlq_monitor set alerted_at = now() - interval '11 minutes';
-select is((private.decide_dlq_alert(1000)).alert, 'dlq_grew', 'growth after the quiet period alerts again');
+select is((select (d.alert, d.previous_depth)::text from private.decide_dlq_alert(1000) d),
+  '(dlq_grew,3)',
+  'growth after the quiet period alerts again, from the depth the last alert reported, not the last check''s');
 select is((select alerted_depth from private.dlq_monitor), 1000, 'the alerted depth is remembered');
 update private.dlq_monitor set alerted_at = now() - interval '11 minutes';
 select is((private.decide_dlq_alert(1000)).alert, null, 'a steady depth is not growth');
