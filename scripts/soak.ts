@@ -23,6 +23,7 @@ import {
   memoryCheck,
 } from "./soak/checks.ts";
 import { drain, readBack } from "./soak/drain.ts";
+import { heapHookFlags, HeapReports } from "./soak/heap.ts";
 import { runLoad } from "./soak/load.ts";
 import { drawSoakCharts, soakMarkdown, type SoakResult } from "./soak/report.ts";
 import { type Sample, sampleDatabase, sampleProcesses } from "./soak/sample.ts";
@@ -69,7 +70,13 @@ function startWorker(stack: Stack, name: string): Promise<Service> {
   const { RECEIVE_WAIT_SECONDS: _, ...env } = workerEnv(stack.env, name);
   let ready = false;
   const service = spawnService(name, Deno.execPath(), {
-    args: ["run", "-A", "--no-prompt", join(stack.profile.root, "scripts", "soak", "worker.ts")],
+    args: [
+      "run",
+      "-A",
+      "--no-prompt",
+      ...heapHookFlags(stack.profile.root),
+      join(stack.profile.root, "scripts", "soak", "worker.ts"),
+    ],
     env: {
       ...env,
       WORKER_DB_URL: `${env.WORKER_DB_URL}&application_name=${name}`,
@@ -123,16 +130,24 @@ async function soak(stack: Stack, settings: SoakSettings): Promise<SoakResult> {
     const started = performance.now();
     const seconds = () => (performance.now() - started) / 1000;
     const samples: Sample[] = [];
+    const heapReports = new HeapReports(p.stateDir);
     const roots = () =>
       [...stack.services, ...workers].map((s) => ({ service: s.name, pid: s.pid }));
     // On the 30 s grid from the start, however long a sample takes; a failed one is skipped.
     sampler = (async () => {
       for (let n = 0; sampling; n++) {
         try {
+          // Every Deno process collects fully and reports, then all are sampled (heap.ts).
+          const { asked, reports } = await heapReports.collect(
+            sampleProcesses(roots()).filter((p) => p.deno).map((p) => p.pid),
+          );
           const at = seconds();
           samples.push({
             at,
-            processes: sampleProcesses(roots()),
+            processes: sampleProcesses(
+              roots(),
+              (pid) => asked.includes(pid) ? reports.get(pid) ?? "missed" : undefined,
+            ),
             database: await sampleDatabase(sql),
           });
           const db = samples.at(-1)!.database;
@@ -218,7 +233,10 @@ if (import.meta.main) {
   let result: SoakResult | undefined;
   try {
     console.log(`Starting the soak stack in ${p.stateDir}...`);
-    stack = await startStack(p, { log: (line) => console.log(`• ${line}`) });
+    stack = await startStack(p, {
+      log: (line) => console.log(`• ${line}`),
+      denoFlags: heapHookFlags(p.root),
+    });
     result = await soak(stack, settings);
   } catch (error) {
     console.error(`Soak aborted: ${error instanceof Error ? error.message : error}`);

@@ -1,7 +1,8 @@
 /**
  * The soak's pass conditions, each a pure function of what was sampled and read back:
- * - after warm-up, no process's memory, no service's, and not the connection count rise by more
- *   than 10%, and no service's process ended;
+ * - after warm-up, no process's memory (a Deno process's live heap after a full collection,
+ *   Postgres' RssAnon), no service's, and not the connection count rise by more than 10%, and no
+ *   service's process ended;
  * - every accepted job ended as its mode says (completed, failed, dead-lettered), once;
  * - no lease left dangling: none went stale during the run, none held after the drain;
  * - every alert delivered to Slack once, through the scripted 429s and 500s;
@@ -10,7 +11,7 @@
  */
 import { ENDING, type Mode } from "./handler.ts";
 import type { Accepted, LoadRecord } from "./load.ts";
-import type { Sample } from "./sample.ts";
+import type { ProcessSample, Sample } from "./sample.ts";
 import { growth, type Reading } from "./trend.ts";
 
 export interface Check {
@@ -25,16 +26,36 @@ export const MIN_WINDOW_SAMPLES = 4;
 
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 
-interface Rise {
+/**
+ * What a process's memory is judged on, in KiB: a Deno process's live memory right after a full
+ * collection (heap objects and the buffers they hold: what is still reachable); Postgres'
+ * RssAnon. Undefined for a Deno process with no report at that sample.
+ *
+ * Not a Deno process's RssAnon: beside its live memory it holds heap pages V8 keeps after freeing
+ * them (a worker's heap went from 20 to 71 MiB held at 14 minutes, 12.4 MiB in use throughout)
+ * and native memory that V8's compiler and the allocator grow with the work done, up to a ceiling
+ * reached only after thousands of requests: measured alone, the health function's AWS SDK calls
+ * levelled at about 35 MiB outside the heap after some 9,000 calls with the live heap flat at
+ * 11.4 MiB, and the soak's health probes make under 1,000 in 20 minutes. So it climbs for longer
+ * than the run without anything leaking. It is charted and tabled, not judged; a leak of native
+ * memory that no JavaScript object holds would show there only.
+ */
+export function judgedKib(p: ProcessSample): number | undefined {
+  return p.deno ? p.v8?.liveKib : p.kib;
+}
+
+export interface Rise {
   name: string;
+  measure: "live heap" | "RssAnon";
   growth: number;
   fromKib: number;
   toKib: number;
 }
 
-function rise(name: string, readings: Reading[]): Rise {
+function rise(name: string, measure: Rise["measure"], readings: Reading[]): Rise {
   return {
     name,
+    measure,
     growth: growth(readings),
     fromKib: readings[0]!.value,
     toKib: readings.at(-1)!.value,
@@ -42,32 +63,47 @@ function rise(name: string, readings: Reading[]): Rise {
 }
 
 /**
- * The fitted rise after warm-up of every process alive through the window, and of every service's
- * whole process tree (a service whose children come and go), highest first.
+ * The fitted rise after warm-up of the judged memory (judgedKib) of every process present and
+ * measured at every sample of the window, and of the RssAnon of every service's processes without
+ * V8 together (Postgres' backends come and go), highest first.
  */
 export function memoryGrowth(samples: Sample[], warmUp: number): Rise[] {
   const window = samples.filter((s) => s.at >= warmUp);
-  const processes = new Map<number, { name: string; readings: Reading[] }>();
+  const processes = new Map<number, { name: string; deno: boolean; readings: Reading[] }>();
   const services = new Map<string, Reading[]>();
   for (const sample of window) {
     const totals = new Map<string, number>();
     for (const p of sample.processes) {
       const entry = processes.get(p.pid) ??
-        { name: `${p.service}: ${p.label} (pid ${p.pid})`, readings: [] };
-      entry.readings.push({ at: sample.at, value: p.kib });
+        { name: `${p.service}: ${p.label} (pid ${p.pid})`, deno: p.deno, readings: [] };
+      const kib = judgedKib(p);
+      if (kib !== undefined) entry.readings.push({ at: sample.at, value: kib });
       processes.set(p.pid, entry);
-      totals.set(p.service, (totals.get(p.service) ?? 0) + p.kib);
+      if (!p.deno) totals.set(p.service, (totals.get(p.service) ?? 0) + p.kib);
     }
     for (const [service, kib] of totals) {
       services.set(service, [...services.get(service) ?? [], { at: sample.at, value: kib }]);
     }
   }
+  const whole = (readings: Reading[]) => readings.length === window.length;
   return [
-    ...[...processes.values()].filter((e) => e.readings.length === window.length)
-      .map((e) => rise(e.name, e.readings)),
-    ...[...services].filter(([, readings]) => readings.length === window.length)
-      .map(([service, readings]) => rise(`${service} (all its processes)`, readings)),
+    ...[...processes.values()].filter((e) => whole(e.readings))
+      .map((e) => rise(e.name, e.deno ? "live heap" : "RssAnon", e.readings)),
+    ...[...services].filter(([, readings]) => whole(readings))
+      .map(([service, readings]) => rise(`${service} (all its processes)`, "RssAnon", readings)),
   ].sort((a, b) => b.growth - a.growth);
+}
+
+/** Deno processes that were asked for their heap after warm-up and did not report in time. */
+export function missedHeapReports(samples: Sample[], warmUp: number): string[] {
+  const missed = new Map<string, number>();
+  for (const sample of samples.filter((s) => s.at >= warmUp)) {
+    for (const p of sample.processes.filter((p) => p.heapMissed)) {
+      const name = `${p.service}: ${p.label} (pid ${p.pid})`;
+      missed.set(name, (missed.get(name) ?? 0) + 1);
+    }
+  }
+  return [...missed].map(([name, n]) => `${name} did not report its heap at ${n} samples`);
 }
 
 /** Services whose own process changed or went away after warm-up. */
@@ -90,7 +126,7 @@ export function memoryCheck(samples: Sample[], warmUp: number): Check {
   const lost = lostServices(samples, warmUp);
   const over = rows.filter((r) => r.growth > MAX_GROWTH);
   const shown = (over.length ? over : rows.slice(0, 3)).map((r) =>
-    `${r.name} ${pct(r.growth)}: ${(r.fromKib / 1024).toFixed(1)} → ${
+    `${r.name} ${r.measure} ${pct(r.growth)}: ${(r.fromKib / 1024).toFixed(1)} → ${
       (r.toKib / 1024).toFixed(1)
     } MiB`
   );
@@ -99,9 +135,12 @@ export function memoryCheck(samples: Sample[], warmUp: number): Check {
       ? [`${windowSamples} samples after warm-up, fewer than ${MIN_WINDOW_SAMPLES}`]
       : []),
     ...lost.map((service) => `${service}'s process ended or changed`),
+    ...missedHeapReports(samples, warmUp),
   ];
   return {
-    name: `memory: no process or service rises more than ${pct(MAX_GROWTH)} after warm-up`,
+    name: `memory: no process or service rises more than ${
+      pct(MAX_GROWTH)
+    } after warm-up (a Deno process's live memory after a full collection, Postgres' RssAnon)`,
     passed: problems.length === 0 && rows.length > 0 && over.length === 0,
     detail: [
       ...problems,

@@ -1,9 +1,11 @@
 /**
  * What the soak samples every 30 s: the resident memory of every process of the stack and its
- * workers (from /proc), and from Postgres its connections, table sizes and leases.
+ * workers (from /proc) with what V8 holds in each Deno process (heap.ts), and from Postgres its
+ * connections, table sizes and leases.
  */
 import type postgres from "postgres";
 import { projectRoot } from "../stack/profile.ts";
+import type { V8Memory } from "./heap.ts";
 
 export interface ProcessSample {
   pid: number;
@@ -21,6 +23,12 @@ export interface ProcessSample {
   kib: number;
   /** VmRSS, in KiB. */
   rssKib: number;
+  /** Runs the same Deno as the soak (so it has the heap hook, heap.ts). */
+  deno: boolean;
+  /** A Deno process's V8 heap right after a full collection, if it was asked and reported. */
+  v8?: V8Memory;
+  /** Asked for its heap and did not report in time. */
+  heapMissed?: true;
 }
 
 export interface DatabaseSample {
@@ -62,6 +70,14 @@ function statusKib(status: string, field: string): number {
   return match ? Number(match[1]) : 0;
 }
 
+function runsDeno(pid: number): boolean {
+  try {
+    return Deno.readLinkSync(`/proc/${pid}/exe`) === Deno.execPath();
+  } catch {
+    return false; // ended meanwhile
+  }
+}
+
 /**
  * A short label from a command line: the last script it runs, relative to the project (a function
  * instance runs function_worker.ts with its function's index.ts), or Postgres' own process title.
@@ -75,10 +91,14 @@ export function labelOf(cmdline: string, root: string = projectRoot): string {
 }
 
 /**
- * Every process under each root (a service's pid and all its descendants), with its memory.
- * Processes that end while being read are left out.
+ * Every process under each root (a service's pid and all its descendants), with its memory;
+ * `v8Of` gives what a process reported of its heap, "missed" if it was asked and did not. Processes
+ * that end while being read are left out.
  */
-export function sampleProcesses(roots: { service: string; pid: number }[]): ProcessSample[] {
+export function sampleProcesses(
+  roots: { service: string; pid: number }[],
+  v8Of: (pid: number) => V8Memory | "missed" | undefined = () => undefined,
+): ProcessSample[] {
   const children = new Map<number, number[]>();
   for (const entry of Deno.readDirSync("/proc")) {
     if (!/^\d+$/.test(entry.name)) continue;
@@ -95,6 +115,7 @@ export function sampleProcesses(roots: { service: string; pid: number }[]): Proc
       const status = read(`/proc/${pid}/status`);
       const cmdline = read(`/proc/${pid}/cmdline`);
       if (!status || cmdline === undefined) continue;
+      const v8 = v8Of(pid);
       samples.push({
         pid,
         service: root.service,
@@ -102,6 +123,8 @@ export function sampleProcesses(roots: { service: string; pid: number }[]): Proc
         root: pid === root.pid,
         kib: statusKib(status, "RssAnon"),
         rssKib: statusKib(status, "VmRSS"),
+        deno: runsDeno(pid),
+        ...v8 === "missed" ? { heapMissed: true } : v8 ? { v8 } : {},
       });
     }
   }

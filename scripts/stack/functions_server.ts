@@ -36,6 +36,8 @@ export interface GatewayConfig {
   logDir: string;
   /** Processes per function; requests go to each in turn. */
   instances?: number;
+  /** More `deno run` flags for the instances (the soak's heap hook). */
+  denoFlags?: string[];
 }
 
 interface Worker {
@@ -135,6 +137,7 @@ export function createGateway(config: GatewayConfig): Gateway {
           "--allow-read",
           "--allow-sys",
           "--no-prompt",
+          ...config.denoFlags ?? [],
           join(import.meta.dirname!, "function_worker.ts"),
           entry,
         ],

@@ -54,6 +54,8 @@ export interface StartOptions {
   only?: "database";
   /** Settings for the functions over the shipped ones (the fuzzer raises the rate limits). */
   functionEnv?: Record<string, string>;
+  /** `deno run` flags for every Deno process it starts, function instances too (the soak's hook). */
+  denoFlags?: string[];
 }
 
 export interface PidFile {
@@ -306,7 +308,14 @@ export async function startStack(p: Profile, opts: StartOptions = {}): Promise<S
       extra: { env?: Record<string, string>; onLine?: (line: string) => void } = {},
     ) =>
       spawnService(name, deno, {
-        args: ["run", "-A", "--no-prompt", join(ROOT_DIR, script), ...args],
+        args: [
+          "run",
+          "-A",
+          "--no-prompt",
+          ...opts.denoFlags ?? [],
+          join(ROOT_DIR, script),
+          ...args,
+        ],
         logDir: p.stateDir,
         ...extra,
       });
@@ -356,6 +365,7 @@ export async function startStack(p: Profile, opts: StartOptions = {}): Promise<S
       env: { ...functionEnv(env, p), ...opts.functionEnv },
       logDir: p.stateDir,
       instances: functionInstances(),
+      denoFlags: opts.denoFlags,
     };
     const gatewayConfig = JSON.stringify(gateway);
     // For tests and benchmarks that run a gateway of their own (other instance counts, settings).

@@ -1,5 +1,6 @@
 /** The soak's pure parts: its settings, handler, trend, checks and sampler's labels. */
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { soakSettings } from "../../scripts/soak.ts";
 import {
   alertCheck,
@@ -10,9 +11,17 @@ import {
   memoryCheck,
 } from "../../scripts/soak/checks.ts";
 import { modeOf, soakHandler } from "../../scripts/soak/handler.ts";
+import {
+  HEAP_REPORT,
+  heapHookFlags,
+  HeapReports,
+  parseHeapReport,
+} from "../../scripts/soak/heap.ts";
+import { projectRoot } from "../../scripts/stack/profile.ts";
+import { spawnService } from "../../scripts/stack/process.ts";
 import { drawMode, type LoadRecord } from "../../scripts/soak/load.ts";
 import { soakMarkdown } from "../../scripts/soak/report.ts";
-import { labelOf, type Sample } from "../../scripts/soak/sample.ts";
+import { labelOf, type Sample, sampleProcesses } from "../../scripts/soak/sample.ts";
 import { growth, warmUpSeconds } from "../../scripts/soak/trend.ts";
 import type { ClaimedJob } from "../../worker/contract.ts";
 import { PermanentJobError } from "../../worker/mod.ts";
@@ -98,8 +107,24 @@ function samples(values: (t: number) => { kib: number; connections: number }): S
     return {
       at,
       processes: [
-        { pid: 7, service: "functions", label: "x", root: true, kib: v.kib, rssKib: v.kib },
-        { pid: 8, service: "functions", label: "y", root: false, kib: 1000, rssKib: 1000 },
+        {
+          pid: 7,
+          service: "functions",
+          label: "x",
+          root: true,
+          kib: v.kib,
+          rssKib: v.kib,
+          deno: false,
+        },
+        {
+          pid: 8,
+          service: "functions",
+          label: "y",
+          root: false,
+          kib: 1000,
+          rssKib: 1000,
+          deno: false,
+        },
       ],
       database: {
         connections: { a: v.connections },
@@ -147,6 +172,140 @@ Deno.test("memoryCheck() judges a service's whole tree, a lost service, and too 
   assert.equal(short.passed, false);
   assert.match(short.detail, /fewer than 4/);
   assert.equal(connectionCheck(samples(() => ({ kib: 1, connections: 1 })), 500).passed, false);
+});
+
+Deno.test("memoryCheck() judges a Deno process on its live memory: V8 holding more is no rise, a leak is", () => {
+  // V8 grows its heap and keeps the freed pages, native memory grows with the work: RssAnon
+  // doubles while what is live after a full collection stays put.
+  const v8 = (at: number, live: number) => ({ liveKib: live, heapKib: at < 300 ? 20_000 : 60_000 });
+  const sized = samples(() => ({ kib: 1000, connections: 10 })).map((s) => ({
+    ...s,
+    processes: s.processes.map((p) =>
+      p.pid === 7
+        ? {
+          ...p,
+          deno: true,
+          kib: 10_000 + 2 * s.at + v8(s.at, 0).heapKib,
+          v8: v8(s.at, 12_000 + (s.at % 60)),
+        }
+        : p
+    ),
+  }));
+  const check = memoryCheck(sized, 150);
+  assert.equal(check.passed, true, check.detail);
+  assert.match(check.detail, /functions: x \(pid 7\) live heap/);
+  // Objects or buffers that stay reachable: the live memory after full collections rises.
+  const leaking = sized.map((s) => ({
+    ...s,
+    processes: s.processes.map((p) => p.pid === 7 ? { ...p, v8: v8(s.at, 12_000 + 10 * s.at) } : p),
+  }));
+  const leak = memoryCheck(leaking, 150);
+  assert.equal(leak.passed, false);
+  assert.match(leak.detail, /over: functions: x \(pid 7\) live heap/);
+  // A Deno process asked for its heap that did not answer fails the check, not judged otherwise.
+  const silent = sized.map((s) => ({
+    ...s,
+    processes: s.processes.map((p) =>
+      p.pid === 7 && s.at === 300 ? { ...p, v8: undefined, heapMissed: true as const } : p
+    ),
+  }));
+  const missed = memoryCheck(silent, 150);
+  assert.equal(missed.passed, false);
+  assert.match(missed.detail, /functions: x \(pid 7\) did not report its heap at 1 samples/);
+});
+
+Deno.test("parseHeapReport() reads the hook's lines wherever they stand, and nothing else", () => {
+  const report = {
+    pid: 42,
+    at: 1_000,
+    heapTotal: 30 * 2 ** 20,
+    heapUsed: 12 * 2 ** 20,
+    external: 1,
+  };
+  assert.deepEqual(parseHeapReport(`${HEAP_REPORT} ${JSON.stringify(report)}`), report);
+  assert.deepEqual(parseHeapReport(`[queue] ${HEAP_REPORT} ${JSON.stringify(report)}`), report);
+  assert.deepEqual(parseHeapReport(`${HEAP_REPORT} {"pid":42,"armed":true}`), {
+    pid: 42,
+    armed: true,
+  });
+  assert.equal(parseHeapReport(`${HEAP_REPORT} {"pid":42,"at":1}`), undefined);
+  assert.equal(parseHeapReport(`${HEAP_REPORT} {not json`), undefined);
+  assert.equal(parseHeapReport("queue: listening on 127.0.0.1:8000"), undefined);
+});
+
+Deno.test("HeapReports follows the logs as they grow: who is armed, each one's report since a time", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const line = (pid: number, at: number, total: number, used: number) =>
+      `${HEAP_REPORT} ${
+        JSON.stringify({ pid, at, heapTotal: total * 1024, heapUsed: used * 1024, external: 1024 })
+      }\n`;
+    const armed = (pid: number) => `${HEAP_REPORT} ${JSON.stringify({ pid, armed: true })}\n`;
+    Deno.writeTextFileSync(
+      `${dir}/worker.log`,
+      armed(7) + line(7, 100, 30, 10) + "ready\n" + line(7, 200, 40, 12),
+    );
+    // The gateway repeats an instance's line in its own log; a half-written line waits.
+    Deno.writeTextFileSync(`${dir}/functions.log`, `[queue] ${line(8, 200, 20, 9)}`);
+    Deno.writeTextFileSync(`${dir}/notes.txt`, armed(9) + line(9, 200, 1, 1));
+    const reports = new HeapReports(dir);
+    reports.read();
+    assert.equal(reports.armed(7), true);
+    assert.equal(reports.armed(8), false);
+    assert.deepEqual(reports.v8(7, 150), { liveKib: 13, heapKib: 40 }, "live: used + external");
+    assert.deepEqual(reports.v8(8, 150), { liveKib: 10, heapKib: 20 });
+    assert.equal(reports.v8(7, 250), undefined, "no report since it was asked");
+    assert.equal(reports.v8(9, 0), undefined, "only .log files are read");
+    assert.equal(reports.armed(9), false);
+    const next = line(7, 300, 50, 11);
+    Deno.writeTextFileSync(`${dir}/worker.log`, next.slice(0, 20), { append: true });
+    reports.read();
+    assert.equal(reports.v8(7, 250), undefined);
+    Deno.writeTextFileSync(`${dir}/worker.log`, next.slice(20) + line(7, 250, 99, 99), {
+      append: true,
+    });
+    reports.read();
+    assert.deepEqual(
+      reports.v8(7, 250),
+      { liveKib: 12, heapKib: 50 },
+      "the latest, read in any order",
+    );
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("HeapReports.collect() signals armed Deno processes and returns what they hold after a full collection", async () => {
+  const dir = Deno.makeTempDirSync();
+  const program = join(dir, "program.ts");
+  // 50 MiB of garbage that no collection has freed yet: a report without gc() would count it.
+  Deno.writeTextFileSync(
+    program,
+    "let junk: unknown[] | undefined = Array.from({ length: 400_000 }, (_, i) => ({ i, s: 'x'.repeat(100) + i }));\n" +
+      "junk = undefined; setInterval(() => {}, 1_000);",
+  );
+  const service = spawnService("program", Deno.execPath(), {
+    args: ["run", ...heapHookFlags(projectRoot), program],
+    logDir: dir,
+  });
+  try {
+    const reports = new HeapReports(dir);
+    const booting = await reports.collect([service.pid], 0);
+    assert.deepEqual(booting.asked, [], "not signalled before its hook is armed");
+    for (let i = 0; i < 100 && !reports.armed(service.pid); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      reports.read();
+    }
+    const { asked, reports: got } = await reports.collect([service.pid, 999_999_999]);
+    assert.deepEqual(asked, [service.pid]);
+    const v8 = got.get(service.pid);
+    assert.ok(v8 && v8.liveKib > 0 && v8.liveKib < 20 * 1024, `live ${v8?.liveKib} KiB`);
+    const [sampled] = sampleProcesses([{ service: "program", pid: service.pid }]);
+    assert.equal(sampled?.deno, true);
+  } finally {
+    await service.stop();
+    Deno.removeSync(dir, { recursive: true });
+  }
 });
 
 Deno.test("jobCheck() passes only when every accepted job ended once, with its mode's ending", () => {
@@ -236,9 +395,24 @@ Deno.test("labelOf() names a process by the last script it runs, or by Postgres'
 });
 
 Deno.test("soakMarkdown() shows every check, the charts, the answers and the tables that changed", () => {
+  const process = (service: string, pid: number, kib: number, v8?: number) => ({
+    pid,
+    service,
+    label: "x",
+    root: true,
+    kib,
+    rssKib: kib,
+    deno: v8 !== undefined,
+    ...v8 ? { v8: { liveKib: v8, heapKib: 2 * v8 } } : {},
+  });
   const at = (t: number, jobs: number): Sample => ({
     at: t,
-    processes: [],
+    processes: [
+      process("postgres", 1, 4096),
+      process("worker", 2, 40_960 + t * 10_240 / 180, 10_240),
+      // A process that missed its report at the end: its service's figures are unknown there.
+      { ...process("functions", 3, 30_720, 5_120), ...t === 180 ? { v8: undefined } : {} },
+    ],
     database: {
       connections: { a: 3 },
       tableBytes: { "public.jobs": jobs, "private.settings": 32768 },
@@ -254,7 +428,7 @@ Deno.test("soakMarkdown() shows every check, the charts, the answers and the tab
     drainSeconds: 70,
     workers: { processes: 2, concurrency: 10 },
     customers: 6,
-    samples: [at(0, 8192), at(180, 65536)],
+    samples: [at(0, 8192), at(60, 8192), at(180, 65536)],
     record: {
       statuses: new Map([["GET /health", new Map([[200, 2]])]]),
       latencies: new Map([["GET /health", [5, 7]]]),
@@ -276,4 +450,9 @@ Deno.test("soakMarkdown() shows every check, the charts, the answers and the tab
   assert.ok(markdown.includes("| public.jobs | 8 KiB | 64 KiB |"));
   assert.ok(!markdown.includes("private.settings"), "a table the run did not write is left out");
   assert.ok(markdown.includes("Slack scripted to answer 429, 500"));
+  assert.ok(
+    markdown.includes("| worker | 43.3 → 50.0 | 20.0 → 20.0 | 10.0 → 10.0 | 23.3 → 30.0 |"),
+  );
+  assert.ok(markdown.includes("| functions | - | - | - | - |"));
+  assert.ok(!markdown.includes("| postgres |"), "only Deno services have V8 figures");
 });
