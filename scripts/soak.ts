@@ -146,7 +146,7 @@ async function soak(stack: Stack, settings: SoakSettings): Promise<SoakResult> {
             at,
             processes: sampleProcesses(
               roots(),
-              (pid) => asked.includes(pid) ? reports.get(pid) ?? "missed" : undefined,
+              (pid) => asked.includes(pid) ? reports.get(pid) : undefined,
             ),
             database: await sampleDatabase(sql),
           });

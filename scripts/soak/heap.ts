@@ -9,6 +9,19 @@ import { join } from "node:path";
 /** Starts every line the hook prints. */
 export const HEAP_REPORT = "[soak-heap]";
 
+/**
+ * When a process started, in clock ticks since boot (/proc/<pid>/stat, field 22): with the pid it
+ * names one process, though pids are reused (pid_max is 32,768 here).
+ */
+export function procStart(pid: number): number | undefined {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+  } catch {
+    return undefined; // ended
+  }
+}
+
 /** Flags for every Deno process the soak starts: gc() exposed, and the hook preloaded. */
 export function heapHookFlags(root: string): string[] {
   return ["--v8-flags=--expose-gc", "--preload", join(root, "scripts", "soak", "heap_hook.ts")];
@@ -59,7 +72,8 @@ export class HeapReports {
   #offsets = new Map<string, number>();
   #partial = new Map<string, string>();
   #decoders = new Map<string, TextDecoder>();
-  #armed = new Set<number>();
+  /** Armed pids, with when the armed process started. */
+  #armed = new Map<number, number>();
   #latest = new Map<number, HeapReport>();
 
   constructor(readonly dir: string) {}
@@ -81,15 +95,20 @@ export class HeapReports {
     const parsed = parseHeapReport(line);
     if (!parsed) return;
     if ("armed" in parsed) {
-      this.#armed.add(parsed.pid);
+      // Which process said it: the one holding the pid as the line is read, at most a sample
+      // after it was written. (The hook cannot read its own /proc entry without --allow-all.)
+      const started = procStart(parsed.pid);
+      if (started !== undefined) this.#armed.set(parsed.pid, started);
       return;
     }
     const seen = this.#latest.get(parsed.pid);
     if (!seen || parsed.at >= seen.at) this.#latest.set(parsed.pid, parsed);
   }
 
+  /** Whether the process now holding `pid` said it is armed (not an earlier one with that pid). */
   armed(pid: number): boolean {
-    return this.#armed.has(pid);
+    const started = this.#armed.get(pid);
+    return started !== undefined && started === procStart(pid);
   }
 
   /** What the process reported at `since` (ms since the epoch) or later, or undefined. */

@@ -1,8 +1,8 @@
 /**
  * Preloaded into every Deno process of the soak (`deno run --v8-flags=--expose-gc --preload`):
  * on SIGUSR2 it collects garbage fully and prints one line saying what V8 then holds and uses.
- * The soak signals every Deno process just before each sample (heap.ts), so a sample measures what
- * is still reachable, not what V8 has yet to collect.
+ * The soak signals every armed Deno process just before each sample (heap.ts), so a sample
+ * measures what is still reachable, not what V8 has yet to collect.
  */
 import { HEAP_REPORT } from "./heap.ts";
 

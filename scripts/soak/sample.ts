@@ -5,7 +5,7 @@
  */
 import type postgres from "postgres";
 import { projectRoot } from "../stack/profile.ts";
-import type { V8Memory } from "./heap.ts";
+import { procStart, type V8Memory } from "./heap.ts";
 
 export interface ProcessSample {
   pid: number;
@@ -23,12 +23,12 @@ export interface ProcessSample {
   kib: number;
   /** VmRSS, in KiB. */
   rssKib: number;
+  /** When it started, in clock ticks since boot: pid and start name one process (pids recur). */
+  started: number;
   /** Runs the same Deno as the soak (so it has the heap hook, heap.ts). */
   deno: boolean;
-  /** A Deno process's V8 heap right after a full collection, if it was asked and reported. */
+  /** A Deno process's V8 heap right after a full collection, if it reported in time. */
   v8?: V8Memory;
-  /** Asked for its heap and did not report in time. */
-  heapMissed?: true;
 }
 
 export interface DatabaseSample {
@@ -92,12 +92,12 @@ export function labelOf(cmdline: string, root: string = projectRoot): string {
 
 /**
  * Every process under each root (a service's pid and all its descendants), with its memory;
- * `v8Of` gives what a process reported of its heap, "missed" if it was asked and did not. Processes
- * that end while being read are left out.
+ * `v8Of` gives what a process reported of its heap. Processes that end while being read are left
+ * out.
  */
 export function sampleProcesses(
   roots: { service: string; pid: number }[],
-  v8Of: (pid: number) => V8Memory | "missed" | undefined = () => undefined,
+  v8Of: (pid: number) => V8Memory | undefined = () => undefined,
 ): ProcessSample[] {
   const children = new Map<number, number[]>();
   for (const entry of Deno.readDirSync("/proc")) {
@@ -114,17 +114,19 @@ export function sampleProcesses(
     for (const pid of tree) {
       const status = read(`/proc/${pid}/status`);
       const cmdline = read(`/proc/${pid}/cmdline`);
-      if (!status || cmdline === undefined) continue;
+      const started = procStart(pid);
+      if (!status || cmdline === undefined || started === undefined) continue;
       const v8 = v8Of(pid);
       samples.push({
         pid,
         service: root.service,
         label: labelOf(cmdline),
         root: pid === root.pid,
+        started,
         kib: statusKib(status, "RssAnon"),
         rssKib: statusKib(status, "VmRSS"),
         deno: runsDeno(pid),
-        ...v8 === "missed" ? { heapMissed: true } : v8 ? { v8 } : {},
+        ...v8 ? { v8 } : {},
       });
     }
   }

@@ -1,4 +1,4 @@
-/** The soak's pure parts: its settings, handler, trend, checks and sampler's labels. */
+/** The soak's parts: its settings, handler, trend, checks, heap hook and sampler. */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { soakSettings } from "../../scripts/soak.ts";
@@ -112,18 +112,22 @@ function samples(values: (t: number) => { kib: number; connections: number }): S
           service: "functions",
           label: "x",
           root: true,
+          started: 1,
           kib: v.kib,
           rssKib: v.kib,
           deno: false,
         },
+        // A Deno process whose live heap stays flat while its RssAnon does what it likes.
         {
           pid: 8,
           service: "functions",
           label: "y",
           root: false,
+          started: 1,
           kib: 1000,
           rssKib: 1000,
-          deno: false,
+          deno: true,
+          v8: { liveKib: 500, heapKib: 600 },
         },
       ],
       database: {
@@ -154,7 +158,7 @@ Deno.test("memoryCheck() judges a service's whole tree, a lost service, and too 
     ...s,
     processes: [
       s.processes[0]!,
-      { ...s.processes[1]!, pid: 100 + i, kib: 1000 + 200 * i },
+      { ...s.processes[1]!, pid: 100 + i, kib: 1000 + 200 * i, deno: false, v8: undefined },
     ],
   }));
   const total = memoryCheck(churn, 150);
@@ -205,13 +209,29 @@ Deno.test("memoryCheck() judges a Deno process on its live memory: V8 holding mo
   // A Deno process asked for its heap that did not answer fails the check, not judged otherwise.
   const silent = sized.map((s) => ({
     ...s,
-    processes: s.processes.map((p) =>
-      p.pid === 7 && s.at === 300 ? { ...p, v8: undefined, heapMissed: true as const } : p
-    ),
+    processes: s.processes.map((p) => p.pid === 7 && s.at === 300 ? { ...p, v8: undefined } : p),
   }));
   const missed = memoryCheck(silent, 150);
   assert.equal(missed.passed, false);
   assert.match(missed.detail, /functions: x \(pid 7\) did not report its heap at 1 samples/);
+});
+
+Deno.test("memoryCheck() fails a Deno process restarted after warm-up, and a run with no Deno figures", () => {
+  const restarted = samples(() => ({ kib: 1000, connections: 10 })).map((s) => ({
+    ...s,
+    processes: s.processes.map((p) => p.pid === 8 && s.at >= 300 ? { ...p, started: 2 } : p),
+  }));
+  const check = memoryCheck(restarted, 150);
+  assert.equal(check.passed, false);
+  assert.match(check.detail, /functions: y \(pid 8\) ran 5 of 15 samples/);
+  assert.match(check.detail, /functions: y \(pid 8\) ran 10 of 15 samples/);
+  const unmeasured = samples(() => ({ kib: 1000, connections: 10 })).map((s) => ({
+    ...s,
+    processes: s.processes.map((p) => p.pid === 8 ? { ...p, v8: undefined } : p),
+  }));
+  const none = memoryCheck(unmeasured, 150);
+  assert.equal(none.passed, false);
+  assert.match(none.detail, /no Deno process reported its heap throughout/);
 });
 
 Deno.test("parseHeapReport() reads the hook's lines wherever they stand, and nothing else", () => {
@@ -243,15 +263,15 @@ Deno.test("HeapReports follows the logs as they grow: who is armed, each one's r
     const armed = (pid: number) => `${HEAP_REPORT} ${JSON.stringify({ pid, armed: true })}\n`;
     Deno.writeTextFileSync(
       `${dir}/worker.log`,
-      armed(7) + line(7, 100, 30, 10) + "ready\n" + line(7, 200, 40, 12),
+      armed(Deno.pid) + line(7, 100, 30, 10) + "ready\n" + line(7, 200, 40, 12),
     );
-    // The gateway repeats an instance's line in its own log; a half-written line waits.
+    // The gateway repeats an instance's lines in its own log, after a prefix.
     Deno.writeTextFileSync(`${dir}/functions.log`, `[queue] ${line(8, 200, 20, 9)}`);
     Deno.writeTextFileSync(`${dir}/notes.txt`, armed(9) + line(9, 200, 1, 1));
     const reports = new HeapReports(dir);
     reports.read();
-    assert.equal(reports.armed(7), true);
-    assert.equal(reports.armed(8), false);
+    assert.equal(reports.armed(Deno.pid), true);
+    assert.equal(reports.armed(7), false, "never said it was armed");
     assert.deepEqual(reports.v8(7, 150), { liveKib: 13, heapKib: 40 }, "live: used + external");
     assert.deepEqual(reports.v8(8, 150), { liveKib: 10, heapKib: 20 });
     assert.equal(reports.v8(7, 250), undefined, "no report since it was asked");
@@ -285,7 +305,8 @@ Deno.test("HeapReports.collect() signals armed Deno processes and returns what t
       "junk = undefined; setInterval(() => {}, 1_000);",
   );
   const service = spawnService("program", Deno.execPath(), {
-    args: ["run", ...heapHookFlags(projectRoot), program],
+    // The hook reads /proc/self/stat: every process the soak starts may read.
+    args: ["run", "--allow-read", ...heapHookFlags(projectRoot), program],
     logDir: dir,
   });
   try {
@@ -302,6 +323,9 @@ Deno.test("HeapReports.collect() signals armed Deno processes and returns what t
     assert.ok(v8 && v8.liveKib > 0 && v8.liveKib < 20 * 1024, `live ${v8?.liveKib} KiB`);
     const [sampled] = sampleProcesses([{ service: "program", pid: service.pid }]);
     assert.equal(sampled?.deno, true);
+    await service.stop();
+    // Its pid may come back as another process's, which must not be signalled before its hook.
+    assert.equal(reports.armed(service.pid), false, "armed no more once it ended");
   } finally {
     await service.stop();
     Deno.removeSync(dir, { recursive: true });
@@ -400,6 +424,7 @@ Deno.test("soakMarkdown() shows every check, the charts, the answers and the tab
     service,
     label: "x",
     root: true,
+    started: 1,
     kib,
     rssKib: kib,
     deno: v8 !== undefined,
