@@ -1,6 +1,7 @@
 -- An alert's "was" is the depth the last alert reported, the one the operator saw, not the depth
 -- the last check saw: growth is judged against the alerted depth, so "went from 3 to 3" was
 -- possible when the queue grew from 2 to 3 inside the quiet period after an alert at 2.
+-- Replaces private.decide_dlq_alert from 20261122200000_dlq_monitor: only previous_depth changes.
 create or replace function private.decide_dlq_alert(depth integer)
 returns private.dlq_alert_decision
 language plpgsql
