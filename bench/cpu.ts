@@ -3,6 +3,8 @@
  * each part of the machine, for benchmarks where everything shares two cores. Groups are told
  * apart by command line; a process that ends between two snapshots is not counted.
  */
+import { procStat } from "../scripts/proc.ts";
+
 const GROUPS: [string, RegExp][] = [
   ["function instance", /function_worker\.ts/],
   ["functions gateway", /functions_server\.ts/],
@@ -21,19 +23,17 @@ export function cpuSnapshot(): CpuSnapshot {
   for (const entry of Deno.readDirSync("/proc")) {
     if (!/^\d+$/.test(entry.name)) continue;
     let command: string;
-    let stat: string;
     try {
       command = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`).replaceAll("\0", " ");
-      stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
     } catch {
       continue; // gone meanwhile
     }
+    const fields = procStat(Number(entry.name));
+    if (!fields) continue;
     const group = Number(entry.name) === Deno.pid
       ? "load generator"
       : GROUPS.find(([, pattern]) => pattern.test(command))?.[0];
     if (!group) continue;
-    // Fields after the command name: utime and stime are the 12th and 13th.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     const used = (Number(fields[11]) + Number(fields[12])) / TICKS;
     seconds.set(group, (seconds.get(group) ?? 0) + used);
   }

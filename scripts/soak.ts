@@ -138,16 +138,11 @@ async function soak(stack: Stack, settings: SoakSettings): Promise<SoakResult> {
       for (let n = 0; sampling; n++) {
         try {
           // Every Deno process collects fully and reports, then all are sampled (heap.ts).
-          const { asked, reports } = await heapReports.collect(
-            sampleProcesses(roots()).filter((p) => p.deno).map((p) => p.pid),
-          );
+          const { reports } = await heapReports.collect();
           const at = seconds();
           samples.push({
             at,
-            processes: sampleProcesses(
-              roots(),
-              (pid) => asked.includes(pid) ? reports.get(pid) : undefined,
-            ),
+            processes: sampleProcesses(roots(), (pid) => reports.get(pid)),
             database: await sampleDatabase(sql),
           });
           const db = samples.at(-1)!.database;

@@ -5,6 +5,7 @@
  * reports back from the logs. Why memory is judged on those reports: checks.ts, judgedKib().
  */
 import { join } from "node:path";
+import { procStat } from "../proc.ts";
 
 /** Starts every line the hook prints. */
 export const HEAP_REPORT = "[soak-heap]";
@@ -14,12 +15,8 @@ export const HEAP_REPORT = "[soak-heap]";
  * names one process, though pids are reused (pid_max is 32,768 here).
  */
 export function procStart(pid: number): number | undefined {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
-  } catch {
-    return undefined; // ended
-  }
+  const start = procStat(pid)?.[19];
+  return start === undefined ? undefined : Number(start);
 }
 
 /** Flags for every Deno process the soak starts: gc() exposed, and the hook preloaded. */
@@ -122,17 +119,17 @@ export class HeapReports {
   }
 
   /**
-   * Signals those of `pids` that are armed (one still booting is left alone) and waits until each
-   * has reported, at most `timeoutMs`. Returns the pids asked and what each reported.
+   * Signals every process that said it is armed (one still booting is left alone) and waits until
+   * each has reported, at most `timeoutMs`. Returns the pids asked and what each reported.
    */
-  async collect(
-    pids: number[],
-    timeoutMs = 5_000,
-  ): Promise<{ asked: number[]; reports: Map<number, V8Memory> }> {
+  async collect(timeoutMs = 5_000): Promise<{ asked: number[]; reports: Map<number, V8Memory> }> {
     this.read();
     const since = Date.now();
-    const asked = pids.filter((pid) => {
-      if (!this.armed(pid)) return false;
+    const asked = [...this.#armed.keys()].filter((pid) => {
+      if (!this.armed(pid)) {
+        this.#armed.delete(pid); // ended: its pid may come back as another process's
+        return false;
+      }
       try {
         Deno.kill(pid, "SIGUSR2");
         return true;

@@ -127,7 +127,7 @@ function requestRows(record: LoadRecord): string[] {
  * Each Deno service's memory where the window starts and where the load stops, in MiB: resident,
  * what V8 holds for its heap, what is live in it, and the rest; "-" where a process had no report.
  */
-export function memoryRows(samples: Sample[], warmUp: number, loadSeconds: number): string[] {
+function memoryRows(samples: Sample[], warmUp: number, loadSeconds: number): string[] {
   const loaded = samples.filter((s) => s.at >= warmUp && s.at <= loadSeconds);
   const [first, last] = [loaded[0], loaded.at(-1)];
   if (!first || !last) return [];

@@ -5,6 +5,7 @@
  */
 import type postgres from "postgres";
 import { projectRoot } from "../stack/profile.ts";
+import { procStat } from "../proc.ts";
 import { procStart, type V8Memory } from "./heap.ts";
 
 export interface ProcessSample {
@@ -60,9 +61,8 @@ function read(path: string): string | undefined {
 
 /** Parent pid from /proc/<pid>/stat (the field after the parenthesised command). */
 function parentOf(pid: number): number | undefined {
-  const stat = read(`/proc/${pid}/stat`);
-  if (!stat) return undefined;
-  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  const parent = procStat(pid)?.[1];
+  return parent === undefined ? undefined : Number(parent);
 }
 
 function statusKib(status: string, field: string): number {

@@ -311,13 +311,14 @@ Deno.test("HeapReports.collect() signals armed Deno processes and returns what t
   });
   try {
     const reports = new HeapReports(dir);
-    const booting = await reports.collect([service.pid], 0);
-    assert.deepEqual(booting.asked, [], "not signalled before its hook is armed");
+    // Only a process whose armed line was read is signalled (a SIGUSR2 before it would kill it).
+    const unread = await new HeapReports(Deno.makeTempDirSync({ dir })).collect(0);
+    assert.deepEqual(unread.asked, []);
     for (let i = 0; i < 100 && !reports.armed(service.pid); i++) {
       await new Promise((resolve) => setTimeout(resolve, 100));
       reports.read();
     }
-    const { asked, reports: got } = await reports.collect([service.pid, 999_999_999]);
+    const { asked, reports: got } = await reports.collect();
     assert.deepEqual(asked, [service.pid]);
     const v8 = got.get(service.pid);
     assert.ok(v8 && v8.liveKib > 0 && v8.liveKib < 20 * 1024, `live ${v8?.liveKib} KiB`);
@@ -326,6 +327,7 @@ Deno.test("HeapReports.collect() signals armed Deno processes and returns what t
     await service.stop();
     // Its pid may come back as another process's, which must not be signalled before its hook.
     assert.equal(reports.armed(service.pid), false, "armed no more once it ended");
+    assert.deepEqual((await reports.collect(0)).asked, []);
   } finally {
     await service.stop();
     Deno.removeSync(dir, { recursive: true });
@@ -416,6 +418,27 @@ Deno.test("labelOf() names a process by the last script it runs, or by Postgres'
     "postgres: postgres postgres 127.0.0.1(5432) idle",
   );
   assert.equal(labelOf("/usr/lib/postgresql/15/bin/postgres\0-D\0/x\0"), "postgres");
+});
+
+Deno.test("sampleProcesses() takes a service's whole process tree, each process with its memory and start", async () => {
+  const shell = new Deno.Command("sh", { args: ["-c", "sleep 2 & sleep 2; wait"] }).spawn();
+  try {
+    let tree: ReturnType<typeof sampleProcesses> = [];
+    for (let i = 0; i < 50 && tree.length < 3; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      tree = sampleProcesses([{ service: "shell", pid: shell.pid }]);
+    }
+    assert.deepEqual(tree.map((p) => [p.label, p.root]), [["sh", true], ["sleep", false], [
+      "sleep",
+      false,
+    ]]);
+    for (const p of tree) {
+      assert.ok(p.started > 0 && p.kib > 0 && !p.deno && p.service === "shell", p.label);
+    }
+  } finally {
+    shell.kill();
+    await shell.status;
+  }
 });
 
 Deno.test("soakMarkdown() shows every check, the charts, the answers and the tables that changed", () => {
